@@ -1,0 +1,95 @@
+"""chainrule: a neural network is a graph of modules, and learning is the chain rule run
+backwards through that graph.
+
+``import chainrule as cr``; the public names are listed in ``__all__``.
+"""
+
+from chainrule import ops
+from chainrule.autodiff import (
+    checkpoint,
+    detect_anomaly,
+    grad,
+    gradcheck,
+    gradgradcheck,
+    hessian,
+    jacobian,
+    jvp,
+    value_and_grad,
+    vjp,
+)
+from chainrule.autograd import Function, enable_grad, is_grad_enabled, no_grad
+from chainrule.backend import bool_ as bool
+from chainrule.backend import float32, float64, int64, manual_seed
+from chainrule.creation import (
+    arange,
+    full,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from chainrule.errors import (
+    AnomalyError,
+    ChainruleError,
+    CheckpointError,
+    DTypeError,
+    GradcheckError,
+    GraphError,
+    IndexingError,
+    ShapeError,
+)
+from chainrule.ops import (
+    abs,
+    cat,
+    clip,
+    concatenate,
+    cos,
+    exp,
+    expand,
+    flatten,
+    log,
+    log_softmax,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    pad,
+    relu,
+    reshape,
+    sigmoid,
+    sin,
+    softmax,
+    split,
+    sqrt,
+    squeeze,
+    stack,
+    sum,
+    swapaxes,
+    tanh,
+    transpose,
+    unsqueeze,
+    var,
+    where,
+)
+from chainrule.tensor import Tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnomalyError", "ChainruleError", "CheckpointError", "DTypeError", "Function",
+    "GradcheckError", "GraphError", "IndexingError", "ShapeError", "Tensor", "abs", "arange",
+    "bool", "cat", "checkpoint", "clip", "concatenate", "cos", "detect_anomaly",
+    "enable_grad", "exp", "expand", "flatten", "float32", "float64", "full", "grad",
+    "gradcheck", "gradgradcheck", "hessian", "int64", "is_grad_enabled", "jacobian", "jvp",
+    "log", "log_softmax", "logsumexp", "manual_seed", "matmul", "max", "maximum", "mean",
+    "min", "minimum", "no_grad", "ones", "ones_like", "ops", "pad", "rand", "randn", "relu",
+    "reshape", "sigmoid", "sin", "softmax", "split", "sqrt", "squeeze", "stack", "sum",
+    "swapaxes", "tanh", "tensor", "transpose", "unsqueeze", "value_and_grad", "var", "vjp",
+    "where", "zeros", "zeros_like",
+]  # fmt: skip

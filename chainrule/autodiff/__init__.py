@@ -1,0 +1,13 @@
+"""Differentiation as functions: transforms over the autograd core, plus gradient checking,
+recomputation (checkpoint) and NaN tracing (detect_anomaly)."""
+
+from chainrule.autodiff.anomaly import detect_anomaly
+from chainrule.autodiff.checkpoint import checkpoint
+from chainrule.autodiff.gradcheck import gradcheck, gradgradcheck
+from chainrule.autodiff.inspect import graph_stats
+from chainrule.autodiff.transforms import grad, hessian, jacobian, jvp, value_and_grad, vjp
+
+__all__ = [
+    "checkpoint", "detect_anomaly", "grad", "gradcheck", "gradgradcheck", "graph_stats",
+    "hessian", "jacobian", "jvp", "value_and_grad", "vjp",
+]  # fmt: skip

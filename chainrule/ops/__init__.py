@@ -1,0 +1,389 @@
+"""chainrule's differentiable ops as functions: ``cr.exp(x)``, ``cr.sum(x, axis=1)``, ...
+
+Each function checks and converts its arguments, then calls one :class:`Op` from the
+family modules (elementwise, reduction, linalg, shape), where the op's forward, vjp and
+jvp sit side by side. ``graph_ops`` at the bottom is the NumPy-like namespace that
+derivative rules see as ``ctx.xp`` when the backward pass itself is recorded.
+"""
+
+from __future__ import annotations
+
+import builtins
+import types
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.errors import ShapeError
+from chainrule.ops import elementwise as _ew
+from chainrule.ops import linalg as _la
+from chainrule.ops import reduction as _red
+from chainrule.ops import shape as _sh
+from chainrule.ops._util import normalize_axis
+from chainrule.tensor import Tensor, wrap
+
+
+def _operand(x: Any) -> Any:
+    """Tensors, arrays and Python numbers pass as they are; lists become tensors."""
+    if isinstance(x, (Tensor, int, float)) or backend.is_array(x):
+        return x
+    return Tensor(x)
+
+
+def _tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+# ---- arithmetic ------------------------------------------------------------------------
+def add(a: Any, b: Any) -> Tensor:
+    return _ew.Add.apply(_operand(a), _operand(b))
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    return _ew.Sub.apply(_operand(a), _operand(b))
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    return _ew.Mul.apply(_operand(a), _operand(b))
+
+
+def div(a: Any, b: Any) -> Tensor:
+    return _ew.Div.apply(_operand(a), _operand(b))
+
+
+def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - the op's name
+    return _ew.Pow.apply(_operand(a), _operand(b))
+
+
+def neg(x: Any) -> Tensor:
+    return _ew.Neg.apply(_operand(x))
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    return _ew.Maximum.apply(_operand(a), _operand(b))
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    return _ew.Minimum.apply(_operand(a), _operand(b))
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``cond`` is true, else ``b`` (broadcast together)."""
+    c = _data(cond)
+    if not backend.is_array(c):
+        c = np.asarray(c, dtype=bool)
+    elif c.dtype != bool:
+        c = c.astype(bool)
+    return _ew.Where.apply(c, _operand(a), _operand(b))
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    return _la.MatMul.apply(_operand(a), _operand(b))
+
+
+# ---- unary -----------------------------------------------------------------------------
+def exp(x: Any) -> Tensor:
+    return _ew.Exp.apply(_operand(x))
+
+
+def log(x: Any) -> Tensor:
+    return _ew.Log.apply(_operand(x))
+
+
+def sqrt(x: Any) -> Tensor:
+    return _ew.Sqrt.apply(_operand(x))
+
+
+def abs(x: Any) -> Tensor:  # noqa: A001
+    return _ew.Abs.apply(_operand(x))
+
+
+def sin(x: Any) -> Tensor:
+    return _ew.Sin.apply(_operand(x))
+
+
+def cos(x: Any) -> Tensor:
+    return _ew.Cos.apply(_operand(x))
+
+
+def tanh(x: Any) -> Tensor:
+    return _ew.Tanh.apply(_operand(x))
+
+
+def sigmoid(x: Any) -> Tensor:
+    return _ew.Sigmoid.apply(_operand(x))
+
+
+def relu(x: Any) -> Tensor:
+    return _ew.Relu.apply(_operand(x))
+
+
+def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - NumPy's names
+    """Limit ``x`` to ``[min, max]``; either bound may be None."""
+    if min is None and max is None:
+        raise ValueError("clip: give min, max or both")
+    return _ew.Clip.apply(_operand(x), lo=min, hi=max)
+
+
+def astype(x: Any, dtype: Any) -> Tensor:
+    return _ew.Astype.apply(_tensor(x), dtype=np.dtype(dtype))
+
+
+def to_device(x: Any, device: str) -> Tensor:
+    return _ew.ToDevice.apply(_tensor(x), device=device)
+
+
+# ---- reductions ------------------------------------------------------------------------
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    return _red.Sum.apply(_tensor(x), axis=axis, keepdims=keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    return _red.Mean.apply(_tensor(x), axis=axis, keepdims=keepdims)
+
+
+def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+    """Variance (NumPy's ``ddof``: 0 gives the biased estimate)."""
+    return _red.Var.apply(_tensor(x), axis=axis, ddof=ddof, keepdims=keepdims)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Maximum over ``axis``; the gradient goes to the first maximal element."""
+    return _red.Max.apply(_tensor(x), axis=axis, keepdims=keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Minimum over ``axis``; the gradient goes to the first minimal element."""
+    return _red.Min.apply(_tensor(x), axis=axis, keepdims=keepdims)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    return _red.LogSumExp.apply(_tensor(x), axis=axis, keepdims=keepdims)
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    return _red.Softmax.apply(_tensor(x), axis=axis)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    return _red.LogSoftmax.apply(_tensor(x), axis=axis)
+
+
+# ---- shapes ----------------------------------------------------------------------------
+def _shape_arg(shape: Any) -> tuple:
+    return (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+
+
+def reshape(x: Any, shape: Any) -> Tensor:
+    return _sh.Reshape.apply(_tensor(x), shape=_shape_arg(shape))
+
+
+def transpose(x: Any, axes: Any = None) -> Tensor:
+    """Permute axes (reverse them when ``axes`` is None), as NumPy."""
+    x = _tensor(x)
+    if axes is not None:
+        axes = tuple(axes)
+        if len(axes) != x.ndim:
+            raise ShapeError(f"transpose: {len(axes)} axes given for shape {x.shape}")
+    return _sh.Transpose.apply(x, axes=axes)
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    x = _tensor(x)
+    axes = list(range(x.ndim))
+    a, b = normalize_axis(axis1, x.ndim, "swapaxes"), normalize_axis(axis2, x.ndim, "swapaxes")
+    axes[a], axes[b] = axes[b], axes[a]
+    return _sh.Transpose.apply(x, axes=tuple(axes))
+
+
+def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+    """Merge axes ``start_axis..end_axis`` (inclusive) into one, as ``torch.flatten``."""
+    x = _tensor(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s = normalize_axis(start_axis, x.ndim, "flatten")
+    e = normalize_axis(end_axis, x.ndim, "flatten")
+    if s > e:
+        raise ShapeError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis}")
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1 :])
+
+
+def squeeze(x: Any, axis: Any = None) -> Tensor:
+    """Drop axes of length 1 (all of them, or those named; naming a longer axis is an error)."""
+    x = _tensor(x)
+    if axis is None:
+        axes = tuple(i for i, n in enumerate(x.shape) if n == 1)
+    else:
+        axes = tuple(normalize_axis(a, x.ndim, "squeeze") for a in _shape_arg(axis))
+        for a in axes:
+            if x.shape[a] != 1:
+                raise ShapeError(f"squeeze: axis {a} of shape {x.shape} has length {x.shape[a]}")
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def unsqueeze(x: Any, axis: int) -> Tensor:
+    """Insert an axis of length 1 at ``axis`` (negative counts from the end of the result)."""
+    x = _tensor(x)
+    a = normalize_axis(axis, x.ndim + 1, "unsqueeze")
+    return reshape(x, x.shape[:a] + (1,) + x.shape[a:])
+
+
+expand_dims = unsqueeze
+
+
+def expand(x: Any, shape: Any) -> Tensor:
+    """Broadcast to ``shape`` without copying; -1 keeps an axis's length (as torch)."""
+    x = _tensor(x)
+    shape = _shape_arg(shape)
+    lead = len(shape) - x.ndim
+    if lead < 0:
+        raise ShapeError(f"expand: cannot broadcast {x.shape} to fewer dimensions {shape}")
+    shape = tuple(x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(shape))
+    return _sh.BroadcastTo.apply(x, shape=shape)
+
+
+def broadcast_to(x: Any, shape: Any) -> Tensor:
+    return _sh.BroadcastTo.apply(_tensor(x), shape=_shape_arg(shape))
+
+
+def sum_to(x: Any, shape: Any) -> Tensor:
+    """Sum ``x`` down to ``shape`` (the adjoint of broadcasting ``shape`` to ``x.shape``)."""
+    x = _tensor(x)
+    shape = _shape_arg(shape)
+    return x if x.shape == shape else _sh.SumTo.apply(x, shape=shape)
+
+
+def getitem(x: Any, index: Any) -> Tensor:
+    index, basic = _sh.normalize_index(index)
+    return _sh.GetItem.apply(_tensor(x), index=index, basic=basic)
+
+
+def scatter_add(shape: Any, index: Any, values: Any, basic: bool = False) -> Tensor:
+    """``zeros(shape)`` with ``values`` added at ``index``; repeated indices accumulate."""
+    index, is_basic = _sh.normalize_index(index)
+    return _sh.ScatterAdd.apply(_tensor(values), shape=_shape_arg(shape), index=index,
+                                basic=basic and is_basic)  # fmt: skip
+
+
+def index_put(x: Any, index: Any, value: Any) -> Tensor:
+    """A copy of ``x`` with ``x[index] = value``."""
+    index, _ = _sh.normalize_index(index)
+    return _sh.IndexPut.apply(_tensor(x), _operand(value), index=index)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    tensors = [_tensor(t) for t in tensors]
+    if builtins.any(t.ndim == 0 for t in tensors):
+        raise ShapeError("concatenate: 0-d tensors cannot be concatenated; use stack")
+    return _sh.Concatenate.apply(*tensors, axis=axis)
+
+
+cat = concatenate
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors of one shape along a new axis."""
+    tensors = [_tensor(t) for t in tensors]
+    if not tensors:
+        raise ShapeError("stack: needs at least one tensor")
+    first = tensors[0].shape
+    for t in tensors[1:]:
+        if t.shape != first:
+            raise ShapeError(f"stack: all shapes must match, got {first} and {t.shape}")
+    return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
+
+
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> tuple:
+    """NumPy's split: ``n`` equal sections, or the indices where each new part starts."""
+    ios = indices_or_sections
+    ios = ios if isinstance(ios, (int, np.integer)) else tuple(ios)
+    return _sh.Split.apply(_tensor(x), indices_or_sections=ios, axis=axis)
+
+
+_PAD_MODES = {"constant", "edge", "reflect", "symmetric", "wrap"}
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", value: float = 0) -> Tensor:
+    """NumPy's pad. ``constant`` fills with ``value``; ``edge``, ``reflect``, ``symmetric``
+    and ``wrap`` gather existing elements, so their gradient flows through indexing."""
+    x = _tensor(x)
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: unknown mode {mode!r}; expected one of {sorted(_PAD_MODES)}")
+    try:
+        widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
+    except ValueError:
+        raise ShapeError(f"pad: pad_width {pad_width!r} does not fit shape {x.shape}") from None
+    if (widths < 0).any():
+        raise ValueError(f"pad: negative pad_width {pad_width!r}")
+    widths = tuple((int(b), int(a)) for b, a in widths)
+    if mode == "constant":
+        return _sh.Pad.apply(x, pad_width=widths, value=value)
+    out = x
+    for axis, (before, after) in enumerate(widths):
+        if before or after:
+            if x.shape[axis] == 0:
+                raise ShapeError(f"pad: mode {mode!r} cannot pad empty axis {axis}")
+            idx = np.pad(np.arange(x.shape[axis]), (before, after), mode=mode)
+            out = getitem(out, (slice(None),) * axis + (idx,))
+    return out
+
+
+# ---- no gradient -----------------------------------------------------------------------
+def _compare(ufunc: str) -> Any:
+    def op(a: Any, b: Any) -> Tensor:
+        da, db = _data(a), _data(b)
+        return wrap(
+            getattr(backend.array_module(da if backend.is_array(da) else db), ufunc)(da, db)
+        )
+
+    op.__name__ = ufunc
+    op.__doc__ = f"Elementwise ``{ufunc}``; a bool tensor with no gradient."
+    return op
+
+
+less = _compare("less")
+less_equal = _compare("less_equal")
+greater = _compare("greater")
+greater_equal = _compare("greater_equal")
+equal = _compare("equal")
+not_equal = _compare("not_equal")
+logical_and = _compare("logical_and")
+logical_or = _compare("logical_or")
+
+
+def logical_not(x: Any) -> Tensor:
+    d = _data(x)
+    return wrap(backend.array_module(d).logical_not(d))
+
+
+def sign(x: Any) -> Tensor:
+    d = _data(x)
+    return wrap(backend.array_module(d).sign(d))
+
+
+def zeros_like(x: Any) -> Tensor:
+    d = _data(x)
+    return wrap(backend.array_module(d).zeros_like(d))
+
+
+def ones_like(x: Any) -> Tensor:
+    d = _data(x)
+    return wrap(backend.array_module(d).ones_like(d))
+
+
+# The namespace derivative rules use as ``ctx.xp`` when the backward pass is recorded:
+# the same names and signatures as backend.numpy_ops, but every function builds graph.
+graph_ops = types.SimpleNamespace(
+    exp=exp, log=log, sqrt=sqrt, abs=abs, sin=sin, cos=cos, tanh=tanh, sign=sign,
+    where=where, maximum=maximum, minimum=minimum, sum=sum, mean=mean, matmul=matmul,
+    reshape=reshape, transpose=transpose, swapaxes=swapaxes, expand_dims=unsqueeze,
+    squeeze=squeeze, broadcast_to=broadcast_to, concatenate=concatenate, split=split,
+    zeros_like=zeros_like, ones_like=ones_like, sum_to=sum_to, scatter_add=scatter_add,
+    is_graph=True,
+)  # fmt: skip

@@ -1,0 +1,47 @@
+"""Small helpers shared by the op families."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from chainrule.errors import ShapeError
+
+
+def shape_of(x: Any) -> tuple:
+    """The shape of an array, a Tensor, or () for a Python number."""
+    return getattr(x, "shape", ())
+
+
+def normalize_axes(axis: Any, ndim: int, op: str) -> tuple:
+    """``axis`` (None, an int or a tuple, negatives allowed) as a sorted tuple of axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if (
+            not isinstance(a, int)
+            or not -ndim <= a < max(ndim, 1)
+            or (ndim == 0 and a not in (0, -1))
+        ):
+            raise ShapeError(f"{op}: axis {a} is out of range for a tensor of {ndim} dimensions")
+        out.append(a % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out)) if ndim else ()
+
+
+def normalize_axis(axis: int, ndim: int, op: str) -> int:
+    if not isinstance(axis, int) or not -ndim <= axis < ndim:
+        raise ShapeError(f"{op}: axis {axis} is out of range for a tensor of {ndim} dimensions")
+    return axis % ndim
+
+
+def kept_shape(shape: tuple, axes: tuple) -> tuple:
+    """``shape`` with the reduced ``axes`` set to 1 (the keepdims shape)."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def count(shape: tuple, axes: tuple) -> int:
+    return math.prod(shape[i] for i in axes)

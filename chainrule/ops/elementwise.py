@@ -1,0 +1,493 @@
+"""Elementwise ops. Jacobians are diagonal, so every rule is a product, never a matrix.
+
+Binary ops broadcast like NumPy; their backward undoes the broadcast with ``xp.sum_to``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from chainrule import backend
+from chainrule.autograd.function import Op
+from chainrule.backend import array_module
+from chainrule.ops._util import shape_of
+
+
+def _pair_shapes(ctx: Any, a: Any, b: Any) -> None:
+    ctx.shapes = (shape_of(a), shape_of(b))
+
+
+class Add(Op):
+    name = "add"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        _pair_shapes(ctx, a, b)
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return ctx.xp.sum_to(g, sa) if na else None, ctx.xp.sum_to(g, sb) if nb else None
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        return ta + tb
+
+
+class Sub(Op):
+    name = "sub"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        _pair_shapes(ctx, a, b)
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return ctx.xp.sum_to(g, sa) if na else None, ctx.xp.sum_to(-g, sb) if nb else None
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        return ta - tb
+
+
+class Mul(Op):
+    name = "mul"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        na, nb = ctx.needs_input_grad
+        sum_to = ctx.xp.sum_to
+        return (sum_to(g * b, shape_of(a)) if na else None,
+                sum_to(g * a, shape_of(b)) if nb else None)  # fmt: skip
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.saved
+        return ta * b + a * tb
+
+
+class Div(Op):
+    name = "div"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        na, nb = ctx.needs_input_grad
+        sum_to = ctx.xp.sum_to
+        return (sum_to(g / b, shape_of(a)) if na else None,
+                sum_to(-g * a / (b * b), shape_of(b)) if nb else None)  # fmt: skip
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.saved
+        return ta / b - a * tb / (b * b)
+
+
+class Pow(Op):
+    """``a ** b``. d/db is ``y * log(a)``, taken as 0 where ``a == 0`` (as PyTorch does)."""
+
+    name = "pow"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = a**b
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, y = ctx.saved
+        na, nb = ctx.needs_input_grad
+        xp = ctx.xp
+        ga = xp.sum_to(g * b * a ** (b - 1), shape_of(a)) if na else None
+        gb = xp.sum_to(g * _d_exponent(xp, a, y), shape_of(b)) if nb else None
+        return ga, gb
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b, y = ctx.saved
+        return ta * b * a ** (b - 1) + tb * _d_exponent(ctx.xp, a, y)
+
+
+def _d_exponent(xp: Any, a: Any, y: Any) -> Any:
+    if isinstance(a, (int, float)):
+        return y * (math.log(a) if a > 0 else math.nan if a < 0 else 0.0)
+    zero = a == 0
+    return xp.where(zero, 0, y * xp.log(xp.where(zero, 1, a)))
+
+
+class Maximum(Op):
+    """Elementwise max; at ties each input gets half the gradient (as PyTorch)."""
+
+    name = "maximum"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return ctx_xp(a, b).maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        return _split_by_weight(ctx, g, _tie_weight(a > b, a == b, g))
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.saved
+        w = _tie_weight(a > b, a == b, ta)
+        return ta * w + tb * (1 - w)
+
+
+class Minimum(Op):
+    """Elementwise min; at ties each input gets half the gradient (as PyTorch)."""
+
+    name = "minimum"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return ctx_xp(a, b).minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        return _split_by_weight(ctx, g, _tie_weight(a < b, a == b, g))
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.saved
+        w = _tie_weight(a < b, a == b, ta)
+        return ta * w + tb * (1 - w)
+
+
+def _tie_weight(wins: Any, ties: Any, like: Any) -> Any:
+    """1 where ``a`` wins, 0.5 at ties, 0 where ``b`` wins, in ``like``'s dtype."""
+    return wins.astype(like.dtype) + ties.astype(like.dtype) * 0.5
+
+
+def _split_by_weight(ctx: Any, g: Any, w: Any) -> tuple:
+    a, b = ctx.saved
+    na, nb = ctx.needs_input_grad
+    sum_to = ctx.xp.sum_to
+    return (sum_to(g * w, shape_of(a)) if na else None,
+            sum_to(g * (1 - w), shape_of(b)) if nb else None)  # fmt: skip
+
+
+def ctx_xp(*xs: Any) -> Any:
+    """The array library of the first array among ``xs`` (NumPy for plain numbers)."""
+    for x in xs:
+        if backend.is_array(x):
+            return backend.array_module(x)
+    return backend.array_module(None)
+
+
+class Where(Op):
+    """``where(cond, a, b)``: ``a`` where ``cond`` holds, else ``b``; no gradient to cond."""
+
+    name = "where"
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.save_for_backward(cond)
+        _pair_shapes(ctx, a, b)
+        return ctx_xp(cond, a, b).where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        (cond,) = ctx.saved
+        sa, sb = ctx.shapes
+        _, na, nb = ctx.needs_input_grad
+        xp = ctx.xp
+        return (None,
+                xp.sum_to(xp.where(cond, g, 0), sa) if na else None,
+                xp.sum_to(xp.where(cond, 0, g), sb) if nb else None)  # fmt: skip
+
+    @staticmethod
+    def jvp(ctx, tc, ta, tb):
+        (cond,) = ctx.saved
+        return ctx.xp.where(cond, ta, tb)
+
+
+# ---- unary ops --------------------------------------------------------------------------
+
+
+class Neg(Op):
+    name = "neg"
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+    @staticmethod
+    def jvp(ctx, t):
+        return -t
+
+
+class Exp(Op):
+    name = "exp"
+
+    @staticmethod
+    def forward(ctx, x):
+        y = array_module(x).exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * y
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved
+        return t * y
+
+
+class Log(Op):
+    name = "log"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).log(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g / x
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        return t / x
+
+
+class Sqrt(Op):
+    name = "sqrt"
+
+    @staticmethod
+    def forward(ctx, x):
+        y = array_module(x).sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g / (y + y)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved
+        return t / (y + y)
+
+
+class Abs(Op):
+    name = "abs"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g * ctx.xp.sign(x)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        return t * ctx.xp.sign(x)
+
+
+class Sin(Op):
+    name = "sin"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g * ctx.xp.cos(x)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        return t * ctx.xp.cos(x)
+
+
+class Cos(Op):
+    name = "cos"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).cos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return -g * ctx.xp.sin(x)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        return -t * ctx.xp.sin(x)
+
+
+class Tanh(Op):
+    name = "tanh"
+
+    @staticmethod
+    def forward(ctx, x):
+        y = array_module(x).tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * (1 - y * y)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved
+        return t * (1 - y * y)
+
+
+class Sigmoid(Op):
+    """``1 / (1 + exp(-x))`` as ``exp(-logaddexp(0, -x))``: no overflow for any x."""
+
+    name = "sigmoid"
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = ctx_xp(x)
+        y = xp.exp(-xp.logaddexp(0, -x))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * (y * (1 - y))
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved
+        return t * (y * (1 - y))
+
+
+class Relu(Op):
+    """``max(x, 0)``; the derivative at 0 is taken as 0 (as PyTorch)."""
+
+    name = "relu"
+
+    @staticmethod
+    def forward(ctx, x):
+        y = array_module(x).maximum(x, 0)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * (y > 0)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved
+        return t * (y > 0)
+
+
+class Clip(Op):
+    """``clip(x, min, max)``; the gradient passes where ``min <= x <= max``."""
+
+    name = "clip"
+
+    @staticmethod
+    def forward(ctx, x, *, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.bounds = (lo, hi)
+        return array_module(x).clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g * _inside(x, *ctx.bounds)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        return t * _inside(x, *ctx.bounds)
+
+
+def _inside(x: Any, lo: Any, hi: Any) -> Any:
+    if lo is None:
+        return x <= hi
+    if hi is None:
+        return x >= lo
+    return (x >= lo) & (x <= hi)
+
+
+class Astype(Op):
+    name = "astype"
+
+    @staticmethod
+    def forward(ctx, x, *, dtype):
+        ctx.dtypes = (x.dtype, dtype)
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.dtypes[0])
+
+    @staticmethod
+    def jvp(ctx, t):
+        return t.astype(ctx.dtypes[1])
+
+
+class ToDevice(Op):
+    name = "to_device"
+
+    @staticmethod
+    def forward(ctx, x, *, device):
+        ctx.devices = (backend.device_of(x), device)
+        return backend.to_device(x, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.to(ctx.devices[0]) if ctx.xp.is_graph else _move(g, ctx.devices[0])
+
+    @staticmethod
+    def jvp(ctx, t):
+        return _move(t, ctx.devices[1])
+
+
+def _move(x: Any, device: str) -> Any:
+    return backend.to_device(x, device)

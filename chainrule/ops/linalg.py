@@ -1,0 +1,59 @@
+"""Matrix multiplication with NumPy's rules: batched, broadcast batch axes, 1-D operands."""
+
+from __future__ import annotations
+
+from chainrule.autograd.function import Op
+from chainrule.errors import ShapeError
+from chainrule.ops._util import shape_of
+
+
+def check_matmul_shapes(sa: tuple, sb: tuple) -> None:
+    if len(sa) == 0 or len(sb) == 0:
+        raise ShapeError(f"matmul: operands must have at least 1 dimension, got {sa} and {sb}")
+    inner_a = sa[-1]
+    inner_b = sb[-2] if len(sb) > 1 else sb[0]
+    if inner_a != inner_b:
+        raise ShapeError(f"matmul: shapes {sa} and {sb} are not aligned ({inner_a} != {inner_b})")
+    batch_a, batch_b = sa[:-2], sb[:-2]
+    for x, y in zip(reversed(batch_a), reversed(batch_b)):
+        if x != y and x != 1 and y != 1:
+            raise ShapeError(f"matmul: batch shapes of {sa} and {sb} do not broadcast")
+
+
+class MatMul(Op):
+    name = "matmul"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        try:
+            return a @ b
+        except ValueError:
+            check_matmul_shapes(shape_of(a), shape_of(b))
+            raise
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        na, nb = ctx.needs_input_grad
+        xp = ctx.xp
+        if a.ndim == 1 and b.ndim == 1:  # inner product: g is a scalar
+            return (g * b if na else None), (g * a if nb else None)
+        if a.ndim == 1:  # (n,) @ (..., n, m) -> (..., m)
+            g2 = xp.expand_dims(g, -2)
+            ga = xp.sum_to(xp.squeeze(g2 @ xp.swapaxes(b, -1, -2), -2), a.shape) if na else None
+            gb = xp.sum_to(xp.expand_dims(a, -1) * g2, b.shape) if nb else None
+            return ga, gb
+        if b.ndim == 1:  # (..., n, m) @ (m,) -> (..., n)
+            g2 = xp.expand_dims(g, -1)
+            ga = xp.sum_to(g2 * b, a.shape) if na else None
+            gb = xp.sum_to(xp.squeeze(xp.swapaxes(a, -1, -2) @ g2, -1), b.shape) if nb else None
+            return ga, gb
+        ga = xp.sum_to(g @ xp.swapaxes(b, -1, -2), a.shape) if na else None
+        gb = xp.sum_to(xp.swapaxes(a, -1, -2) @ g, b.shape) if nb else None
+        return ga, gb
+
+    @staticmethod
+    def jvp(ctx, ta, tb):
+        a, b = ctx.saved
+        return ta @ b + a @ tb

@@ -1,0 +1,219 @@
+"""Reductions over axes: sum, mean, var, max, min, logsumexp; and softmax, log_softmax.
+
+Each forward notes the input shape and the keepdims shape; backward reshapes the incoming
+gradient to the keepdims shape and broadcasts it back over the reduced axes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.autograd.function import Op
+from chainrule.backend import array_module
+from chainrule.errors import ShapeError
+from chainrule.ops._util import count, kept_shape, normalize_axes, normalize_axis
+
+
+def _reduce_setup(ctx: Any, x: Any, axis: Any, op: str) -> tuple:
+    axes = normalize_axes(axis, x.ndim, op)
+    ctx.in_shape = x.shape
+    ctx.kshape = kept_shape(x.shape, axes)
+    ctx.axes = axes
+    return axes
+
+
+def _spread(ctx: Any, g: Any) -> Any:
+    """The gradient of a reduction broadcast back to the input shape."""
+    xp = ctx.xp
+    return xp.broadcast_to(xp.reshape(g, ctx.kshape), ctx.in_shape)
+
+
+class Sum(Op):
+    name = "sum"
+
+    @staticmethod
+    def forward(ctx, x, *, axis, keepdims):
+        axes = _reduce_setup(ctx, x, axis, "sum")
+        ctx.keep = keepdims
+        return x.sum(axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _spread(ctx, g)
+
+    @staticmethod
+    def jvp(ctx, t):
+        return t.sum(axis=ctx.axes, keepdims=ctx.keep)
+
+
+class Mean(Op):
+    name = "mean"
+
+    @staticmethod
+    def forward(ctx, x, *, axis, keepdims):
+        axes = _reduce_setup(ctx, x, axis, "mean")
+        ctx.keep = keepdims
+        return x.mean(axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _spread(ctx, g / count(ctx.in_shape, ctx.axes))
+
+    @staticmethod
+    def jvp(ctx, t):
+        return t.mean(axis=ctx.axes, keepdims=ctx.keep)
+
+
+class Var(Op):
+    """Variance with NumPy's ``ddof`` (0 by default, the biased estimate)."""
+
+    name = "var"
+
+    @staticmethod
+    def forward(ctx, x, *, axis, ddof, keepdims):
+        axes = _reduce_setup(ctx, x, axis, "var")
+        dof = count(x.shape, axes) - ddof
+        ctx.scale = 2 / dof if dof > 0 else float("nan")
+        ctx.keep = keepdims
+        ctx.save_for_backward(x)
+        return x.var(axis=axes, ddof=ddof, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        xp = ctx.xp
+        centred = x - xp.mean(x, axis=ctx.axes, keepdims=True)
+        return xp.reshape(g, ctx.kshape) * centred * ctx.scale
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        centred = x - x.mean(axis=ctx.axes, keepdims=True)
+        return (t * centred).sum(axis=ctx.axes, keepdims=ctx.keep) * ctx.scale
+
+
+class _Extreme(Op):
+    """max/min over axes; the gradient goes to the first extreme element (as argmax)."""
+
+    pick = "argmax"
+
+    @classmethod
+    def forward(cls, ctx, x, *, axis, keepdims):
+        axes = _reduce_setup(ctx, x, axis, cls.name)
+        if x.size == 0 or any(x.shape[a] == 0 for a in axes):
+            raise ShapeError(f"{cls.name}: cannot reduce an empty axis of shape {x.shape}")
+        ctx.keep = keepdims
+        mask = _first_extreme_mask(x, axes, cls.pick)
+        ctx.save_for_backward(mask)
+        reduce = x.max if cls.pick == "argmax" else x.min
+        return reduce(axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved
+        return ctx.xp.reshape(g, ctx.kshape) * mask
+
+    @staticmethod
+    def jvp(ctx, t):
+        (mask,) = ctx.saved
+        return (t * mask).sum(axis=ctx.axes, keepdims=ctx.keep)
+
+
+class Max(_Extreme):
+    name = "max"
+    pick = "argmax"
+
+
+class Min(_Extreme):
+    name = "min"
+    pick = "argmin"
+
+
+def _first_extreme_mask(x: Any, axes: tuple, pick: str) -> Any:
+    """A bool array, True at the first max (or min) of each reduced slice."""
+    xp = array_module(x)
+    rest = tuple(i for i in range(x.ndim) if i not in axes)
+    moved = xp.transpose(x, rest + axes)
+    flat = moved.reshape(moved.shape[: len(rest)] + (-1,))
+    idx = getattr(flat, pick)(axis=-1)
+    mask = xp.zeros(flat.shape, dtype=bool)
+    xp.put_along_axis(mask, idx[..., None], True, axis=-1)
+    inverse = xp.argsort(xp.asarray(rest + axes)).tolist()
+    return xp.transpose(mask.reshape(moved.shape), inverse)
+
+
+class LogSumExp(Op):
+    """``log(sum(exp(x)))`` computed as ``m + log(sum(exp(x - m)))`` with ``m = max(x)``."""
+
+    name = "logsumexp"
+
+    @staticmethod
+    def forward(ctx, x, *, axis, keepdims):
+        axes = _reduce_setup(ctx, x, axis, "logsumexp")
+        ctx.keep = keepdims
+        xp = array_module(x)
+        m = x.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        y = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        y = y if keepdims else y.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        xp = ctx.xp
+        return xp.reshape(g, ctx.kshape) * xp.exp(x - xp.reshape(y, ctx.kshape))
+
+    @staticmethod
+    def jvp(ctx, t):
+        x, y = ctx.saved
+        p = array_module(x).exp(x - y.reshape(ctx.kshape))
+        return (t * p).sum(axis=ctx.axes, keepdims=ctx.keep)
+
+
+class Softmax(Op):
+    name = "softmax"
+
+    @staticmethod
+    def forward(ctx, x, *, axis):
+        ctx.axis = normalize_axis(axis, x.ndim, "softmax")
+        e = array_module(x).exp(x - x.max(axis=ctx.axis, keepdims=True))
+        y = e / e.sum(axis=ctx.axis, keepdims=True)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        gy = g * y
+        return gy - y * gy.sum(axis=ctx.axis, keepdims=True)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved
+        ty = t * y
+        return ty - y * ty.sum(axis=ctx.axis, keepdims=True)
+
+
+class LogSoftmax(Op):
+    name = "log_softmax"
+
+    @staticmethod
+    def forward(ctx, x, *, axis):
+        ctx.axis = normalize_axis(axis, x.ndim, "log_softmax")
+        xp = array_module(x)
+        shifted = x - x.max(axis=ctx.axis, keepdims=True)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=ctx.axis, keepdims=True))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g - ctx.xp.exp(y) * g.sum(axis=ctx.axis, keepdims=True)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved
+        return t - (array_module(y).exp(y) * t).sum(axis=ctx.axis, keepdims=True)

@@ -1,0 +1,413 @@
+"""Tensor: an array that remembers which op made it.
+
+A Tensor holds ``data`` (a NumPy or CuPy array), ``grad``, ``requires_grad`` and, when an
+op made it while recording, ``_node`` (the op's graph node) and ``_index`` (which of the
+node's outputs it is). The ops themselves live in ``chainrule.ops``; the methods here
+only forward to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.errors import DTypeError, GraphError, ShapeError
+
+_FLOAT_KINDS = "fc"
+
+
+def as_dtype(dtype: Any) -> np.dtype:
+    try:
+        return np.dtype(dtype)
+    except TypeError as exc:
+        raise DTypeError(f"not a dtype: {dtype!r}") from exc
+
+
+def to_array(data: Any, dtype: Any = None, copy: bool = False) -> Any:
+    """Convert ``data`` following chainrule's rules: Python floats -> float32, ints -> int64,
+    a NumPy (or CuPy) array keeps its dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if backend.is_array(data):
+        arr = data
+        if dtype is not None and arr.dtype != as_dtype(dtype):
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
+    if isinstance(data, np.generic):
+        arr = np.asarray(data)
+    else:
+        try:
+            arr = np.asarray(data)
+        except ValueError as exc:
+            raise ShapeError(f"cannot make a tensor from ragged nested data: {exc}") from exc
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        elif arr.dtype.kind in "iu":
+            arr = arr.astype(np.int64)
+        elif arr.dtype == object:
+            raise DTypeError(f"cannot make a tensor from {type(data).__name__} {data!r}")
+    if dtype is not None:
+        arr = arr.astype(as_dtype(dtype), copy=False)
+    return arr.copy() if copy and isinstance(data, np.generic) else arr
+
+
+def wrap(data: Any, requires_grad: bool = False, node: Any = None, index: int = 0) -> Tensor:
+    """Make a Tensor around an array produced by an op (no conversion, no checks)."""
+    if type(data) is not np.ndarray and not backend.is_array(data):
+        data = np.asarray(data)
+    t = Tensor.__new__(Tensor)
+    t.data = data
+    t.grad = None
+    t.requires_grad = requires_grad
+    t._node = node
+    t._index = index
+    t._version = [0]
+    t._tangent = None
+    return t
+
+
+class Tensor:
+    """An n-dimensional array with reverse- and forward-mode autodiff.
+
+    ``Tensor(data, requires_grad=False)`` wraps ``data`` without copying a NumPy array;
+    ``cr.tensor(...)`` copies.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_index", "_version", "_tangent",
+                 "__weakref__")  # fmt: skip
+    __array_ufunc__ = None  # make NumPy defer to our reflected operators
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        self.data = to_array(data, dtype)
+        self.grad = None
+        self.requires_grad = False
+        self._node = None
+        self._index = 0
+        self._version = [0]
+        self._tangent = None
+        if requires_grad:
+            self.requires_grad_()
+
+    # ---- properties -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def T(self) -> Tensor:
+        return _ops.transpose(self)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(np.asarray(self.numpy()), separator=", ", prefix="tensor(")
+        extra = "" if self.dtype == np.float32 else f", dtype={self.dtype}"
+        if self.requires_grad:
+            extra += ", requires_grad=True" if self._node is None else f", op={self._node.name}"
+        return f"tensor({body}{extra})"
+
+    # ---- conversion -------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (shared on the CPU, copied from a GPU)."""
+        return backend.to_device(self.data, "cpu")
+
+    def item(self) -> Any:
+        if self.data.size != 1:
+            raise ShapeError(f"item() needs a tensor of one element, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def to(self, device: str | None = None, dtype: Any = None) -> Tensor:
+        """This tensor on ``device`` and/or as ``dtype`` (differentiable)."""
+        out = self
+        if dtype is not None:
+            out = out.astype(dtype)
+        if device is not None and device != out.device:
+            out = _ops.to_device(out, device)
+        return out
+
+    def astype(self, dtype: Any) -> Tensor:
+        dtype = as_dtype(dtype)
+        return self if dtype == self.dtype else _ops.astype(self, dtype)
+
+    # ---- autograd ---------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
+            raise DTypeError(
+                f"only floating-point tensors can require gradients, got dtype {self.dtype}"
+            )
+        if not requires_grad and self._node is not None:
+            raise GraphError("requires_grad_(False) on a non-leaf tensor; use detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's data, cut from the graph."""
+        t = wrap(self.data)
+        t._version = self._version
+        return t
+
+    def backward(
+        self, grad: Any = None, retain_graph: bool = False, create_graph: bool = False
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
+        from chainrule.autograd import engine
+
+        engine.backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
+
+    # ---- in place ---------------------------------------------------------------------
+    def _inplace(self, result: Tensor) -> Tensor:
+        if result.shape != self.shape:
+            raise ShapeError(
+                f"in-place op would change the shape from {self.shape} to {result.shape}"
+            )
+        if result.requires_grad and self._node is None and self.requires_grad:
+            raise GraphError(
+                "in-place op on a leaf tensor that requires grad; do it inside cr.no_grad()"
+            )
+        self.data[...] = result.data
+        self._version[0] += 1
+        if result.requires_grad:
+            self.requires_grad = True
+            self._node = result._node
+            self._index = result._index
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace(_ops.add(self, other))
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace(_ops.sub(self, other))
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace(_ops.mul(self, other))
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace(_ops.div(self, other))
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._inplace(_ops.index_put(self, index, value))
+
+    # ---- operators ----------------------------------------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _ops.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _ops.abs(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops.getitem(self, index)
+
+    # Comparisons and logic give bool tensors and carry no gradient.
+    def __lt__(self, other: Any) -> Tensor:
+        return _ops.less(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _ops.less_equal(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _ops.greater(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _ops.greater_equal(self, other)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _ops.equal(self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _ops.not_equal(self, other)
+
+    __hash__ = object.__hash__
+
+    def __and__(self, other: Any) -> Tensor:
+        return _ops.logical_and(self, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return _ops.logical_or(self, other)
+
+    def __invert__(self) -> Tensor:
+        return _ops.logical_not(self)
+
+    # ---- methods (NumPy signatures) -----------------------------------------------------
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        return _ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.min(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: int | None = None) -> Tensor:
+        return wrap(self.data.argmax(axis=axis))
+
+    def argmin(self, axis: int | None = None) -> Tensor:
+        return wrap(self.data.argmin(axis=axis))
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.logsumexp(self, axis=axis, keepdims=keepdims)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return _ops.softmax(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return _ops.log_softmax(self, axis=axis)
+
+    def exp(self) -> Tensor:
+        return _ops.exp(self)
+
+    def log(self) -> Tensor:
+        return _ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return _ops.sqrt(self)
+
+    def abs(self) -> Tensor:
+        return _ops.abs(self)
+
+    def sin(self) -> Tensor:
+        return _ops.sin(self)
+
+    def cos(self) -> Tensor:
+        return _ops.cos(self)
+
+    def tanh(self) -> Tensor:
+        return _ops.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return _ops.relu(self)
+
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - NumPy's names
+        return _ops.clip(self, min, max)
+
+    def maximum(self, other: Any) -> Tensor:
+        return _ops.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return _ops.minimum(self, other)
+
+    def matmul(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        return _ops.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+
+    def swapaxes(self, a: int, b: int) -> Tensor:
+        return _ops.swapaxes(self, a, b)
+
+    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+        return _ops.flatten(self, start_axis, end_axis)
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        return _ops.squeeze(self, axis)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        return _ops.unsqueeze(self, axis)
+
+    def expand(self, *shape: Any) -> Tensor:
+        return _ops.expand(self, shape[0] if len(shape) == 1 else shape)
+
+    def split(self, indices_or_sections: Any, axis: int = 0) -> tuple:
+        return _ops.split(self, indices_or_sections, axis)
+
+    def pad(self, pad_width: Any, mode: str = "constant", value: float = 0) -> Tensor:
+        return _ops.pad(self, pad_width, mode=mode, value=value)
+
+
+from chainrule import ops as _ops  # noqa: E402  (ops build on Tensor; methods call them)
