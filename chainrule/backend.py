@@ -95,11 +95,24 @@ def _sum_to(x: Any, shape: tuple) -> Any:
     if x.shape == shape:
         return x
     lead = x.ndim - len(shape)
+    if x.shape[lead:] == shape:  # only leading axes were added (a bias): the common case
+        return x.sum(axis=0 if lead == 1 else tuple(range(lead)))
     axes = tuple(range(lead)) + tuple(
         i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1
     )
-    out = x.sum(axis=axes, keepdims=True)
-    return out.reshape(shape) if lead or out.shape != shape else out
+    return x.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def _broadcast_to(xp: Any) -> Any:
+    def broadcast_to(x: Any, shape: tuple) -> Any:
+        """NumPy's broadcast_to, but a scalar is filled into a fresh array (much faster)."""
+        if x.shape == shape:
+            return x
+        if x.size == 1:
+            return xp.full(shape, x.reshape(()))
+        return xp.broadcast_to(x, shape)
+
+    return broadcast_to
 
 
 def _make_namespace(xp: Any) -> types.SimpleNamespace:
@@ -114,6 +127,7 @@ def _make_namespace(xp: Any) -> types.SimpleNamespace:
 
     ns = types.SimpleNamespace(**{name: getattr(xp, name) for name in _NUMPY_NAMES})
     ns.sum_to = _sum_to
+    ns.broadcast_to = _broadcast_to(xp)
     ns.scatter_add = scatter_add
     ns.is_graph = False
     return ns

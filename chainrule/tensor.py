@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
+from chainrule.autograd.mode import state
 from chainrule.errors import DTypeError, GraphError, ShapeError
 
 _FLOAT_KINDS = "fc"
@@ -212,23 +213,47 @@ class Tensor:
             )
         self.data[...] = result.data
         self._version[0] += 1
+        self._tangent = result._tangent  # forward mode: the written tensor's new tangent
         if result.requires_grad:
             self.requires_grad = True
             self._node = result._node
             self._index = result._index
         return self
 
+    def _inplace_arith(self, ufunc: str, op: Any, other: Any) -> Tensor:
+        """``self <ufunc>= other``: straight into the array when nothing is recorded."""
+        tracked = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+        if (tracked and state.grad_enabled) or state.forward_active:
+            source = self
+            if ufunc in ("multiply", "divide"):
+                # mul and div save their operands for backward: give them a copy of self,
+                # which the in-place write would otherwise overwrite (PyTorch's original_self)
+                source = wrap(self.data.copy(), self.requires_grad, self._node, self._index)
+                source._tangent = self._tangent
+            return self._inplace(op(source, other))
+        o = other.data if isinstance(other, Tensor) else other
+        try:
+            getattr(backend.array_module(self.data), ufunc)(self.data, o, out=self.data)
+        except ValueError as exc:
+            raise ShapeError(
+                f"in-place {ufunc} of shape {np.shape(o)} into shape {self.shape}: {exc}"
+            ) from None
+        except TypeError as exc:
+            raise DTypeError(f"in-place {ufunc} into a {self.dtype} tensor: {exc}") from None
+        self._version[0] += 1
+        return self
+
     def __iadd__(self, other: Any) -> Tensor:
-        return self._inplace(_ops.add(self, other))
+        return self._inplace_arith("add", _ops.add, other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._inplace(_ops.sub(self, other))
+        return self._inplace_arith("subtract", _ops.sub, other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._inplace(_ops.mul(self, other))
+        return self._inplace_arith("multiply", _ops.mul, other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._inplace(_ops.div(self, other))
+        return self._inplace_arith("divide", _ops.div, other)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._inplace(_ops.index_put(self, index, value))

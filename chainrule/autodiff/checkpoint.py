@@ -12,7 +12,7 @@ from typing import Any
 
 from chainrule import backend
 from chainrule.autograd import engine
-from chainrule.autograd.function import Function, _apply_recorded
+from chainrule.autograd.function import Function, apply_recorded
 from chainrule.autograd.mode import enable_grad, no_grad, state
 from chainrule.errors import GraphError
 from chainrule.tensor import Tensor, wrap
@@ -26,7 +26,8 @@ class _Recompute(Function):
         args = [wrap(a) if t else a for a, t in zip(arrays, is_tensor)]
         with no_grad():
             out = fn(*args)
-        ctx.fn, ctx.is_tensor, ctx.rng_state = fn, is_tensor, rng_state
+        # not ctx.fn: the node's own ``fn`` slot holds the Function class the engine calls
+        ctx.segment, ctx.is_tensor, ctx.rng_state = fn, is_tensor, rng_state
         ctx.save_for_backward(*arrays)
         if isinstance(out, (tuple, list)):
             return tuple(o.data for o in out)
@@ -46,7 +47,7 @@ class _Recompute(Function):
         backend.set_rng_state(ctx.rng_state)
         try:
             with enable_grad():
-                out = ctx.fn(*inputs)
+                out = ctx.segment(*inputs)
         finally:
             backend.set_rng_state(current)
         outs = out if isinstance(out, (tuple, list)) else (out,)
@@ -68,4 +69,8 @@ def checkpoint(fn: Callable, *args: Any) -> Any:
     is_tensor = tuple(isinstance(a, Tensor) for a in args)
     arrays = [a.data if t else a for a, t in zip(args, is_tensor)]
     params = {"fn": fn, "is_tensor": is_tensor, "rng_state": backend.get_rng_state()}
-    return _apply_recorded(_Recompute, args, arrays, params, grad=True, tangent=False)
+    parents = [
+        (a if a._node is None else a._node) if isinstance(a, Tensor) and a.requires_grad else None
+        for a in args
+    ]
+    return apply_recorded(_Recompute, args, arrays, parents, params, grad=True)

@@ -32,7 +32,7 @@ def graph_stats(t: Tensor) -> dict[str, Any]:
     nodes = walk_nodes(t)
     arrays = {}
     for node in nodes:
-        for v in node._saved:
+        for v in node.saved:
             if backend.is_array(v):
                 arrays[id(v)] = v.nbytes
     return {"nodes": len(nodes), "saved_bytes": sum(arrays.values())}

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainrule import backend
-from chainrule.autograd.function import Node, _graph_namespace, _released_error
-from chainrule.autograd.mode import enable_grad, no_grad, state
+from chainrule.autograd.function import Node, released_error
+from chainrule.autograd.mode import state
 from chainrule.errors import DTypeError, GraphError, ShapeError
 from chainrule.tensor import Tensor, to_array, wrap
 
@@ -29,26 +29,28 @@ def backward(
     Without ``inputs`` the gradients accumulate into the ``.grad`` of every leaf that
     requires grad. With ``inputs`` nothing accumulates: the gradients with respect to those
     tensors are returned (None where an input is unreachable), and the walk stops at them.
+    With ``create_graph`` the backward pass is itself recorded (gradients are Tensors with
+    history), which is what higher derivatives need.
     """
     retain_graph = retain_graph or create_graph
+    run = _Run(create_graph, inputs)
     pending: dict[Node, Any] = {}
-    leaf_roots = []
     for root, grad in zip(roots, grads):
         g = _root_grad(root, grad, create_graph)
         node = root._node
         if node is None:
-            leaf_roots.append((root, g))
+            run.deliver_leaf(root, g)
         elif node.n_outputs == 1:
             pending[node] = g if node not in pending else pending[node] + g
         else:
-            slots = pending.setdefault(node, [None] * node.n_outputs)
-            slots[root._index] = g if slots[root._index] is None else slots[root._index] + g
-    run = _Run(create_graph, inputs)
-    for leaf, g in leaf_roots:
-        run.deliver_leaf(leaf, g)
+            _accumulate_slot(pending, node, root._index, g)
     if pending:
-        with enable_grad() if create_graph else no_grad():
+        prev = state.grad_enabled
+        state.grad_enabled = create_graph  # rules record only when the backward is wanted
+        try:
             run.walk(pending, retain_graph)
+        finally:
+            state.grad_enabled = prev
     return run.captured if inputs is not None else None
 
 
@@ -64,16 +66,21 @@ def _root_grad(root: Tensor, grad: Any, create_graph: bool) -> Any:
                 f"backward on a non-scalar tensor of shape {root.shape} needs a gradient "
                 "argument of the same shape (or reduce it to a scalar first)"
             )
-        g = backend.array_module(root.data).ones_like(root.data)
-    else:
-        g = to_array(grad, copy=True) if not isinstance(grad, Tensor) or not create_graph else grad
-        if g.shape != root.shape:
-            raise ShapeError(f"backward: gradient shape {g.shape} != tensor shape {root.shape}")
-        if isinstance(g, Tensor):
-            return g
-        if g.dtype != root.dtype:
-            g = g.astype(root.dtype)
-    return wrap(g) if create_graph else g
+        g = backend.array_module(root.data).ones(root.shape, root.dtype)
+        return wrap(g) if create_graph else g
+    g = grad if isinstance(grad, Tensor) and create_graph else to_array(grad, copy=True)
+    if g.shape != root.shape:
+        raise ShapeError(f"backward: gradient shape {g.shape} != tensor shape {root.shape}")
+    if not isinstance(g, Tensor) and g.dtype != root.dtype:
+        g = g.astype(root.dtype)
+    return wrap(g) if create_graph and not isinstance(g, Tensor) else g
+
+
+def _accumulate_slot(pending: dict, node: Node, idx: int, g: Any) -> None:
+    slots = pending.get(node)
+    if slots is None:
+        slots = pending[node] = [None] * node.n_outputs
+    slots[idx] = g if slots[idx] is None else slots[idx] + g
 
 
 class _Run:
@@ -93,47 +100,66 @@ class _Run:
     # ---- the walk ---------------------------------------------------------------------
     def walk(self, pending: dict, retain_graph: bool) -> None:
         deps = self._count_dependencies(list(pending))
-        ready = [n for n in pending if deps.get(n, 0) == 0]
-        graph_ns = _graph_namespace() if self.create_graph else None
+        ready = [n for n in pending if n not in deps]
+        fast = not (self.create_graph or self.targets or state.anomaly or state.record_grad_norms)
+        deliver = self.deliver_leaf
         while ready:
             node = ready.pop()
             g = pending.pop(node, None)
             if node.released:
-                raise _released_error(node)
-            if g is not None and self._capture_node(node, g):
-                g = None  # the walk stops at a requested input
-            if g is not None:
-                input_grads = self._call_rule(node, g, graph_ns)
-            else:
+                raise released_error(node)
+            if g is None:
                 input_grads = (None,) * len(node.parents)
+            elif fast and node.n_outputs == 1 and node.fn.array_rules:
+                if node.versions:
+                    node.check_versions()
+                input_grads = node.fn.backward(node, g)
+                if type(input_grads) is not tuple:
+                    input_grads = (input_grads,)
+            elif self.targets and self._capture_node(node, g):
+                input_grads = (None,) * len(node.parents)  # the walk stops at a requested input
+            else:
+                input_grads = self._call_rule(node, g)
             if not retain_graph:
                 node.release()
             for parent, gi in zip(node.parents, input_grads):
-                if parent is None:
-                    continue
-                if isinstance(parent, Tensor):
+                if type(parent) is Node:
+                    pnode = parent
                     if gi is not None:
-                        self.deliver_leaf(parent, gi)
+                        prev = pending.get(pnode)
+                        pending[pnode] = gi if prev is None else prev + gi
+                elif parent is None:
                     continue
-                pnode, idx = parent if type(parent) is tuple else (parent, 0)
-                if gi is not None:
-                    self._accumulate(pending, pnode, idx, gi)
-                deps[pnode] -= 1
-                if deps[pnode] == 0:
+                elif type(parent) is tuple:
+                    pnode = parent[0]
+                    if gi is not None:
+                        _accumulate_slot(pending, pnode, parent[1], gi)
+                else:  # a leaf tensor
+                    if gi is not None:
+                        deliver(parent, gi)
+                    continue
+                left = deps[pnode] - 1
+                deps[pnode] = left
+                if left == 0:
                     ready.append(pnode)
 
     def _count_dependencies(self, roots: list) -> dict:
+        """For each node behind ``roots``: how many edges point at it from that graph."""
         deps: dict[Node, int] = {}
         stack = list(roots)
         seen = set(roots)
+        targets = self.targets
         while stack:
             node = stack.pop()
-            if self.targets and self._owns_target(node):
+            if targets and self._owns_target(node):
                 continue
             for parent in node.parents:
-                if parent is None or isinstance(parent, Tensor):
+                if type(parent) is Node:
+                    pnode = parent
+                elif type(parent) is tuple:
+                    pnode = parent[0]
+                else:
                     continue
-                pnode = parent[0] if type(parent) is tuple else parent
                 deps[pnode] = deps.get(pnode, 0) + 1
                 if pnode not in seen:
                     seen.add(pnode)
@@ -144,7 +170,7 @@ class _Run:
         return any((node, k) in self.targets for k in range(node.n_outputs))
 
     def _capture_node(self, node: Node, g: Any) -> bool:
-        if not self.targets or not self._owns_target(node):
+        if not self._owns_target(node):
             return False
         grads = g if node.n_outputs > 1 else [g]
         for k, gk in enumerate(grads):
@@ -153,32 +179,20 @@ class _Run:
                 self.captured[slot] = gk if self.create_graph else wrap(gk)
         return True
 
-    @staticmethod
-    def _accumulate(pending: dict, node: Node, idx: int, g: Any) -> None:
-        if node.n_outputs == 1:
-            prev = pending.get(node)
-            pending[node] = g if prev is None else prev + g
-        else:
-            slots = pending.setdefault(node, [None] * node.n_outputs)
-            slots[idx] = g if slots[idx] is None else slots[idx] + g
-
-    # ---- one node -----------------------------------------------------------------------
-    def _call_rule(self, node: Node, g: Any, graph_ns: Any) -> tuple:
-        node.check_versions()
+    # ---- one node, the general case -------------------------------------------------------
+    def _call_rule(self, node: Node, g: Any) -> tuple:
+        if node.versions:
+            node.check_versions()
         fn = node.fn
         grads = self._fill_missing(node, g) if node.n_outputs > 1 else (g,)
         if state.record_grad_norms:
             node.grad_norm = sum(_sq_norm(gk) for gk in grads) ** 0.5
         if self.create_graph:
-            node.graph_mode, node.xp = True, graph_ns
-            out = fn.backward(node, *grads)
+            out = node.run_on_tensors(fn.backward, *grads)
         elif fn.array_rules:
-            node.graph_mode = False
             out = fn.backward(node, *grads)
         else:  # a user Function: its backward sees Tensors, without recording
-            node.graph_mode, node.xp = True, graph_ns or _graph_namespace()
-            out = fn.backward(node, *(wrap(gk) for gk in grads))
-            out = _unwrap_all(out)
+            out = _unwrap_all(node.run_on_tensors(fn.backward, *(wrap(gk) for gk in grads)))
         out = out if type(out) is tuple else (out,)
         if len(out) != len(node.parents):
             raise GraphError(
@@ -207,30 +221,33 @@ class _Run:
     # ---- leaves -----------------------------------------------------------------------
     def deliver_leaf(self, leaf: Tensor, g: Any) -> None:
         if self.targets:
-            slot = self.targets.get(id(leaf))
-            if slot is not None:
-                prev = self.captured[slot]
-                if not self.create_graph:
-                    g = wrap(g) if prev is None else wrap(prev.data + g)
-                elif prev is not None:
-                    g = prev + g
-                self.captured[slot] = g
-            return
-        if self.create_graph:
+            self._capture_leaf(leaf, g)
+        elif self.create_graph:
             if g.dtype != leaf.dtype:
                 g = g.astype(leaf.dtype)
             leaf.grad = g if leaf.grad is None else leaf.grad + g
-            return
-        if g.dtype != leaf.data.dtype:
-            g = g.astype(leaf.data.dtype)
-        if leaf.grad is None:
-            # .grad must own its memory: optimisers and users may write into it
-            if getattr(g, "base", None) is not None or id(g) in self.delivered:
-                g = g.copy()
-            self.delivered.add(id(g))
-            leaf.grad = wrap(g)
         else:
-            leaf.grad = wrap(leaf.grad.data + g)
+            if g.dtype != leaf.data.dtype:
+                g = g.astype(leaf.data.dtype)
+            if leaf.grad is None:
+                # .grad must own its memory: optimisers and users may write into it
+                if g.base is not None or id(g) in self.delivered:
+                    g = g.copy()
+                self.delivered.add(id(g))
+                leaf.grad = wrap(g)
+            else:
+                leaf.grad = wrap(leaf.grad.data + g)
+
+    def _capture_leaf(self, leaf: Tensor, g: Any) -> None:
+        slot = self.targets.get(id(leaf))
+        if slot is None:
+            return
+        prev = self.captured[slot]
+        if not self.create_graph:
+            g = wrap(g) if prev is None else wrap(prev.data + g)
+        elif prev is not None:
+            g = prev + g
+        self.captured[slot] = g
 
 
 def _sq_norm(g: Any) -> float:
@@ -248,12 +265,10 @@ def _check_user_grads(node: Node, grads: tuple) -> None:
     for k, (gk, shape) in enumerate(zip(grads, node.in_shapes)):
         if gk is None or shape is None:
             continue
-        gshape = gk.shape
-        if tuple(gshape) != tuple(shape):
+        if tuple(gk.shape) != tuple(shape):
             raise ShapeError(
-                f"backward of '{node.name}' returned a gradient of shape {tuple(gshape)} "
+                f"backward of '{node.name}' returned a gradient of shape {tuple(gk.shape)} "
                 f"for input {k} of shape {tuple(shape)}"
             )
-        dtype = gk.dtype
-        if getattr(dtype, "kind", "f") not in "fc":
-            raise DTypeError(f"backward of '{node.name}' returned a {dtype} gradient")
+        if getattr(gk.dtype, "kind", "f") not in "fc":
+            raise DTypeError(f"backward of '{node.name}' returned a {gk.dtype} gradient")

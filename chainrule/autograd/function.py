@@ -11,17 +11,19 @@ An op is a :class:`Function` subclass with three static rules in one place:
 :class:`Node` (which is also the ``ctx`` the rules see). Positional inputs are the
 operands (Tensors, arrays or Python numbers); keyword params are static (axis, shape...).
 
-Built-in ops set ``array_rules = True``: their backward and jvp are written against
-``ctx.xp``, a NumPy-like namespace. On the fast path (``create_graph=False``) ``ctx.xp``
-holds array functions and rules see raw arrays; with ``create_graph=True`` it is
-``chainrule.ops`` and rules see Tensors, so the same rule builds a differentiable graph.
-User Functions always see Tensors, as the public API promises.
+Built-in ops subclass :class:`Op`: their backward is written against ``ctx.xp``, a
+NumPy-like namespace. On the fast path (``create_graph=False``) ``ctx.xp`` holds array
+functions and ``ctx.saved`` raw arrays; with ``create_graph=True`` the engine swaps in
+``chainrule.ops.graph_ops`` and Tensors, so the same rule records a differentiable graph.
+User Functions always see Tensors, as the public API promises. jvp rules of built-ins
+always run on raw arrays.
 """
 
 from __future__ import annotations
 
 import os
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from chainrule import backend
@@ -37,28 +39,31 @@ class Node:
 
     ``parents[i]`` says where the gradient of input ``i`` goes: ``None`` (nowhere), a
     leaf Tensor (its ``.grad``), a Node (single-output parent) or ``(Node, k)`` (output
-    ``k`` of a multi-output parent).
+    ``k`` of a multi-output parent). Op-specific attributes (``ctx.axis = ...``) live in
+    the instance dict and are dropped by :meth:`release`.
     """
 
     __slots__ = (
-        "fn", "parents", "needs_input_grad", "n_outputs", "xp", "graph_mode",
-        "_saved", "_saved_from", "_versions", "released", "created_at", "grad_norm",
-        "out_shape", "out_dtype", "__dict__",
+        "fn", "parents", "needs_input_grad", "n_outputs", "released", "saved", "saved_from",
+        "versions", "out_shape", "out_dtype", "__dict__",
     )  # fmt: skip
+
+    # Rarely set; class-level defaults keep node creation cheap.
+    xp = backend.numpy_ops
+    graph_mode = False
+    created_at: str | None = None
+    grad_norm: float | None = None
+    in_shapes: tuple | None = None
 
     def __init__(self, fn: type, parents: tuple, needs_input_grad: tuple) -> None:
         self.fn = fn
         self.parents = parents
         self.needs_input_grad = needs_input_grad
         self.n_outputs = 1
-        self.xp = None
-        self.graph_mode = False
-        self._saved = ()
-        self._saved_from = None
-        self._versions = None
         self.released = False
-        self.created_at = None
-        self.grad_norm = None
+        self.saved = ()
+        self.saved_from = None
+        self.versions = None
 
     @property
     def name(self) -> str:
@@ -66,22 +71,28 @@ class Node:
 
     def save_for_backward(self, *values: Any) -> None:
         """Keep inputs, outputs or constants (masks, indices) for backward and jvp."""
-        self._saved = values
+        self.saved = values
 
     @property
     def saved_tensors(self) -> tuple:
-        """What forward saved: Tensors in graph mode, raw arrays on the fast path."""
-        if not self.graph_mode:
-            return self._saved
-        if self.released:
-            raise _released_error(self)
-        return tuple(self._as_tensor(i) for i in range(len(self._saved)))
+        """What forward saved (Tensors inside the rules of a user Function)."""
+        return self.saved
 
-    saved = saved_tensors
+    def run_on_tensors(self, rule: Callable, *args: Any) -> Any:
+        """Call ``rule(self, *args)`` with ``ctx.saved`` as Tensors and ``ctx.xp`` the
+        differentiable namespace: the graph mode of a rule."""
+        raw = self.saved
+        self.saved = tuple(self._as_tensor(i) for i in range(len(raw)))
+        self.xp, self.graph_mode = _graph_namespace(), True
+        try:
+            return rule(self, *args)
+        finally:
+            self.saved = raw
+            del self.xp, self.graph_mode
 
     def _as_tensor(self, i: int) -> Any:
-        value = self._saved[i]
-        where = self._saved_from[i] if self._saved_from else None
+        value = self.saved[i]
+        where = self.saved_from[i] if self.saved_from else None
         if where is None:  # a constant, or a Python number
             return wrap(value) if backend.is_array(value) else value
         kind, k = where
@@ -92,13 +103,11 @@ class Node:
             return wrap(value)
         if isinstance(parent, Tensor):  # a leaf
             return parent
-        node, idx = parent if isinstance(parent, tuple) else (parent, 0)
+        node, idx = parent if type(parent) is tuple else (parent, 0)
         return wrap(value, True, node, idx)
 
     def check_versions(self) -> None:
-        if self._versions is None:
-            return
-        for box, version in self._versions:
+        for box, version in self.versions:
             if box[0] != version:
                 raise GraphError(
                     f"a tensor saved by '{self.name}' for backward was modified in place "
@@ -107,11 +116,15 @@ class Node:
                 )
 
     def release(self) -> None:
-        self._saved = ()
-        self._saved_from = None
-        self._versions = None
+        """Free what backward needed; the node stays in the graph as a tombstone."""
+        self.saved = ()
+        self.saved_from = None
+        self.versions = None
         self.released = True
+        grad_norm = self.__dict__.get("grad_norm")
         self.__dict__.clear()
+        if grad_norm is not None:  # recorded by cr.viz.record_grad_norms: still wanted
+            self.grad_norm = grad_norm
 
 
 class _NullContext:
@@ -130,7 +143,7 @@ class _NullContext:
 _NULL = _NullContext()
 
 
-def _released_error(node: Node) -> GraphError:
+def released_error(node: Node) -> GraphError:
     return GraphError(
         f"trying to backward through '{node.name}' a second time: its saved tensors were "
         "freed after the first backward; pass retain_graph=True to the first backward"
@@ -165,7 +178,7 @@ class Function:
     """
 
     array_rules = False  # True for built-ins whose rules run on raw arrays or Tensors
-    view = False  # True when output 0 may share memory with input 0
+    view = False  # True when outputs may share memory with input 0
 
     @staticmethod
     def forward(ctx: Any, *args: Any, **params: Any) -> Any:
@@ -177,7 +190,9 @@ class Function:
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"op '{ctx.name}' has no jvp rule, so forward mode cannot pass it"
+        )
 
     @classmethod
     def op_name(cls) -> str:
@@ -185,68 +200,78 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **params: Any) -> Any:
-        grad = False
-        tangent = False
         arrays = []
+        parents = []  # where each input's gradient goes, when the op is recorded
+        record = False
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a.data)
                 if a.requires_grad:
-                    grad = True
-                if a._tangent is not None:
-                    tangent = True
+                    record = True
+                    node = a._node
+                    if node is None:
+                        parents.append(a)
+                    elif node.n_outputs == 1:
+                        parents.append(node)
+                    else:
+                        parents.append((node, a._index))
+                    continue
             else:
                 arrays.append(a)
-        grad = grad and state.grad_enabled
-        tangent = tangent and state.forward_active
-        if not grad and not tangent and not state.anomaly:
-            out = cls.forward(_NULL, *arrays, **params)
-            if type(out) is tuple:
-                return tuple(wrap(o) for o in out)
-            return wrap(out)
-        return _apply_recorded(cls, args, arrays, params, grad, tangent)
-
-
-def _apply_recorded(
-    cls: type, args: tuple, arrays: list, params: dict, grad: bool, tangent: bool
-) -> Any:
-    """The slow half of ``apply``: record a node, propagate tangents, check for anomalies."""
-    parents = []
-    needs = []
-    for a in args:
-        if isinstance(a, Tensor) and a.requires_grad and grad:
-            needs.append(True)
-            node = a._node
-            if node is None:
-                parents.append(a)
-            elif node.n_outputs == 1:
-                parents.append(node)
-            else:
-                parents.append((node, a._index))
-        else:
-            needs.append(False)
             parents.append(None)
-    node = Node(cls, tuple(parents), tuple(needs))
-    node.xp = backend.ops_for(arrays[0] if arrays else None)
+        st = state
+        record = record and st.grad_enabled
+        if record or st.forward_active or st.anomaly:
+            if not record:
+                parents = [None] * len(args)
+            return apply_recorded(cls, args, arrays, parents, params, record)
+        out = cls.forward(_NULL, *arrays, **params)
+        if type(out) is tuple:
+            return tuple(wrap(o) for o in out)
+        return wrap(out)
+
+
+class Op(Function):
+    """A built-in op: its backward runs on raw arrays or on Tensors through ``ctx.xp``,
+    and its jvp always runs on raw arrays."""
+
+    array_rules = True
+
+
+def apply_recorded(
+    cls: type, args: tuple, arrays: list, parents: list, params: dict, grad: bool
+) -> Any:
+    """The slow half of ``apply``: make a node, and record it when ``grad``; propagate
+    tangents in forward mode; check for NaN/Inf under detect_anomaly."""
+    needs = tuple([p is not None for p in parents])
+    node = Node(cls, tuple(parents), needs)
+    if backend._cupy is not None:
+        node.xp = backend.ops_for(next((a for a in arrays if backend.is_array(a)), None))
     if state.anomaly:
         node.created_at = user_source_line()
     out = cls.forward(node, *arrays, **params)
     multi = type(out) is tuple
     outs = out if multi else (out,)
-    node.n_outputs = len(outs)
-    node.out_shape, node.out_dtype = getattr(outs[0], "shape", ()), getattr(outs[0], "dtype", None)
+    first = outs[0]
+    node.out_shape, node.out_dtype = first.shape, first.dtype
     if multi:  # the engine fills gradients of unused outputs with zeros
+        node.n_outputs = len(outs)
         node.out_meta = tuple((o.shape, o.dtype, backend.array_module(o)) for o in outs)
     if not cls.array_rules:  # user rules get their gradient shapes checked
         node.in_shapes = tuple(getattr(a, "shape", None) for a in arrays)
     if grad:
-        _map_saved(node, args, arrays, outs)
-        results = [wrap(o, True, node, k) for k, o in enumerate(outs)]
+        results = (
+            [wrap(o, True, node, k) for k, o in enumerate(outs)]
+            if multi
+            else [wrap(first, True, node)]
+        )
         if cls.view and isinstance(args[0], Tensor):
             _share_version(args[0], arrays[0], results)
+        if node.saved:
+            _map_saved(node, args, arrays, outs, results)
     else:
         results = [wrap(o) for o in outs]
-    if tangent:
+    if state.forward_active and any(isinstance(a, Tensor) and a._tangent is not None for a in args):
         _propagate_tangents(cls, node, args, arrays, results)
     if state.anomaly:
         from chainrule.autodiff.anomaly import check_forward
@@ -265,28 +290,31 @@ def _share_version(source: Tensor, array: Any, results: list) -> None:
             r._version = source._version
 
 
-def _map_saved(node: Node, args: tuple, arrays: list, outs: tuple) -> None:
-    """Note which saved values are inputs or outputs, and their versions, for later checks."""
-    if not node._saved:
-        return
+def _map_saved(node: Node, args: tuple, arrays: list, outs: tuple, results: list) -> None:
+    """Note which saved values are inputs or outputs (so graph mode can reconnect them)
+    and the versions of saved inputs and outputs (so an in-place write is caught in
+    backward)."""
     where = []
     versions = []
-    for value in node._saved:
+    for value in node.saved:
         found = None
         for k, o in enumerate(outs):
             if value is o:
                 found = ("out", k)
+                box = results[k]._version
+                versions.append((box, box[0]))
                 break
         else:
             for k, a in enumerate(arrays):
-                if value is a and isinstance(args[k], Tensor):
-                    found = ("in", k)
-                    versions.append((args[k]._version, args[k]._version[0]))
+                if value is a:
+                    t = args[k]
+                    if isinstance(t, Tensor):
+                        found = ("in", k)
+                        versions.append((t._version, t._version[0]))
                     break
         where.append(found)
-    node._saved_from = tuple(where)
-    if versions:
-        node._versions = versions
+    node.saved_from = tuple(where)
+    node.versions = versions
 
 
 def _propagate_tangents(cls: type, node: Node, args: tuple, arrays: list, results: list) -> None:
@@ -298,16 +326,12 @@ def _propagate_tangents(cls: type, node: Node, args: tuple, arrays: list, result
         else:
             tangents.append(0)
     if cls.array_rules:
-        node.graph_mode = False
         out = cls.jvp(node, *tangents)
     else:  # a user Function: its jvp sees Tensors, as documented
-        node.graph_mode = True
-        node.xp = _graph_namespace()
         from chainrule.autograd.mode import no_grad
 
         with no_grad():
-            out = cls.jvp(node, *(wrap(t) for t in tangents))
-        out = tuple(o.data for o in out) if type(out) is tuple else out.data
+            out = node.run_on_tensors(cls.jvp, *(wrap(t) for t in tangents))
     outs = out if type(out) is tuple else (out,)
     for r, t in zip(results, outs):
         t = t.data if isinstance(t, Tensor) else t
@@ -320,10 +344,3 @@ def _graph_namespace() -> Any:
     from chainrule.ops import graph_ops
 
     return graph_ops
-
-
-class Op(Function):
-    """A built-in op: its backward runs on raw arrays or on Tensors through ``ctx.xp``,
-    and its jvp always runs on raw arrays."""
-
-    array_rules = True

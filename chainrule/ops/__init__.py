@@ -24,10 +24,12 @@ from chainrule.ops import shape as _sh
 from chainrule.ops._util import normalize_axis
 from chainrule.tensor import Tensor, wrap
 
+_AS_IS = frozenset({Tensor, int, float, np.ndarray})
+
 
 def _operand(x: Any) -> Any:
     """Tensors, arrays and Python numbers pass as they are; lists become tensors."""
-    if isinstance(x, (Tensor, int, float)) or backend.is_array(x):
+    if type(x) in _AS_IS or isinstance(x, (Tensor, int, float)) or backend.is_array(x):
         return x
     return Tensor(x)
 

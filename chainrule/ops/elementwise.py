@@ -11,11 +11,18 @@ from typing import Any
 from chainrule import backend
 from chainrule.autograd.function import Op
 from chainrule.backend import array_module
+from chainrule.errors import ShapeError
 from chainrule.ops._util import shape_of
 
 
 def _pair_shapes(ctx: Any, a: Any, b: Any) -> None:
     ctx.shapes = (shape_of(a), shape_of(b))
+
+
+def _broadcast_error(op: str, *xs: Any) -> ShapeError:
+    """The error for operands NumPy cannot broadcast together (instead of NumPy's own)."""
+    shapes = " and ".join(str(tuple(shape_of(x))) for x in xs)
+    return ShapeError(f"{op}: shapes {shapes} cannot be broadcast together")
 
 
 class Add(Op):
@@ -24,7 +31,10 @@ class Add(Op):
     @staticmethod
     def forward(ctx, a, b):
         _pair_shapes(ctx, a, b)
-        return a + b
+        try:
+            return a + b
+        except ValueError:
+            raise _broadcast_error("add", a, b) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -43,7 +53,10 @@ class Sub(Op):
     @staticmethod
     def forward(ctx, a, b):
         _pair_shapes(ctx, a, b)
-        return a - b
+        try:
+            return a - b
+        except ValueError:
+            raise _broadcast_error("sub", a, b) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -62,7 +75,10 @@ class Mul(Op):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a * b
+        try:
+            return a * b
+        except ValueError:
+            raise _broadcast_error("mul", a, b) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -84,7 +100,10 @@ class Div(Op):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a / b
+        try:
+            return a / b
+        except ValueError:
+            raise _broadcast_error("div", a, b) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -107,7 +126,10 @@ class Pow(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        y = a**b
+        try:
+            y = a**b
+        except ValueError:
+            raise _broadcast_error("pow", a, b) from None
         ctx.save_for_backward(a, b, y)
         return y
 
@@ -141,7 +163,10 @@ class Maximum(Op):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return ctx_xp(a, b).maximum(a, b)
+        try:
+            return ctx_xp(a, b).maximum(a, b)
+        except ValueError:
+            raise _broadcast_error("maximum", a, b) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -163,7 +188,10 @@ class Minimum(Op):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return ctx_xp(a, b).minimum(a, b)
+        try:
+            return ctx_xp(a, b).minimum(a, b)
+        except ValueError:
+            raise _broadcast_error("minimum", a, b) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -207,7 +235,10 @@ class Where(Op):
     def forward(ctx, cond, a, b):
         ctx.save_for_backward(cond)
         _pair_shapes(ctx, a, b)
-        return ctx_xp(cond, a, b).where(cond, a, b)
+        try:
+            return ctx_xp(cond, a, b).where(cond, a, b)
+        except ValueError:
+            raise _broadcast_error("where", cond, a, b) from None
 
     @staticmethod
     def backward(ctx, g):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chainrule.autograd.function import Op
 from chainrule.errors import ShapeError
 from chainrule.ops._util import shape_of
@@ -18,6 +20,11 @@ def check_matmul_shapes(sa: tuple, sb: tuple) -> None:
     for x, y in zip(reversed(batch_a), reversed(batch_b)):
         if x != y and x != 1 and y != 1:
             raise ShapeError(f"matmul: batch shapes of {sa} and {sb} do not broadcast")
+
+
+def _mT(xp: Any, x: Any) -> Any:
+    """Swap the last two axes (``.T`` for a matrix, the cheap case)."""
+    return x.T if x.ndim == 2 else xp.swapaxes(x, -1, -2)
 
 
 class MatMul(Op):
@@ -41,16 +48,16 @@ class MatMul(Op):
             return (g * b if na else None), (g * a if nb else None)
         if a.ndim == 1:  # (n,) @ (..., n, m) -> (..., m)
             g2 = xp.expand_dims(g, -2)
-            ga = xp.sum_to(xp.squeeze(g2 @ xp.swapaxes(b, -1, -2), -2), a.shape) if na else None
+            ga = xp.sum_to(xp.squeeze(g2 @ _mT(xp, b), -2), a.shape) if na else None
             gb = xp.sum_to(xp.expand_dims(a, -1) * g2, b.shape) if nb else None
             return ga, gb
         if b.ndim == 1:  # (..., n, m) @ (m,) -> (..., n)
             g2 = xp.expand_dims(g, -1)
             ga = xp.sum_to(g2 * b, a.shape) if na else None
-            gb = xp.sum_to(xp.squeeze(xp.swapaxes(a, -1, -2) @ g2, -1), b.shape) if nb else None
+            gb = xp.sum_to(xp.squeeze(_mT(xp, a) @ g2, -1), b.shape) if nb else None
             return ga, gb
-        ga = xp.sum_to(g @ xp.swapaxes(b, -1, -2), a.shape) if na else None
-        gb = xp.sum_to(xp.swapaxes(a, -1, -2) @ g, b.shape) if nb else None
+        ga = xp.sum_to(g @ _mT(xp, b), a.shape) if na else None
+        gb = xp.sum_to(_mT(xp, a) @ g, b.shape) if nb else None
         return ga, gb
 
     @staticmethod

@@ -53,7 +53,10 @@ class Mean(Op):
     def forward(ctx, x, *, axis, keepdims):
         axes = _reduce_setup(ctx, x, axis, "mean")
         ctx.keep = keepdims
-        return x.mean(axis=axes, keepdims=keepdims)
+        n = count(x.shape, axes)
+        if n == 0 or x.dtype.kind not in "fc":
+            return x.mean(axis=axes, keepdims=keepdims)  # NumPy's NaN and dtype rules
+        return x.sum(axis=axes, keepdims=keepdims) / n
 
     @staticmethod
     def backward(ctx, g):
@@ -177,9 +180,9 @@ class Softmax(Op):
 
     @staticmethod
     def forward(ctx, x, *, axis):
-        ctx.axis = normalize_axis(axis, x.ndim, "softmax")
-        e = array_module(x).exp(x - x.max(axis=ctx.axis, keepdims=True))
-        y = e / e.sum(axis=ctx.axis, keepdims=True)
+        ctx.axis = axis = normalize_axis(axis, x.ndim, "softmax")
+        e = array_module(x).exp(x - x.max(axis=axis, keepdims=True))
+        y = e / e.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(y)
         return y
 
@@ -201,10 +204,10 @@ class LogSoftmax(Op):
 
     @staticmethod
     def forward(ctx, x, *, axis):
-        ctx.axis = normalize_axis(axis, x.ndim, "log_softmax")
+        ctx.axis = axis = normalize_axis(axis, x.ndim, "log_softmax")
         xp = array_module(x)
-        shifted = x - x.max(axis=ctx.axis, keepdims=True)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=ctx.axis, keepdims=True))
+        shifted = x - x.max(axis=axis, keepdims=True)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(y)
         return y
 

@@ -1,0 +1,223 @@
+"""Tensor creation, dtype rules, properties, promotion, comparisons and repr."""
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+# ---- cr.tensor dtype rules -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "dtype"),
+    [
+        (1.5, np.float32),
+        ([1.0, 2.0], np.float32),
+        ([[1.5], [2.5]], np.float32),
+        (3, np.int64),
+        ([1, 2, 3], np.int64),
+        (True, np.bool_),
+        ([True, False], np.bool_),
+    ],
+)
+def test_python_data_dtypes(data, dtype):
+    t = cr.tensor(data)
+    assert t.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(t.numpy(), np.asarray(data))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32, np.int64, np.bool_, np.uint8])
+def test_numpy_arrays_keep_their_dtype(dtype):
+    a = np.arange(6).reshape(2, 3).astype(dtype)
+    t = cr.tensor(a)
+    assert t.dtype == np.dtype(dtype)
+    assert t.shape == (2, 3)
+    np.testing.assert_array_equal(t.numpy(), a)
+
+
+def test_dtype_override():
+    assert cr.tensor(2.5, dtype=cr.float64).dtype == np.float64
+    assert cr.tensor([1, 2], dtype=cr.float32).dtype == np.float32
+    assert cr.tensor(np.ones(2), dtype="float32").dtype == np.float32
+    assert cr.tensor([1.7, 2.2], dtype=cr.int64).numpy().tolist() == [1, 2]
+
+
+def test_tensor_copies_its_data():
+    a = np.array([1.0, 2.0])
+    t = cr.tensor(a)
+    a[0] = 99.0
+    assert t.numpy()[0] == 1.0
+
+
+def test_ragged_data_is_a_shape_error():
+    with pytest.raises(cr.ShapeError):
+        cr.tensor([[1, 2], [3]])
+
+
+# ---- creation functions --------------------------------------------------------------------
+
+
+def test_zeros_ones_full():
+    for make, value in ((cr.zeros, 0.0), (cr.ones, 1.0)):
+        a = make(2, 3)
+        b = make((2, 3))
+        assert a.shape == b.shape == (2, 3)
+        assert a.dtype == b.dtype == np.float32
+        assert (a.numpy() == value).all()
+        assert make(4, dtype=cr.float64).dtype == np.float64
+        assert not a.requires_grad
+        assert make(2, requires_grad=True).requires_grad
+    f = cr.full((2, 2), 2.5)
+    assert f.dtype == np.float32 and (f.numpy() == 2.5).all()
+    i = cr.full((3,), 7)
+    assert i.dtype == np.int64 and i.numpy().tolist() == [7, 7, 7]
+    assert cr.full(3, 1.0).shape == (3,)
+    assert cr.full((2,), 1, dtype=cr.float64).dtype == np.float64
+
+
+def test_arange():
+    a = cr.arange(5)
+    assert a.dtype == np.int64 and a.numpy().tolist() == [0, 1, 2, 3, 4]
+    b = cr.arange(0.0, 1.0, 0.25)
+    assert b.dtype == np.float32
+    np.testing.assert_allclose(b.numpy(), [0.0, 0.25, 0.5, 0.75])
+    assert cr.arange(2, 8, 3).numpy().tolist() == [2, 5]
+    assert cr.arange(3, dtype=cr.float64).dtype == np.float64
+
+
+def test_randn_and_rand():
+    cr.manual_seed(0)
+    n = cr.randn(200, 50)
+    u = cr.rand(200, 50)
+    assert n.shape == u.shape == (200, 50)
+    assert n.dtype == u.dtype == np.float32
+    assert abs(float(n.numpy().mean())) < 0.05 and 0.95 < float(n.numpy().std()) < 1.05
+    assert u.numpy().min() >= 0.0 and u.numpy().max() < 1.0
+    assert 0.45 < float(u.numpy().mean()) < 0.55
+    assert cr.randn((3, 2), dtype=cr.float64).dtype == np.float64
+    assert cr.rand(3, requires_grad=True).requires_grad
+
+
+def test_manual_seed_reproducible():
+    cr.manual_seed(1234)
+    a, b = cr.randn(5), cr.rand(5)
+    cr.manual_seed(1234)
+    c, d = cr.randn(5), cr.rand(5)
+    np.testing.assert_array_equal(a.numpy(), c.numpy())
+    np.testing.assert_array_equal(b.numpy(), d.numpy())
+    cr.manual_seed(4321)
+    assert not np.array_equal(cr.randn(5).numpy(), a.numpy())
+
+
+def test_zeros_like_ones_like():
+    x = cr.tensor(np.ones((2, 3), dtype=np.float64))
+    z, o = cr.zeros_like(x), cr.ones_like(x)
+    assert z.shape == o.shape == (2, 3)
+    assert z.dtype == o.dtype == np.float64
+    assert (z.numpy() == 0).all() and (o.numpy() == 1).all()
+    assert cr.zeros_like(cr.tensor([1, 2])).dtype == np.int64
+    assert cr.ones_like(x, dtype=cr.float32).dtype == np.float32
+
+
+# ---- properties ----------------------------------------------------------------------------
+
+
+def test_properties():
+    x = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    assert isinstance(x.data, np.ndarray)
+    assert isinstance(x.numpy(), np.ndarray)
+    np.testing.assert_array_equal(x.numpy(), [[1, 2, 3], [4, 5, 6]])
+    assert x.shape == (2, 3)
+    assert x.ndim == 2
+    assert x.dtype == cr.float32
+    assert x.device == "cpu"
+    assert x.T.shape == (3, 2)
+    np.testing.assert_array_equal(x.T.numpy(), x.numpy().T)
+    assert not x.requires_grad and x.grad is None
+
+
+def test_item():
+    assert cr.tensor(2.5).item() == 2.5
+    assert isinstance(cr.tensor(2.5).item(), float)
+    assert cr.tensor([[7]]).item() == 7
+    assert isinstance(cr.tensor(3).item(), int)
+    with pytest.raises(cr.ShapeError, match=r"\(2,\)"):
+        cr.tensor([1.0, 2.0]).item()
+
+
+def test_T_is_differentiable():
+    x = cr.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    (x.T * cr.tensor([[1.0], [2.0], [3.0]])).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1.0, 2.0, 3.0]])
+
+
+# ---- NEP 50 promotion ----------------------------------------------------------------------
+
+
+def test_python_scalars_do_not_widen_float32():
+    x = cr.tensor([1.0, 2.0])
+    for y in (x * 2.5, 2.5 * x, x + 1, x - 0.1, x / 3, x**2, 1.0 - x, 2.0 / x):
+        assert y.dtype == np.float32, y
+
+
+def test_promotion_between_tensors_and_ints():
+    f32 = cr.tensor([1.0])
+    f64 = cr.tensor(np.ones(1))
+    i64 = cr.tensor([1])
+    assert (f32 + f64).dtype == np.float64
+    assert (i64 + 1).dtype == np.int64
+    assert (i64 * 2.5).dtype == np.float64  # as NumPy 2: int64 array * Python float
+    assert (i64 / 2).dtype == np.float64
+    assert (f32 + i64).dtype == np.float64
+
+
+# ---- comparisons ---------------------------------------------------------------------------
+
+
+def test_comparisons_give_bool_tensors_without_grad():
+    x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = cr.tensor([3.0, 2.0, 1.0])
+    cases = {
+        "lt": (x < y, [True, False, False]),
+        "le": (x <= y, [True, True, False]),
+        "gt": (x > 2.0, [False, False, True]),
+        "ge": (x >= 2.0, [False, True, True]),
+        "eq": (x == y, [False, True, False]),
+        "ne": (x != y, [True, False, True]),
+    }
+    for name, (got, want) in cases.items():
+        assert isinstance(got, cr.Tensor), name
+        assert got.dtype == np.bool_, name
+        assert not got.requires_grad, name
+        assert got.numpy().tolist() == want, name
+    assert ((x > 1.5) & (x < 2.5)).numpy().tolist() == [False, True, False]
+    assert (~(x > 1.5)).numpy().tolist() == [True, False, False]
+
+
+# ---- requires_grad -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [[1, 2], [True, False]])
+def test_requires_grad_on_non_float_is_dtype_error(data):
+    with pytest.raises(cr.DTypeError, match="floating"):
+        cr.tensor(data, requires_grad=True)
+    with pytest.raises(TypeError):
+        cr.tensor(data).requires_grad_()
+
+
+def test_requires_grad_float64_ok():
+    t = cr.tensor(np.ones(2), requires_grad=True)
+    assert t.requires_grad and t.dtype == np.float64
+
+
+# ---- repr ----------------------------------------------------------------------------------
+
+
+def test_repr():
+    assert repr(cr.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+    assert repr(cr.tensor(3.5)) == "tensor(3.5)"
+    assert repr(cr.tensor([1, 2])) == "tensor([1, 2], dtype=int64)"
+    assert repr(cr.tensor(np.ones(2))) == "tensor([1., 1.], dtype=float64)"
+    assert repr(cr.tensor([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
+    y = cr.tensor([1.0, 2.0], requires_grad=True) * 2
+    assert repr(y) == "tensor([2., 4.], op=mul)"
