@@ -182,17 +182,15 @@ class Function:
 
     @staticmethod
     def forward(ctx: Any, *args: Any, **params: Any) -> Any:
-        raise NotImplementedError
+        raise GraphError("a Function subclass must define forward(ctx, *inputs)")
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:
-        raise NotImplementedError
+        raise GraphError(f"op '{ctx.name}' defines no backward, so reverse mode cannot pass it")
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise NotImplementedError(
-            f"op '{ctx.name}' has no jvp rule, so forward mode cannot pass it"
-        )
+        raise GraphError(f"op '{ctx.name}' has no jvp rule, so forward mode cannot pass it")
 
     @classmethod
     def op_name(cls) -> str:

@@ -120,7 +120,8 @@ class Div(Op):
 
 
 class Pow(Op):
-    """``a ** b``. d/db is ``y * log(a)``, taken as 0 where ``a == 0`` (as PyTorch does)."""
+    """``a ** b``. d/da is 0 where ``b == 0`` and d/db is ``y * log(a)``, taken as 0 where
+    ``a == 0`` (both as PyTorch does)."""
 
     name = "pow"
 
@@ -138,14 +139,21 @@ class Pow(Op):
         a, b, y = ctx.saved
         na, nb = ctx.needs_input_grad
         xp = ctx.xp
-        ga = xp.sum_to(g * b * a ** (b - 1), shape_of(a)) if na else None
+        ga = xp.sum_to(g * _d_base(xp, a, b), shape_of(a)) if na else None
         gb = xp.sum_to(g * _d_exponent(xp, a, y), shape_of(b)) if nb else None
         return ga, gb
 
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b, y = ctx.saved
-        return ta * b * a ** (b - 1) + tb * _d_exponent(ctx.xp, a, y)
+        return ta * _d_base(ctx.xp, a, b) + tb * _d_exponent(ctx.xp, a, y)
+
+
+def _d_base(xp: Any, a: Any, b: Any) -> Any:
+    """``b * a ** (b - 1)``, taken as 0 where ``b == 0`` (so 0 ** 0 has slope 0, as PyTorch)."""
+    if isinstance(b, (int, float)):
+        return 0 * a if b == 0 else b * a ** (b - 1)
+    return xp.where(b == 0, 0, b * a ** (b - 1))
 
 
 def _d_exponent(xp: Any, a: Any, y: Any) -> Any:

@@ -1,0 +1,31 @@
+"""Bugs found once, kept as examples so they stay fixed."""
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+
+def test_pow_base_gradient_at_zero_exponent_is_zero_not_nan() -> None:
+    # d/da a**b = b * a**(b-1) is 0 * inf = nan at a = 0, b = 0; PyTorch takes it as 0.
+    x = cr.tensor(np.array([0.0, 1.0, 2.0]), requires_grad=True)
+    (x**0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])
+    b = cr.tensor(np.array([0.0, 3.0]), requires_grad=True)
+    (cr.tensor(np.array([0.0, 0.0])) ** b).sum().backward()
+    assert np.isfinite(b.grad.numpy()).all()
+
+
+def test_a_function_without_forward_raises_a_chainrule_error() -> None:
+    class Empty(cr.Function):
+        pass
+
+    with pytest.raises(cr.GraphError, match="must define forward"):
+        Empty.apply(cr.ones(2, requires_grad=True))
+
+
+def test_softmax_works_without_recording() -> None:
+    # forward rules once read back attributes from a ctx that drops them (no-grad path)
+    with cr.no_grad():
+        y = cr.softmax(cr.tensor([1.0, 2.0]))
+    np.testing.assert_allclose(y.numpy().sum(), 1.0, rtol=1e-6)
