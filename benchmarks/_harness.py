@@ -46,10 +46,19 @@ class Timing:
 
     @property
     def spread(self) -> float:
-        """(max - min) / median over the repeats: a rough noise figure."""
+        """Interquartile range / median over the repeats: how far the median can be trusted.
+
+        Robust to the odd outlier (a full garbage collection, a burst of load), which the
+        median ignores too; ``max_ms`` shows those.
+        """
         if len(self.repeats_ms) < 2 or self.median_ms == 0:
             return 0.0
-        return (max(self.repeats_ms) - min(self.repeats_ms)) / self.median_ms
+        q1, _, q3 = statistics.quantiles(self.repeats_ms, n=4)
+        return (q3 - q1) / self.median_ms
+
+    @property
+    def max_ms(self) -> float:
+        return max(self.repeats_ms) if self.repeats_ms else self.median_ms
 
 
 @dataclass
@@ -238,11 +247,11 @@ def compare_with_setup(
     )
 
 
-NOISY_SPREAD = 0.5
+NOISY_SPREAD = 0.25
 
 
 def is_noisy(row: Row) -> bool:
-    """True when either side's repeats spread by more than ``NOISY_SPREAD``."""
+    """True when either side's repeats have an IQR over ``NOISY_SPREAD`` of the median."""
     spreads = [row.chainrule.spread] + ([row.torch.spread] if row.torch is not None else [])
     return max(spreads) > NOISY_SPREAD
 
@@ -253,7 +262,7 @@ def _fmt_ms(t: Timing | None) -> str:
 
 def format_table(rows: list[Row]) -> str:
     """A plain-text table (also valid Markdown) of the rows."""
-    header = ["workload", "chainrule ms", "torch ms", "torch/chainrule", "spread cr/torch", "note"]
+    header = ["workload", "chainrule ms", "torch ms", "torch/chainrule", "IQR cr/torch", "note"]
     lines = []
     for r in rows:
         ratio = "-" if r.ratio is None else f"{r.ratio:.2f}x"

@@ -391,10 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     print(H.format_table(rows))
     print()
     print("ratio = torch ms / chainrule ms (> 1: chainrule is faster); ms = median per call;")
-    print("spread = (max - min) / median over the repeats.")
+    print("IQR = interquartile range of the repeats / median.")
     noisy = [r.name for r in rows if H.is_noisy(r)]
     if noisy:
-        print(f"WARNING: noisy timings (spread > {H.NOISY_SPREAD:.0%}): {', '.join(noisy)}")
+        print(f"WARNING: noisy timings (IQR > {H.NOISY_SPREAD:.0%}): {', '.join(noisy)}")
     lines, ok = target_lines(raw)
     for line in lines:
         print(line)

@@ -50,8 +50,9 @@ def to_dot(t: Tensor) -> str:
     for node in nodes:
         shape, dtype = node.out_shape, node.out_dtype
         label = f"{node.name}\\n{_fmt_shape(shape)} {dtype}"
-        if node.grad_norm is not None:
-            label += f"\\n|grad| = {node.grad_norm:.4g}"
+        grad_norm = getattr(node, "grad_norm", None)  # set by record_grad_norms
+        if grad_norm is not None:
+            label += f"\\n|grad| = {grad_norm:.4g}"
         lines.append(f'  {ids[id(node)]} [shape=box, label="{label}"];')
         for k, p in enumerate(node.parents):
             if p is None:

@@ -73,4 +73,5 @@ def checkpoint(fn: Callable, *args: Any) -> Any:
         (a if a._node is None else a._node) if isinstance(a, Tensor) and a.requires_grad else None
         for a in args
     ]
-    return apply_recorded(_Recompute, args, arrays, parents, params, grad=True)
+    needs = [p is not None for p in parents]
+    return apply_recorded(_Recompute, args, arrays, parents, needs, params, grad=True)

@@ -29,9 +29,12 @@ from typing import Any
 from chainrule import backend
 from chainrule.autograd.mode import state
 from chainrule.errors import GraphError
-from chainrule.tensor import Tensor, wrap
+from chainrule.tensor import Tensor, to_array, wrap
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+_LITERALS = (list, tuple)  # operands written as Python lists become arrays (float32/int64)
 
 
 class Node:
@@ -45,14 +48,13 @@ class Node:
 
     __slots__ = (
         "fn", "parents", "needs_input_grad", "n_outputs", "released", "saved", "saved_from",
-        "versions", "out_shape", "out_dtype", "__dict__",
+        "versions", "out_shape", "out_dtype", "grad_norm", "__dict__",
     )  # fmt: skip
 
     # Rarely set; class-level defaults keep node creation cheap.
     xp = backend.numpy_ops
     graph_mode = False
     created_at: str | None = None
-    grad_norm: float | None = None
     in_shapes: tuple | None = None
 
     def __init__(self, fn: type, parents: tuple, needs_input_grad: tuple) -> None:
@@ -121,10 +123,7 @@ class Node:
         self.saved_from = None
         self.versions = None
         self.released = True
-        grad_norm = self.__dict__.get("grad_norm")
         self.__dict__.clear()
-        if grad_norm is not None:  # recorded by cr.viz.record_grad_norms: still wanted
-            self.grad_norm = grad_norm
 
 
 class _NullContext:
@@ -179,6 +178,7 @@ class Function:
 
     array_rules = False  # True for built-ins whose rules run on raw arrays or Tensors
     view = False  # True when outputs may share memory with input 0
+    simple = False  # set for each subclass by __init_subclass__
 
     @staticmethod
     def forward(ctx: Any, *args: Any, **params: Any) -> Any:
@@ -200,6 +200,7 @@ class Function:
     def apply(cls, *args: Any, **params: Any) -> Any:
         arrays = []
         parents = []  # where each input's gradient goes, when the op is recorded
+        needs = []
         record = False
         for a in args:
             if isinstance(a, Tensor):
@@ -213,20 +214,38 @@ class Function:
                         parents.append(node)
                     else:
                         parents.append((node, a._index))
+                    needs.append(True)
                     continue
             else:
-                arrays.append(a)
+                arrays.append(to_array(a) if type(a) in _LITERALS else a)
             parents.append(None)
+            needs.append(False)
         st = state
         record = record and st.grad_enabled
-        if record or st.forward_active or st.anomaly:
+        if st.forward_active or st.anomaly or (record and not cls.simple) or backend._cupy:
             if not record:
-                parents = [None] * len(args)
-            return apply_recorded(cls, args, arrays, parents, params, record)
-        out = cls.forward(_NULL, *arrays, **params)
-        if type(out) is tuple:
-            return tuple(wrap(o) for o in out)
-        return wrap(out)
+                parents = needs = [None] * len(args)
+            return apply_recorded(cls, args, arrays, parents, needs, params, record)
+        if not record:
+            out = cls.forward(_NULL, *arrays, **params)
+            if type(out) is tuple:
+                return tuple(wrap(o) for o in out)
+            return wrap(out)
+        # The common case, kept short: a built-in op with one output, recorded.
+        node = Node(cls, parents, needs)
+        out = cls.forward(node, *arrays, **params)
+        if type(out) is tuple:  # an op that may return several outputs did
+            return finish_recording(node, args, arrays, out)
+        node.out_shape, node.out_dtype = out.shape, out.dtype
+        y = wrap(out, True, node)
+        if node.saved:
+            _map_saved(node, args, arrays, (out,), (y,))
+        return y
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # ``apply`` records these on its short path; the rest go through apply_recorded
+        cls.simple = cls.array_rules and not cls.view
 
 
 class Op(Function):
@@ -237,17 +256,23 @@ class Op(Function):
 
 
 def apply_recorded(
-    cls: type, args: tuple, arrays: list, parents: list, params: dict, grad: bool
+    cls: type, args: tuple, arrays: list, parents: list, needs: list, params: dict, grad: bool
 ) -> Any:
-    """The slow half of ``apply``: make a node, and record it when ``grad``; propagate
+    """The general half of ``apply``: make a node, and record it when ``grad``; propagate
     tangents in forward mode; check for NaN/Inf under detect_anomaly."""
-    needs = tuple([p is not None for p in parents])
-    node = Node(cls, tuple(parents), needs)
+    node = Node(cls, parents, tuple(needs))
     if backend._cupy is not None:
         node.xp = backend.ops_for(next((a for a in arrays if backend.is_array(a)), None))
     if state.anomaly:
         node.created_at = user_source_line()
+    if not cls.array_rules:  # user rules get their gradient shapes checked
+        node.in_shapes = tuple(getattr(a, "shape", None) for a in arrays)
     out = cls.forward(node, *arrays, **params)
+    return finish_recording(node, args, arrays, out, grad)
+
+
+def finish_recording(node: Node, args: tuple, arrays: list, out: Any, grad: bool = True) -> Any:
+    """Wrap ``out`` (an array or a tuple of them) in Tensors made by ``node``."""
     multi = type(out) is tuple
     outs = out if multi else (out,)
     first = outs[0]
@@ -255,22 +280,16 @@ def apply_recorded(
     if multi:  # the engine fills gradients of unused outputs with zeros
         node.n_outputs = len(outs)
         node.out_meta = tuple((o.shape, o.dtype, backend.array_module(o)) for o in outs)
-    if not cls.array_rules:  # user rules get their gradient shapes checked
-        node.in_shapes = tuple(getattr(a, "shape", None) for a in arrays)
     if grad:
-        results = (
-            [wrap(o, True, node, k) for k, o in enumerate(outs)]
-            if multi
-            else [wrap(first, True, node)]
-        )
-        if cls.view and isinstance(args[0], Tensor):
+        results = [wrap(o, True, node, k) for k, o in enumerate(outs)]
+        if node.fn.view and isinstance(args[0], Tensor):
             _share_version(args[0], arrays[0], results)
         if node.saved:
             _map_saved(node, args, arrays, outs, results)
     else:
         results = [wrap(o) for o in outs]
     if state.forward_active and any(isinstance(a, Tensor) and a._tangent is not None for a in args):
-        _propagate_tangents(cls, node, args, arrays, results)
+        _propagate_tangents(node.fn, node, args, arrays, results)
     if state.anomaly:
         from chainrule.autodiff.anomaly import check_forward
 

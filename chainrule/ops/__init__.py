@@ -24,15 +24,6 @@ from chainrule.ops import shape as _sh
 from chainrule.ops._util import normalize_axis
 from chainrule.tensor import Tensor, wrap
 
-_AS_IS = frozenset({Tensor, int, float, np.ndarray})
-
-
-def _operand(x: Any) -> Any:
-    """Tensors, arrays and Python numbers pass as they are; lists become tensors."""
-    if type(x) in _AS_IS or isinstance(x, (Tensor, int, float)) or backend.is_array(x):
-        return x
-    return Tensor(x)
-
 
 def _tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
@@ -44,35 +35,35 @@ def _data(x: Any) -> Any:
 
 # ---- arithmetic ------------------------------------------------------------------------
 def add(a: Any, b: Any) -> Tensor:
-    return _ew.Add.apply(_operand(a), _operand(b))
+    return _ew.Add.apply(a, b)
 
 
 def sub(a: Any, b: Any) -> Tensor:
-    return _ew.Sub.apply(_operand(a), _operand(b))
+    return _ew.Sub.apply(a, b)
 
 
 def mul(a: Any, b: Any) -> Tensor:
-    return _ew.Mul.apply(_operand(a), _operand(b))
+    return _ew.Mul.apply(a, b)
 
 
 def div(a: Any, b: Any) -> Tensor:
-    return _ew.Div.apply(_operand(a), _operand(b))
+    return _ew.Div.apply(a, b)
 
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - the op's name
-    return _ew.Pow.apply(_operand(a), _operand(b))
+    return _ew.Pow.apply(a, b)
 
 
 def neg(x: Any) -> Tensor:
-    return _ew.Neg.apply(_operand(x))
+    return _ew.Neg.apply(x)
 
 
 def maximum(a: Any, b: Any) -> Tensor:
-    return _ew.Maximum.apply(_operand(a), _operand(b))
+    return _ew.Maximum.apply(a, b)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
-    return _ew.Minimum.apply(_operand(a), _operand(b))
+    return _ew.Minimum.apply(a, b)
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
@@ -82,55 +73,55 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
         c = np.asarray(c, dtype=bool)
     elif c.dtype != bool:
         c = c.astype(bool)
-    return _ew.Where.apply(c, _operand(a), _operand(b))
+    return _ew.Where.apply(c, a, b)
 
 
 def matmul(a: Any, b: Any) -> Tensor:
-    return _la.MatMul.apply(_operand(a), _operand(b))
+    return _la.MatMul.apply(a, b)
 
 
 # ---- unary -----------------------------------------------------------------------------
 def exp(x: Any) -> Tensor:
-    return _ew.Exp.apply(_operand(x))
+    return _ew.Exp.apply(x)
 
 
 def log(x: Any) -> Tensor:
-    return _ew.Log.apply(_operand(x))
+    return _ew.Log.apply(x)
 
 
 def sqrt(x: Any) -> Tensor:
-    return _ew.Sqrt.apply(_operand(x))
+    return _ew.Sqrt.apply(x)
 
 
 def abs(x: Any) -> Tensor:  # noqa: A001
-    return _ew.Abs.apply(_operand(x))
+    return _ew.Abs.apply(x)
 
 
 def sin(x: Any) -> Tensor:
-    return _ew.Sin.apply(_operand(x))
+    return _ew.Sin.apply(x)
 
 
 def cos(x: Any) -> Tensor:
-    return _ew.Cos.apply(_operand(x))
+    return _ew.Cos.apply(x)
 
 
 def tanh(x: Any) -> Tensor:
-    return _ew.Tanh.apply(_operand(x))
+    return _ew.Tanh.apply(x)
 
 
 def sigmoid(x: Any) -> Tensor:
-    return _ew.Sigmoid.apply(_operand(x))
+    return _ew.Sigmoid.apply(x)
 
 
 def relu(x: Any) -> Tensor:
-    return _ew.Relu.apply(_operand(x))
+    return _ew.Relu.apply(x)
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - NumPy's names
     """Limit ``x`` to ``[min, max]``; either bound may be None."""
     if min is None and max is None:
         raise ValueError("clip: give min, max or both")
-    return _ew.Clip.apply(_operand(x), lo=min, hi=max)
+    return _ew.Clip.apply(x, lo=min, hi=max)
 
 
 def astype(x: Any, dtype: Any) -> Tensor:
@@ -276,7 +267,7 @@ def scatter_add(shape: Any, index: Any, values: Any, basic: bool = False) -> Ten
 def index_put(x: Any, index: Any, value: Any) -> Tensor:
     """A copy of ``x`` with ``x[index] = value``."""
     index, _ = _sh.normalize_index(index)
-    return _sh.IndexPut.apply(_tensor(x), _operand(value), index=index)
+    return _sh.IndexPut.apply(_tensor(x), value, index=index)
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:

@@ -15,10 +15,6 @@ from chainrule.errors import ShapeError
 from chainrule.ops._util import shape_of
 
 
-def _pair_shapes(ctx: Any, a: Any, b: Any) -> None:
-    ctx.shapes = (shape_of(a), shape_of(b))
-
-
 def _broadcast_error(op: str, *xs: Any) -> ShapeError:
     """The error for operands NumPy cannot broadcast together (instead of NumPy's own)."""
     shapes = " and ".join(str(tuple(shape_of(x))) for x in xs)
@@ -30,7 +26,7 @@ class Add(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        _pair_shapes(ctx, a, b)
+        ctx.shapes = (getattr(a, "shape", ()), getattr(b, "shape", ()))
         try:
             return a + b
         except ValueError:
@@ -52,7 +48,7 @@ class Sub(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        _pair_shapes(ctx, a, b)
+        ctx.shapes = (getattr(a, "shape", ()), getattr(b, "shape", ()))
         try:
             return a - b
         except ValueError:
@@ -85,8 +81,8 @@ class Mul(Op):
         a, b = ctx.saved
         na, nb = ctx.needs_input_grad
         sum_to = ctx.xp.sum_to
-        return (sum_to(g * b, shape_of(a)) if na else None,
-                sum_to(g * a, shape_of(b)) if nb else None)  # fmt: skip
+        return (sum_to(g * b, a.shape) if na else None,
+                sum_to(g * a, b.shape) if nb else None)  # fmt: skip
 
     @staticmethod
     def jvp(ctx, ta, tb):
@@ -110,8 +106,8 @@ class Div(Op):
         a, b = ctx.saved
         na, nb = ctx.needs_input_grad
         sum_to = ctx.xp.sum_to
-        return (sum_to(g / b, shape_of(a)) if na else None,
-                sum_to(-g * a / (b * b), shape_of(b)) if nb else None)  # fmt: skip
+        return (sum_to(g / b, a.shape) if na else None,
+                sum_to(-g * a / (b * b), b.shape) if nb else None)  # fmt: skip
 
     @staticmethod
     def jvp(ctx, ta, tb):
@@ -139,8 +135,8 @@ class Pow(Op):
         a, b, y = ctx.saved
         na, nb = ctx.needs_input_grad
         xp = ctx.xp
-        ga = xp.sum_to(g * _d_base(xp, a, b), shape_of(a)) if na else None
-        gb = xp.sum_to(g * _d_exponent(xp, a, y), shape_of(b)) if nb else None
+        ga = xp.sum_to(g * _d_base(xp, a, b), a.shape) if na else None
+        gb = xp.sum_to(g * _d_exponent(xp, a, y), b.shape) if nb else None
         return ga, gb
 
     @staticmethod
@@ -222,8 +218,8 @@ def _split_by_weight(ctx: Any, g: Any, w: Any) -> tuple:
     a, b = ctx.saved
     na, nb = ctx.needs_input_grad
     sum_to = ctx.xp.sum_to
-    return (sum_to(g * w, shape_of(a)) if na else None,
-            sum_to(g * (1 - w), shape_of(b)) if nb else None)  # fmt: skip
+    return (sum_to(g * w, a.shape) if na else None,
+            sum_to(g * (1 - w), b.shape) if nb else None)  # fmt: skip
 
 
 def ctx_xp(*xs: Any) -> Any:
@@ -242,7 +238,7 @@ class Where(Op):
     @staticmethod
     def forward(ctx, cond, a, b):
         ctx.save_for_backward(cond)
-        _pair_shapes(ctx, a, b)
+        ctx.shapes = (getattr(a, "shape", ()), getattr(b, "shape", ()))
         try:
             return ctx_xp(cond, a, b).where(cond, a, b)
         except ValueError:
