@@ -1,12 +1,13 @@
 """Reverse mode: run the chain rule backwards through the recorded graph.
 
-Nodes are visited in reverse topological order with an explicit work list (Kahn's
-algorithm over dependency counts), never by Python recursion, so a chain of 100,000
-ops backprops. Gradients that fan in to one node are summed before its rule runs.
+Nodes are visited in reverse creation order (a reverse topological order) from a heap,
+never by Python recursion, so a chain of 100,000 ops backprops. Gradients that fan in
+to one node are summed before its rule runs.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,72 +100,46 @@ class _Run:
 
     # ---- the walk ---------------------------------------------------------------------
     def walk(self, pending: dict, retain_graph: bool) -> None:
-        deps = self._count_dependencies(list(pending))
-        ready = [n for n in pending if n not in deps]
+        # Nodes are numbered as they are made, so a node's inputs always have smaller
+        # numbers than the node: popping the largest number first is a reverse topological
+        # order, and by the time a node is popped every consumer has sent its gradient.
+        heap = [(-node.seq, node) for node in pending]
+        heapq.heapify(heap)
         fast = not (self.create_graph or self.targets or state.anomaly or state.record_grad_norms)
         deliver = self.deliver_leaf
-        while ready:
-            node = ready.pop()
-            g = pending.pop(node, None)
+        while heap:
+            node = heapq.heappop(heap)[1]
+            g = pending.pop(node)
             if node.released:
                 raise released_error(node)
-            if g is None:
-                input_grads = (None,) * len(node.parents)
-            elif fast and node.n_outputs == 1 and node.fn.array_rules:
+            if fast and node.n_outputs == 1 and node.fn.array_rules:
                 if node.versions:
                     node.check_versions()
                 input_grads = node.fn.backward(node, g)
                 if type(input_grads) is not tuple:
                     input_grads = (input_grads,)
             elif self.targets and self._capture_node(node, g):
-                input_grads = (None,) * len(node.parents)  # the walk stops at a requested input
+                input_grads = ()  # the walk stops at a requested input
             else:
                 input_grads = self._call_rule(node, g)
             if not retain_graph:
                 node.release()
             for parent, gi in zip(node.parents, input_grads):
-                if type(parent) is Node:
-                    pnode = parent
-                    if gi is not None:
-                        prev = pending.get(pnode)
-                        pending[pnode] = gi if prev is None else prev + gi
-                elif parent is None:
+                if gi is None or parent is None:
                     continue
+                if type(parent) is Node:
+                    prev = pending.get(parent)
+                    if prev is None:
+                        pending[parent] = gi
+                        heapq.heappush(heap, (-parent.seq, parent))
+                    else:
+                        pending[parent] = prev + gi
                 elif type(parent) is tuple:
-                    pnode = parent[0]
-                    if gi is not None:
-                        _accumulate_slot(pending, pnode, parent[1], gi)
+                    if parent[0] not in pending:
+                        heapq.heappush(heap, (-parent[0].seq, parent[0]))
+                    _accumulate_slot(pending, parent[0], parent[1], gi)
                 else:  # a leaf tensor
-                    if gi is not None:
-                        deliver(parent, gi)
-                    continue
-                left = deps[pnode] - 1
-                deps[pnode] = left
-                if left == 0:
-                    ready.append(pnode)
-
-    def _count_dependencies(self, roots: list) -> dict:
-        """For each node behind ``roots``: how many edges point at it from that graph."""
-        deps: dict[Node, int] = {}
-        stack = list(roots)
-        seen = set(roots)
-        targets = self.targets
-        while stack:
-            node = stack.pop()
-            if targets and self._owns_target(node):
-                continue
-            for parent in node.parents:
-                if type(parent) is Node:
-                    pnode = parent
-                elif type(parent) is tuple:
-                    pnode = parent[0]
-                else:
-                    continue
-                deps[pnode] = deps.get(pnode, 0) + 1
-                if pnode not in seen:
-                    seen.add(pnode)
-                    stack.append(pnode)
-        return deps
+                    deliver(parent, gi)
 
     def _owns_target(self, node: Node) -> bool:
         return any((node, k) in self.targets for k in range(node.n_outputs))

@@ -21,6 +21,7 @@ always run on raw arrays.
 
 from __future__ import annotations
 
+import itertools
 import os
 import traceback
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from chainrule.tensor import Tensor, to_array, wrap
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+_node_numbers = itertools.count()
 _LITERALS = (list, tuple)  # operands written as Python lists become arrays (float32/int64)
 
 
@@ -47,7 +49,7 @@ class Node:
     """
 
     __slots__ = (
-        "fn", "parents", "needs_input_grad", "n_outputs", "released", "saved", "saved_from",
+        "fn", "parents", "needs_input_grad", "n_outputs", "seq", "released", "saved", "saved_from",
         "versions", "out_shape", "out_dtype", "grad_norm", "__dict__",
     )  # fmt: skip
 
@@ -62,6 +64,7 @@ class Node:
         self.parents = parents
         self.needs_input_grad = needs_input_grad
         self.n_outputs = 1
+        self.seq = next(_node_numbers)  # creation order: a topological order of the graph
         self.released = False
         self.saved = ()
         self.saved_from = None
