@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainrule import backend
-from chainrule.autograd.function import Node, released_error
+from chainrule.autograd.function import Node, _graph_namespace, released_error
 from chainrule.autograd.mode import state
 from chainrule.errors import DTypeError, GraphError, ShapeError
 from chainrule.tensor import Tensor, to_array, wrap
@@ -89,6 +89,9 @@ class _Run:
 
     def __init__(self, create_graph: bool, inputs: Sequence[Tensor] | None) -> None:
         self.create_graph = create_graph
+        # Rules may return a gradient in the broadcast shape of their output; it is summed
+        # back to the input's shape here, by the one shared helper.
+        self.sum_to = _graph_namespace().sum_to if create_graph else backend.numpy_ops.sum_to
         self.delivered: set[int] = set()
         self.targets: dict[Any, int] = {}
         self.captured: list = []
@@ -107,6 +110,7 @@ class _Run:
         heapq.heapify(heap)
         fast = not (self.create_graph or self.targets or state.anomaly or state.record_grad_norms)
         deliver = self.deliver_leaf
+        sum_to = self.sum_to
         while heap:
             node = heapq.heappop(heap)[1]
             g = pending.pop(node)
@@ -128,6 +132,8 @@ class _Run:
                 if gi is None or parent is None:
                     continue
                 if type(parent) is Node:
+                    if gi.shape != parent.out_shape:  # the input was broadcast: undo it
+                        gi = sum_to(gi, parent.out_shape)
                     prev = pending.get(parent)
                     if prev is None:
                         pending[parent] = gi
@@ -135,9 +141,13 @@ class _Run:
                     else:
                         pending[parent] = prev + gi
                 elif type(parent) is tuple:
-                    if parent[0] not in pending:
-                        heapq.heappush(heap, (-parent[0].seq, parent[0]))
-                    _accumulate_slot(pending, parent[0], parent[1], gi)
+                    pnode, k = parent
+                    shape = pnode.out_meta[k][0]
+                    if gi.shape != shape:
+                        gi = sum_to(gi, shape)
+                    if pnode not in pending:
+                        heapq.heappush(heap, (-pnode.seq, pnode))
+                    _accumulate_slot(pending, pnode, k, gi)
                 else:  # a leaf tensor
                     deliver(parent, gi)
 
@@ -195,6 +205,8 @@ class _Run:
 
     # ---- leaves -----------------------------------------------------------------------
     def deliver_leaf(self, leaf: Tensor, g: Any) -> None:
+        if g.shape != leaf.data.shape:
+            g = self.sum_to(g, leaf.data.shape)
         if self.targets:
             self._capture_leaf(leaf, g)
         elif self.create_graph:

@@ -1,6 +1,8 @@
 """Elementwise ops. Jacobians are diagonal, so every rule is a product, never a matrix.
 
-Binary ops broadcast like NumPy; their backward undoes the broadcast with ``xp.sum_to``.
+Binary ops broadcast like NumPy. Their rules return gradients in the broadcast (output)
+shape; the engine sums each one back to its input's shape with the one shared helper
+``sum_to`` (see ``autograd/engine.py``), so no rule repeats that bookkeeping.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ class Add(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = (getattr(a, "shape", ()), getattr(b, "shape", ()))
         try:
             return a + b
         except ValueError:
@@ -34,9 +35,7 @@ class Add(Op):
 
     @staticmethod
     def backward(ctx, g):
-        sa, sb = ctx.shapes
-        na, nb = ctx.needs_input_grad
-        return ctx.xp.sum_to(g, sa) if na else None, ctx.xp.sum_to(g, sb) if nb else None
+        return g, g
 
     @staticmethod
     def jvp(ctx, ta, tb):
@@ -48,7 +47,6 @@ class Sub(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = (getattr(a, "shape", ()), getattr(b, "shape", ()))
         try:
             return a - b
         except ValueError:
@@ -56,9 +54,7 @@ class Sub(Op):
 
     @staticmethod
     def backward(ctx, g):
-        sa, sb = ctx.shapes
-        na, nb = ctx.needs_input_grad
-        return ctx.xp.sum_to(g, sa) if na else None, ctx.xp.sum_to(-g, sb) if nb else None
+        return g, (-g if ctx.needs_input_grad[1] else None)
 
     @staticmethod
     def jvp(ctx, ta, tb):
@@ -80,9 +76,7 @@ class Mul(Op):
     def backward(ctx, g):
         a, b = ctx.saved
         na, nb = ctx.needs_input_grad
-        sum_to = ctx.xp.sum_to
-        return (sum_to(g * b, a.shape) if na else None,
-                sum_to(g * a, b.shape) if nb else None)  # fmt: skip
+        return (g * b if na else None), (g * a if nb else None)
 
     @staticmethod
     def jvp(ctx, ta, tb):
@@ -105,9 +99,7 @@ class Div(Op):
     def backward(ctx, g):
         a, b = ctx.saved
         na, nb = ctx.needs_input_grad
-        sum_to = ctx.xp.sum_to
-        return (sum_to(g / b, a.shape) if na else None,
-                sum_to(-g * a / (b * b), b.shape) if nb else None)  # fmt: skip
+        return (g / b if na else None), (-g * a / (b * b) if nb else None)
 
     @staticmethod
     def jvp(ctx, ta, tb):
@@ -135,8 +127,8 @@ class Pow(Op):
         a, b, y = ctx.saved
         na, nb = ctx.needs_input_grad
         xp = ctx.xp
-        ga = xp.sum_to(g * _d_base(xp, a, b), a.shape) if na else None
-        gb = xp.sum_to(g * _d_exponent(xp, a, y), b.shape) if nb else None
+        ga = g * _d_base(xp, a, b) if na else None
+        gb = g * _d_exponent(xp, a, y) if nb else None
         return ga, gb
 
     @staticmethod
@@ -215,11 +207,8 @@ def _tie_weight(wins: Any, ties: Any, like: Any) -> Any:
 
 
 def _split_by_weight(ctx: Any, g: Any, w: Any) -> tuple:
-    a, b = ctx.saved
     na, nb = ctx.needs_input_grad
-    sum_to = ctx.xp.sum_to
-    return (sum_to(g * w, a.shape) if na else None,
-            sum_to(g * (1 - w), b.shape) if nb else None)  # fmt: skip
+    return (g * w if na else None), (g * (1 - w) if nb else None)
 
 
 def ctx_xp(*xs: Any) -> Any:
@@ -238,7 +227,6 @@ class Where(Op):
     @staticmethod
     def forward(ctx, cond, a, b):
         ctx.save_for_backward(cond)
-        ctx.shapes = (getattr(a, "shape", ()), getattr(b, "shape", ()))
         try:
             return ctx_xp(cond, a, b).where(cond, a, b)
         except ValueError:
@@ -247,12 +235,9 @@ class Where(Op):
     @staticmethod
     def backward(ctx, g):
         (cond,) = ctx.saved
-        sa, sb = ctx.shapes
         _, na, nb = ctx.needs_input_grad
         xp = ctx.xp
-        return (None,
-                xp.sum_to(xp.where(cond, g, 0), sa) if na else None,
-                xp.sum_to(xp.where(cond, 0, g), sb) if nb else None)  # fmt: skip
+        return None, (xp.where(cond, g, 0) if na else None), (xp.where(cond, 0, g) if nb else None)
 
     @staticmethod
     def jvp(ctx, tc, ta, tb):

@@ -48,16 +48,16 @@ class MatMul(Op):
             return (g * b if na else None), (g * a if nb else None)
         if a.ndim == 1:  # (n,) @ (..., n, m) -> (..., m)
             g2 = xp.expand_dims(g, -2)
-            ga = xp.sum_to(xp.squeeze(g2 @ _mT(xp, b), -2), a.shape) if na else None
-            gb = xp.sum_to(xp.expand_dims(a, -1) * g2, b.shape) if nb else None
+            ga = xp.squeeze(g2 @ _mT(xp, b), -2) if na else None
+            gb = xp.expand_dims(a, -1) * g2 if nb else None
             return ga, gb
         if b.ndim == 1:  # (..., n, m) @ (m,) -> (..., n)
             g2 = xp.expand_dims(g, -1)
-            ga = xp.sum_to(g2 * b, a.shape) if na else None
-            gb = xp.sum_to(xp.squeeze(_mT(xp, a) @ g2, -1), b.shape) if nb else None
+            ga = g2 * b if na else None
+            gb = xp.squeeze(_mT(xp, a) @ g2, -1) if nb else None
             return ga, gb
-        ga = xp.sum_to(g @ _mT(xp, b), a.shape) if na else None
-        gb = xp.sum_to(_mT(xp, a) @ g, b.shape) if nb else None
+        ga = g @ _mT(xp, b) if na else None
+        gb = _mT(xp, a) @ g if nb else None
         return ga, gb
 
     @staticmethod

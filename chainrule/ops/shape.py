@@ -191,14 +191,13 @@ class IndexPut(Op):
         keep[index] = False
         ctx.save_for_backward(keep)
         ctx.index = index
-        ctx.value_shape = getattr(value, "shape", ())
         return out
 
     @staticmethod
     def backward(ctx, g):
         (keep,) = ctx.saved
         nx, nv = ctx.needs_input_grad
-        gv = ctx.xp.sum_to(g[ctx.index], ctx.value_shape) if nv else None
+        gv = g[ctx.index] if nv else None
         return (g * keep if nx else None), gv
 
     @staticmethod
