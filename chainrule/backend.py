@@ -96,7 +96,7 @@ def _sum_to(x: Any, shape: tuple) -> Any:
         return x
     lead = x.ndim - len(shape)
     if x.shape[lead:] == shape:  # only leading axes were added (a bias): the common case
-        return x.sum(axis=0 if lead == 1 else tuple(range(lead)))
+        return x.sum(axis=0) if lead == 1 else x.sum(axis=tuple(range(lead)))
     axes = tuple(range(lead)) + tuple(
         i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1
     )

@@ -8,6 +8,7 @@ only forward to them.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from typing import Any
 
@@ -220,12 +221,12 @@ class Tensor:
             self._index = result._index
         return self
 
-    def _inplace_arith(self, ufunc: str, op: Any, other: Any) -> Tensor:
-        """``self <ufunc>= other``: straight into the array when nothing is recorded."""
+    def _inplace_arith(self, inplace: Any, op: Any, other: Any) -> Tensor:
+        """``self op= other``: straight into the array when nothing is recorded."""
         tracked = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
         if (tracked and state.grad_enabled) or state.forward_active:
             source = self
-            if ufunc in ("multiply", "divide"):
+            if op is _ops.mul or op is _ops.div:
                 # mul and div save their operands for backward: give them a copy of self,
                 # which the in-place write would otherwise overwrite (PyTorch's original_self)
                 source = wrap(self.data.copy(), self.requires_grad, self._node, self._index)
@@ -233,27 +234,27 @@ class Tensor:
             return self._inplace(op(source, other))
         o = other.data if isinstance(other, Tensor) else other
         try:
-            getattr(backend.array_module(self.data), ufunc)(self.data, o, out=self.data)
+            inplace(self.data, o)  # e.g. operator.isub: the array's own in-place operator
         except ValueError as exc:
             raise ShapeError(
-                f"in-place {ufunc} of shape {np.shape(o)} into shape {self.shape}: {exc}"
+                f"in-place {op.__name__} of shape {np.shape(o)} into shape {self.shape}: {exc}"
             ) from None
         except TypeError as exc:
-            raise DTypeError(f"in-place {ufunc} into a {self.dtype} tensor: {exc}") from None
+            raise DTypeError(f"in-place {op.__name__} into a {self.dtype} tensor: {exc}") from None
         self._version[0] += 1
         return self
 
     def __iadd__(self, other: Any) -> Tensor:
-        return self._inplace_arith("add", _ops.add, other)
+        return self._inplace_arith(operator.iadd, _ops.add, other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._inplace_arith("subtract", _ops.sub, other)
+        return self._inplace_arith(operator.isub, _ops.sub, other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._inplace_arith("multiply", _ops.mul, other)
+        return self._inplace_arith(operator.imul, _ops.mul, other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._inplace_arith("divide", _ops.div, other)
+        return self._inplace_arith(operator.itruediv, _ops.div, other)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._inplace(_ops.index_put(self, index, value))

@@ -126,8 +126,11 @@ class _Run:
                 input_grads = ()  # the walk stops at a requested input
             else:
                 input_grads = self._call_rule(node, g)
-            if not retain_graph:
-                node.release()
+            if not retain_graph:  # Node.release, inlined on the hot path
+                node.saved = ()
+                node.saved_from = node.versions = None
+                node.released = True
+                node.__dict__.clear()
             for parent, gi in zip(node.parents, input_grads):
                 if gi is None or parent is None:
                     continue

@@ -202,38 +202,38 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **params: Any) -> Any:
         arrays = []
-        parents = []  # where each input's gradient goes, when the op is recorded
-        needs = []
         record = False
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a.data)
                 if a.requires_grad:
                     record = True
-                    node = a._node
-                    if node is None:
-                        parents.append(a)
-                    elif node.n_outputs == 1:
-                        parents.append(node)
-                    else:
-                        parents.append((node, a._index))
-                    needs.append(True)
-                    continue
             else:
                 arrays.append(to_array(a) if type(a) in _LITERALS else a)
-            parents.append(None)
-            needs.append(False)
         st = state
         record = record and st.grad_enabled
-        if st.forward_active or st.anomaly or (record and not cls.simple) or backend._cupy:
-            if not record:
-                parents = needs = [None] * len(args)
-            return apply_recorded(cls, args, arrays, parents, needs, params, record)
-        if not record:
+        if not (record or st.forward_active or st.anomaly):
             out = cls.forward(_NULL, *arrays, **params)
             if type(out) is tuple:
                 return tuple(wrap(o) for o in out)
             return wrap(out)
+        parents = []  # where each input's gradient goes
+        needs = []
+        for a in args:
+            if record and isinstance(a, Tensor) and a.requires_grad:
+                node = a._node
+                if node is None:
+                    parents.append(a)
+                elif node.n_outputs == 1:
+                    parents.append(node)
+                else:
+                    parents.append((node, a._index))
+                needs.append(True)
+            else:
+                parents.append(None)
+                needs.append(False)
+        if not cls.simple or st.forward_active or st.anomaly or backend._cupy:
+            return apply_recorded(cls, args, arrays, parents, needs, params, record)
         # The common case, kept short: a built-in op with one output, recorded.
         node = Node(cls, parents, needs)
         out = cls.forward(node, *arrays, **params)
@@ -310,7 +310,7 @@ def _share_version(source: Tensor, array: Any, results: list) -> None:
             r._version = source._version
 
 
-def _map_saved(node: Node, args: tuple, arrays: list, outs: tuple, results: list) -> None:
+def _map_saved(node: Node, args: tuple, arrays: list, outs: tuple, results: Any) -> None:
     """Note which saved values are inputs or outputs (so graph mode can reconnect them)
     and the versions of saved inputs and outputs (so an in-place write is caught in
     backward)."""
@@ -318,22 +318,21 @@ def _map_saved(node: Node, args: tuple, arrays: list, outs: tuple, results: list
     versions = []
     for value in node.saved:
         found = None
-        for k, o in enumerate(outs):
-            if value is o:
-                found = ("out", k)
-                box = results[k]._version
-                versions.append((box, box[0]))
+        for k in range(len(arrays)):
+            if value is arrays[k]:
+                t = args[k]
+                if isinstance(t, Tensor):
+                    found = ("in", k)
+                    versions.append((t._version, t._version[0]))
                 break
         else:
-            for k, a in enumerate(arrays):
-                if value is a:
-                    t = args[k]
-                    if isinstance(t, Tensor):
-                        found = ("in", k)
-                        versions.append((t._version, t._version[0]))
+            for k in range(len(outs)):
+                if value is outs[k]:
+                    found = ("out", k)
+                    versions.append((results[k]._version, 0))
                     break
         where.append(found)
-    node.saved_from = tuple(where)
+    node.saved_from = where
     node.versions = versions
 
 

@@ -43,6 +43,8 @@ class MatMul(Op):
     def backward(ctx, g):
         a, b = ctx.saved
         na, nb = ctx.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2:  # the common case, a layer's weights
+            return (g @ b.T if na else None), (a.T @ g if nb else None)
         xp = ctx.xp
         if a.ndim == 1 and b.ndim == 1:  # inner product: g is a scalar
             return (g * b if na else None), (g * a if nb else None)

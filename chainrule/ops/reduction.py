@@ -24,8 +24,7 @@ def _reduce_setup(ctx: Any, x: Any, axis: Any, op: str) -> tuple:
 
 def _spread(ctx: Any, g: Any) -> Any:
     """The gradient of a reduction broadcast back to the input shape."""
-    xp = ctx.xp
-    return xp.broadcast_to(xp.reshape(g, ctx.kshape), ctx.in_shape)
+    return ctx.xp.broadcast_to(g.reshape(ctx.kshape), ctx.in_shape)
 
 
 class Sum(Op):
@@ -53,14 +52,14 @@ class Mean(Op):
     def forward(ctx, x, *, axis, keepdims):
         axes = _reduce_setup(ctx, x, axis, "mean")
         ctx.keep = keepdims
-        n = count(x.shape, axes)
+        ctx.n = n = count(x.shape, axes)
         if n == 0 or x.dtype.kind not in "fc":
             return x.mean(axis=axes, keepdims=keepdims)  # NumPy's NaN and dtype rules
         return x.sum(axis=axes, keepdims=keepdims) / n
 
     @staticmethod
     def backward(ctx, g):
-        return _spread(ctx, g / count(ctx.in_shape, ctx.axes))
+        return _spread(ctx, g / ctx.n)
 
     @staticmethod
     def jvp(ctx, t):
