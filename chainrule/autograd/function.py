@@ -271,7 +271,13 @@ def apply_recorded(
     if not cls.array_rules:  # user rules get their gradient shapes checked
         node.in_shapes = tuple(getattr(a, "shape", None) for a in arrays)
     out = cls.forward(node, *arrays, **params)
+    if not cls.array_rules:  # a user forward may return Python numbers or lists
+        out = tuple(map(_as_output, out)) if type(out) is tuple else _as_output(out)
     return finish_recording(node, args, arrays, out, grad)
+
+
+def _as_output(x: Any) -> Any:
+    return x if backend.is_array(x) else to_array(x)
 
 
 def finish_recording(node: Node, args: tuple, arrays: list, out: Any, grad: bool = True) -> Any:
