@@ -323,16 +323,20 @@ def _map_saved(node: Node, args: tuple, arrays: list, outs: tuple, results: Any)
     where = []
     versions = []
     for value in node.saved:
+        if value is outs[0]:  # the usual saved output (exp, tanh, softmax...)
+            where.append(_OUTPUT0)
+            versions.append((results[0]._version, 0))
+            continue
         found = None
-        for k in range(len(arrays)):
-            if value is arrays[k]:
+        for k, a in enumerate(arrays):
+            if value is a:
                 t = args[k]
                 if isinstance(t, Tensor):
                     found = ("in", k)
                     versions.append((t._version, t._version[0]))
                 break
         else:
-            for k in range(len(outs)):
+            for k in range(1, len(outs)):
                 if value is outs[k]:
                     found = ("out", k)
                     versions.append((results[k]._version, 0))
@@ -340,6 +344,9 @@ def _map_saved(node: Node, args: tuple, arrays: list, outs: tuple, results: Any)
         where.append(found)
     node.saved_from = where
     node.versions = versions
+
+
+_OUTPUT0 = ("out", 0)
 
 
 def _propagate_tangents(cls: type, node: Node, args: tuple, arrays: list, results: list) -> None:
