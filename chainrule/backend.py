@@ -48,7 +48,9 @@ def device_of(x: Any) -> str:
 def to_device(x: Any, device: str) -> Any:
     """Copy ``x`` to ``device`` ("cpu" or "cuda"); returns ``x`` itself if it is already there."""
     if device == "cpu":
-        return x if isinstance(x, np.ndarray) else _cupy.asnumpy(x)
+        if _cupy is not None and isinstance(x, _cupy.ndarray):
+            return _cupy.asnumpy(x)
+        return x if isinstance(x, np.ndarray) else np.asarray(x)
     if device == "cuda":
         return _load_cupy().asarray(x)
     raise ChainruleError(f"unknown device {device!r}; expected 'cpu' or 'cuda'")

@@ -29,3 +29,10 @@ def test_softmax_works_without_recording() -> None:
     with cr.no_grad():
         y = cr.softmax(cr.tensor([1.0, 2.0]))
     np.testing.assert_allclose(y.numpy().sum(), 1.0, rtol=1e-6)
+
+
+def test_to_device_cpu_accepts_numpy_scalars() -> None:
+    from chainrule import backend
+
+    out = backend.to_device(np.float64(1.5), "cpu")
+    assert isinstance(out, np.ndarray) and out.shape == () and out == 1.5
