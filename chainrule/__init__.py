@@ -4,7 +4,7 @@ backwards through that graph.
 ``import chainrule as cr``; the public names are listed in ``__all__``.
 """
 
-from chainrule import datasets, ops, viz
+from chainrule import data, datasets, nn, ops, optim, viz
 from chainrule.autodiff import (
     checkpoint,
     detect_anomaly,
@@ -41,6 +41,7 @@ from chainrule.errors import (
     IndexingError,
     ShapeError,
 )
+from chainrule.io import load, save
 from chainrule.ops import (
     abs,
     cat,
@@ -84,12 +85,13 @@ __version__ = "0.1.0"
 __all__ = [
     "AnomalyError", "ChainruleError", "CheckpointError", "DTypeError", "Function",
     "GradcheckError", "GraphError", "IndexingError", "ShapeError", "Tensor", "abs", "arange",
-    "bool", "cat", "checkpoint", "clip", "concatenate", "cos", "datasets", "detect_anomaly",
+    "bool", "cat", "checkpoint", "clip", "concatenate", "cos", "data", "datasets", "detect_anomaly",
     "enable_grad", "exp", "expand", "flatten", "float32", "float64", "full", "grad",
     "gradcheck", "gradgradcheck", "hessian", "int64", "is_grad_enabled", "jacobian", "jvp",
-    "log", "log_softmax", "logsumexp", "manual_seed", "matmul", "max", "maximum", "mean",
-    "min", "minimum", "no_grad", "ones", "ones_like", "ops", "pad", "rand", "randn", "relu",
-    "reshape", "sigmoid", "sin", "softmax", "split", "sqrt", "squeeze", "stack", "sum",
+    "load", "log", "log_softmax", "logsumexp", "manual_seed", "matmul", "max", "maximum", "mean",
+    "min", "minimum", "nn", "no_grad", "ones", "ones_like", "ops", "optim", "pad", "rand",
+    "randn", "relu",
+    "reshape", "save", "sigmoid", "sin", "softmax", "split", "sqrt", "squeeze", "stack", "sum",
     "swapaxes", "tanh", "tensor", "transpose", "unsqueeze", "value_and_grad", "var", "vjp",
     "viz", "where", "zeros", "zeros_like",
 ]  # fmt: skip

@@ -24,17 +24,21 @@ def backward(
     retain_graph: bool = False,
     create_graph: bool = False,
     inputs: Sequence[Tensor] | None = None,
+    accumulate: bool = False,
 ) -> list | None:
     """Backpropagate ``grads`` (one per root; None means ones for a one-element root).
 
     Without ``inputs`` the gradients accumulate into the ``.grad`` of every leaf that
-    requires grad. With ``inputs`` nothing accumulates: the gradients with respect to those
-    tensors are returned (None where an input is unreachable), and the walk stops at them.
-    With ``create_graph`` the backward pass is itself recorded (gradients are Tensors with
-    history), which is what higher derivatives need.
+    requires grad. With ``inputs`` the gradients with respect to those tensors are returned
+    (None where an input is unreachable) and the walk stops at them: the op that made an
+    input is not run (nor freed), so a later backward from that input still works. With
+    ``inputs``, nothing accumulates unless ``accumulate=True``; then every other leaf gets
+    its gradient in ``.grad`` as usual (the modular backward of ``nn.Module``: dL/dx
+    returned, dL/dtheta accumulated). With ``create_graph`` the backward pass is itself
+    recorded (gradients are Tensors with history), which is what higher derivatives need.
     """
     retain_graph = retain_graph or create_graph
-    run = _Run(create_graph, inputs)
+    run = _Run(create_graph, inputs, accumulate)
     pending: dict[Node, Any] = {}
     for root, grad in zip(roots, grads):
         g = _root_grad(root, grad, create_graph)
@@ -87,8 +91,11 @@ def _accumulate_slot(pending: dict, node: Node, idx: int, g: Any) -> None:
 class _Run:
     """State of one backward call: where gradients land and what is captured."""
 
-    def __init__(self, create_graph: bool, inputs: Sequence[Tensor] | None) -> None:
+    def __init__(
+        self, create_graph: bool, inputs: Sequence[Tensor] | None, accumulate: bool = False
+    ) -> None:
         self.create_graph = create_graph
+        self.accumulate = accumulate  # with targets: other leaves still get their .grad
         # Rules may return a gradient in the broadcast shape of their output; it is summed
         # back to the input's shape here, by the one shared helper.
         self.sum_to = _graph_namespace().sum_to if create_graph else backend.numpy_ops.sum_to
@@ -123,7 +130,7 @@ class _Run:
                 if type(input_grads) is not tuple:
                     input_grads = (input_grads,)
             elif self.targets and self._capture_node(node, g):
-                input_grads = ()  # the walk stops at a requested input
+                continue  # the walk stops at a requested input: its op is not run nor freed
             else:
                 input_grads = self._call_rule(node, g)
             if not retain_graph:  # Node.release, inlined on the hot path
@@ -210,9 +217,9 @@ class _Run:
     def deliver_leaf(self, leaf: Tensor, g: Any) -> None:
         if g.shape != leaf.data.shape:
             g = self.sum_to(g, leaf.data.shape)
-        if self.targets:
-            self._capture_leaf(leaf, g)
-        elif self.create_graph:
+        if self.targets and (self._capture_leaf(leaf, g) or not self.accumulate):
+            return
+        if self.create_graph:
             if g.dtype != leaf.dtype:
                 g = g.astype(leaf.dtype)
             leaf.grad = g if leaf.grad is None else leaf.grad + g
@@ -228,16 +235,18 @@ class _Run:
             else:
                 leaf.grad = wrap(leaf.grad.data + g)
 
-    def _capture_leaf(self, leaf: Tensor, g: Any) -> None:
+    def _capture_leaf(self, leaf: Tensor, g: Any) -> bool:
+        """Add ``g`` to the captured gradient if ``leaf`` is a requested input."""
         slot = self.targets.get(id(leaf))
         if slot is None:
-            return
+            return False
         prev = self.captured[slot]
         if not self.create_graph:
             g = wrap(g) if prev is None else wrap(prev.data + g)
         elif prev is not None:
             g = prev + g
         self.captured[slot] = g
+        return True
 
 
 def _sq_norm(g: Any) -> float:

@@ -1,7 +1,9 @@
-"""Datasets as NumPy arrays ``(X, y)``, starting with the digits shipped inside the package.
+"""Datasets as NumPy arrays ``(X, y)``: the digits shipped inside the package, MNIST and
+Fashion-MNIST (downloaded once into a cache), and small synthetic sets.
 
 Every file is checked against its SHA-256 before it is parsed, so a truncated or altered
-copy fails loudly instead of training on garbage.
+copy fails loudly instead of training on garbage. ``read_idx`` reads the IDX format
+MNIST-style data comes in.
 
 Data credit: ``digits()`` is the test set of the UCI "Optical Recognition of Handwritten
 Digits" data (E. Alpaydin and C. Kaynak, 1998; UCI Machine Learning Repository,
@@ -12,49 +14,26 @@ https://archive.ics.uci.edu/dataset/80), licensed under CC BY 4.0
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
-import os
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from chainrule.errors import ChainruleError
+from chainrule.datasets._files import DatasetError, sha256_of, verify_sha256
+from chainrule.datasets.idx import fashion_mnist, mnist, read_idx
+from chainrule.datasets.toy import circles, gaussians, moons, sine, spirals, xor
 
-__all__ = ["DatasetError", "digits", "sha256_of", "verify_sha256"]
+__all__ = [
+    "DatasetError", "circles", "digits", "fashion_mnist", "gaussians", "mnist", "moons",
+    "read_idx", "sha256_of", "sine", "spirals", "verify_sha256", "xor",
+]  # fmt: skip
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 DIGITS_PATH = DATA_DIR / "digits.csv.gz"
 DIGITS_SHA256 = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
 DIGITS_SHAPE = (1797, 65)  # 64 pixels (0..16, row by row) and the label last
-
-
-class DatasetError(ChainruleError, ValueError):
-    """A data file that is missing, truncated, altered (wrong SHA-256) or malformed."""
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """The hex SHA-256 of the file at ``path``."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def verify_sha256(path: str | os.PathLike, expected: str) -> None:
-    """Raise :class:`DatasetError` unless the file at ``path`` has SHA-256 ``expected``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"data file {path} is missing")
-    actual = sha256_of(path)
-    if actual != expected.lower():
-        raise DatasetError(
-            f"data file {path} failed its integrity check (truncated or altered?): "
-            f"expected SHA-256 {expected}, got {actual}"
-        )
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,231 @@
+"""``DataLoader``: batches of chainrule Tensors from a dataset, reshuffled every epoch."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.data.dataset import DataError, Subset, TensorDataset
+from chainrule.errors import ShapeError
+from chainrule.tensor import Tensor, to_array
+
+__all__ = ["DataLoader"]
+
+Batch = tuple[Tensor, ...]
+
+
+def _fast_source(dataset: Any) -> tuple[tuple[np.ndarray, ...], np.ndarray | None] | None:
+    """``(arrays, index)`` when ``dataset`` is a TensorDataset, or Subsets of one (``index``
+    maps the dataset's positions to rows of the arrays; None means the identity)."""
+    index: np.ndarray | None = None
+    while isinstance(dataset, Subset):
+        index = dataset.indices if index is None else dataset.indices[index]
+        dataset = dataset.dataset
+    if type(dataset) is not TensorDataset:  # a subclass may override __getitem__
+        return None
+    return dataset.arrays, index
+
+
+def _finish(arr: np.ndarray, fresh: bool) -> Tensor:
+    """Wrap one batch field: integers become int64, floats and bools keep their dtype; the
+    batch never shares memory with the dataset."""
+    if arr.dtype.kind in "iu" and arr.dtype != np.int64:
+        arr = arr.astype(np.int64)
+    elif not fresh:
+        arr = arr.copy()
+    return Tensor(arr)
+
+
+def _collate_field(items: list[Any], field: int) -> np.ndarray:
+    first = items[0]
+    try:
+        if isinstance(first, Tensor):
+            return np.stack([backend.to_device(t.data, "cpu") for t in items])
+        if isinstance(first, np.ndarray | np.generic):
+            return np.stack(items)
+        return to_array(items)  # Python numbers and lists: float -> float32, int -> int64
+    except (ValueError, TypeError) as exc:
+        shapes = sorted({str(np.shape(x.data if isinstance(x, Tensor) else x)) for x in items})
+        raise ShapeError(
+            f"DataLoader: cannot stack field {field} of the samples into a batch; the samples "
+            f"have shapes {', '.join(shapes)} ({exc})"
+        ) from exc
+
+
+def _collate(samples: list[Any]) -> Batch:
+    """Stack per-sample tuples field by field (a sample that is not a tuple is one field)."""
+    first = samples[0]
+    if isinstance(first, tuple | list):
+        width = len(first)
+        for s in samples:
+            if not isinstance(s, tuple | list) or len(s) != width:
+                raise DataError(
+                    f"DataLoader: samples have different structures ({first!r:.60} vs {s!r:.60})"
+                )
+        fields = [[s[k] for s in samples] for k in range(width)]
+    else:
+        fields = [samples]
+    return tuple(_finish(_collate_field(f, k), fresh=True) for k, f in enumerate(fields))
+
+
+class DataLoader:
+    """Iterate over ``dataset`` in batches of Tensors.
+
+    Each batch is a tuple with one Tensor per field of the samples, e.g. ``(xb, yb)`` for a
+    ``TensorDataset(X, y)``. Integer fields become int64 (labels), float and bool fields
+    keep their dtype (float32 stays float32); Python floats become float32. Batches are
+    fresh arrays: changing one never changes the dataset.
+
+    With ``shuffle=True`` every epoch (every ``iter(loader)``) has a new order. Epoch ``e``
+    uses the permutation drawn from ``SeedSequence(seed, spawn_key=(e,))``, so the order is
+    a function of ``(seed, e)`` alone; with ``seed=None`` the seed is drawn once, when the
+    loader is made, from chainrule's global generator, so ``cr.manual_seed`` makes it
+    repeatable. ``drop_last=True`` drops a last, short batch. ``len(loader)`` is the number
+    of batches per epoch.
+
+    ``state_dict()`` records the epoch, the number of batches already handed out in it and
+    the seed; ``load_state_dict()`` on a fresh loader continues from exactly that batch.
+    Over a :class:`TensorDataset` (or Subsets of one) a batch is gathered with one indexing
+    call per array, never copying the whole set; other datasets are indexed sample by
+    sample and stacked with ``np.stack``.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int = 1,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int | None = None,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+            raise DataError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        if batch_size < 1:
+            raise DataError(f"DataLoader: batch_size must be a positive int, got {batch_size}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+            raise DataError(f"DataLoader: seed must be an int or None, got {seed!r}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        if seed is None and self.shuffle:
+            seed = int(backend.rng().integers(0, 2**63 - 1))
+        self.seed: int | None = None if seed is None else int(seed)
+        self._epoch = 0  # the epoch the next iter() starts
+        self._resume_batch = 0  # the batch it starts at (non-zero only after load_state_dict)
+        self._position: tuple[int, int] | None = None  # (epoch, batches handed out) while open
+        self._token = 0  # which iterator owns _position
+
+    # ---- sizes ------------------------------------------------------------------------
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch being iterated (or, between epochs, the next one to start)."""
+        return self._position[0] if self._position is not None else self._epoch
+
+    # ---- order ------------------------------------------------------------------------
+    def _order(self, epoch: int, n: int) -> np.ndarray | None:
+        """The permutation of ``range(n)`` for ``epoch`` (None: the natural order)."""
+        if not self.shuffle:
+            return None
+        seq = np.random.SeedSequence(self.seed, spawn_key=(epoch,))
+        return np.random.default_rng(seq).permutation(n).astype(np.int64)
+
+    # ---- iteration --------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Batch]:
+        epoch, start = self._epoch, self._resume_batch
+        self._epoch, self._resume_batch = epoch + 1, 0
+        self._token += 1
+        self._position = (epoch, start)
+        return self._batches(epoch, start, self._token)
+
+    def _batches(self, epoch: int, start: int, token: int) -> Iterator[Batch]:
+        n = len(self.dataset)
+        order = self._order(epoch, n)
+        source = _fast_source(self.dataset)
+        bs = self.batch_size
+        try:
+            for b in range(start, len(self)):
+                lo, hi = b * bs, min(n, (b + 1) * bs)
+                if source is not None:
+                    batch = self._gather(source, order, lo, hi)
+                else:
+                    idx = range(lo, hi) if order is None else order[lo:hi]
+                    batch = _collate([self.dataset[int(i)] for i in idx])
+                if self._token == token:
+                    self._position = (epoch, b + 1)
+                yield batch
+        finally:  # finished, or abandoned (break): the next iter() starts the next epoch
+            if self._token == token:
+                self._position = None
+
+    @staticmethod
+    def _gather(
+        source: tuple[tuple[np.ndarray, ...], np.ndarray | None],
+        order: np.ndarray | None,
+        lo: int,
+        hi: int,
+    ) -> Batch:
+        arrays, base = source
+        if order is None and base is None:  # a slice: views, copied once in _finish
+            return tuple(_finish(a[lo:hi], fresh=False) for a in arrays)
+        idx = order[lo:hi] if order is not None else np.arange(lo, hi)
+        if base is not None:
+            idx = base[idx]
+        return tuple(_finish(np.take(a, idx, axis=0), fresh=True) for a in arrays)
+
+    # ---- resuming ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Where the loader is: ``{"epoch", "batch", "seed"}``.
+
+        Inside an epoch, ``batch`` is how many batches of it were handed out so far;
+        between epochs it is 0 and ``epoch`` is the next one. Plain ints (JSON- and
+        ``cr.save``-friendly).
+        """
+        if self._position is not None:
+            epoch, batch = self._position
+        else:
+            epoch, batch = self._epoch, self._resume_batch
+        return {"epoch": int(epoch), "batch": int(batch), "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (from :meth:`state_dict`): the next ``iter()`` resumes
+        that epoch at that batch, with that epoch's order."""
+        try:
+            epoch, batch, seed = state["epoch"], state["batch"], state["seed"]
+        except (KeyError, TypeError) as exc:
+            raise DataError(
+                f"DataLoader.load_state_dict: expected a dict with 'epoch', 'batch' and "
+                f"'seed', got {state!r:.200}"
+            ) from exc
+        for name, v in (("epoch", epoch), ("batch", batch)):
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+                raise DataError(f"DataLoader.load_state_dict: bad {name} {v!r}")
+        if int(batch) > len(self):
+            raise DataError(
+                f"DataLoader.load_state_dict: batch {batch} is past the end of an epoch of "
+                f"{len(self)} batches (different dataset or batch_size?)"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+            raise DataError(f"DataLoader.load_state_dict: bad seed {seed!r}")
+        if self.shuffle and seed is None:
+            raise DataError(
+                "DataLoader.load_state_dict: the state has no seed but this loader shuffles"
+            )
+        self.seed = None if seed is None else int(seed)
+        self._epoch, self._resume_batch = int(epoch), int(batch)
+        self._position = None
+        self._token += 1  # iterators started before this no longer report positions
+
+    def __repr__(self) -> str:
+        return (
+            f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, "
+            f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed})"
+        )

@@ -1,0 +1,118 @@
+"""Multi-head attention as a module (PyTorch's ``nn.MultiheadAttention`` layout)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import float32
+from chainrule.nn import init
+from chainrule.nn.linear import Linear
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
+from chainrule.ops.attention import multi_head_attention_forward
+from chainrule.tensor import Tensor, as_dtype
+
+__all__ = ["MultiheadAttention"]
+
+
+class MultiheadAttention(Module):
+    """Multi-head scaled dot-product attention (PyTorch's ``nn.MultiheadAttention``, with
+    query, key and value all of size ``embed_dim``).
+
+    Each head ``h`` attends with ``softmax(q_h k_h^T / sqrt(head_dim) + masks) v_h``, where
+    q, k, v are the input projections; the heads are concatenated and projected by
+    ``out_proj``.
+
+    Args (all after ``num_heads`` keyword-only: PyTorch's third positional argument is
+    ``dropout``, chainrule's documented signature lists ``bias`` there):
+        embed_dim: E. num_heads: H (must divide E; head_dim = E / H).
+        dropout: dropout probability on the attention weights (training only).
+        bias: learn ``in_proj_bias`` and ``out_proj.bias``.
+        batch_first: inputs and output are (N, L, E) instead of (L, N, E).
+
+    Attributes (PyTorch's names, layouts and default initialisation):
+        in_proj_weight: (3E, E), the q, k, v projections stacked; ``xavier_uniform_``.
+        in_proj_bias: (3E,), zeros (None without bias).
+        out_proj: a :class:`~chainrule.nn.Linear` (E -> E); weight with Linear's default
+            initialisation, bias zeros.
+
+    Call ``m(query, key, value, attn_mask=None, key_padding_mask=None, need_weights=True,
+    average_attn_weights=True)`` (the masks and flags are keyword-only, since PyTorch's
+    positional order differs from chainrule's documented one) -> ``(out, weights)``.
+
+    Shapes: query (L, N, E), key and value (S, N, E) (batch_first: (N, L, E), (N, S, E);
+    unbatched: (L, E), (S, E)); ``attn_mask`` (L, S) or (N * H, L, S), bool (True = may not
+    attend) or float (added to the scores); ``key_padding_mask`` (N, S), bool (True =
+    ignore that key) or float. ``out`` is shaped like query; ``weights`` (N, L, S)
+    averaged over heads ((N, H, L, S) with ``average_attn_weights=False``), or None when
+    ``need_weights=False``. A query whose keys are all masked gets NaN, as in PyTorch.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        *,
+        dropout: float = 0.0,
+        bias: bool = True,
+        batch_first: bool = False,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        self.embed_dim = int(embed_dim)
+        self.num_heads = int(num_heads)
+        if self.num_heads < 1 or self.embed_dim % self.num_heads:
+            raise ValueError(
+                f"MultiheadAttention: embed_dim {embed_dim} must be divisible by num_heads "
+                f"{num_heads}"
+            )
+        if not 0 <= dropout <= 1:
+            raise ValueError(f"MultiheadAttention: dropout must be in [0, 1], got {dropout}")
+        self.head_dim = self.embed_dim // self.num_heads
+        self.dropout = dropout
+        self.batch_first = batch_first
+        dt = float32 if dtype is None else as_dtype(dtype)
+        e = self.embed_dim
+        self.in_proj_weight = Parameter(np.empty((3 * e, e), dtype=dt))
+        if bias:
+            self.in_proj_bias = Parameter(np.empty((3 * e,), dtype=dt))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(e, e, bias=bias, dtype=dt)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: ``xavier_uniform_(in_proj_weight)``, zero biases
+        (``out_proj.weight`` keeps Linear's initialisation)."""
+        init.xavier_uniform_(self.in_proj_weight)
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+        if self.out_proj.bias is not None:
+            init.zeros_(self.out_proj.bias)
+
+    def forward(
+        self,
+        query: Any,
+        key: Any,
+        value: Any,
+        *,
+        attn_mask: Any = None,
+        key_padding_mask: Any = None,
+        need_weights: bool = True,
+        average_attn_weights: bool = True,
+    ) -> tuple[Tensor, Tensor | None]:
+        return multi_head_attention_forward(
+            query, key, value, self.num_heads, self.in_proj_weight, self.in_proj_bias,
+            self.out_proj.weight, self.out_proj.bias, attn_mask=attn_mask,
+            key_padding_mask=key_padding_mask, batch_first=self.batch_first,
+            need_weights=need_weights, average_attn_weights=average_attn_weights,
+            dropout_p=self.dropout, training=self.training,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return (
+            f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, "
+            f"bias={self.in_proj_bias is not None}, batch_first={self.batch_first}"
+        )

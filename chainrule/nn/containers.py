@@ -1,0 +1,284 @@
+"""Containers: Sequential, ModuleList, ModuleDict, and the multi-input modules Add,
+Multiply and Concat (the joins of an ``nn.Graph``).
+
+Containers need nothing special for the modular backward: ``seq.backward(dL_dy)`` walks
+through the children's recorded graphs in one go. Calling each child's ``backward`` in
+reverse order, feeding each the previous result, gives the same parameter gradients.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, overload
+
+from chainrule import ops
+from chainrule.errors import IndexingError, ShapeError
+from chainrule.nn.module import Module, ModuleTypeError, call_child
+from chainrule.tensor import Tensor
+
+__all__ = ["Add", "Concat", "ModuleDict", "ModuleList", "Multiply", "Sequential"]
+
+
+def _index(n: int, idx: int, who: str) -> int:
+    if not isinstance(idx, int):
+        raise ModuleTypeError(f"{who} indices must be integers or slices, got {type(idx).__name__}")
+    if not -n <= idx < n:
+        raise IndexingError(f"index {idx} is out of range for {who} of length {n}")
+    return idx % n
+
+
+def _where(container: Module, key: str, child: Module) -> str:
+    label = key if key.isdigit() else repr(key)
+    return f"{container._get_name()}[{label}] ({child._get_name()})"
+
+
+class Sequential(Module):
+    """Children applied in order: ``Sequential(m0, m1, m2)(x) == m2(m1(m0(x)))``.
+
+    Built from modules (named "0", "1", ...) or from one ``OrderedDict`` of named ones.
+    Supports ``seq[i]``, ``seq[a:b]`` (a Sequential of the same modules), ``len``,
+    iteration, ``append``, ``extend``, ``insert`` and ``del seq[i]``. An error inside a
+    child names it: ``"in Sequential[2] (ReLU): ..."``.
+
+    Shapes: input as the first child takes it, output as the last child gives it.
+    """
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], Mapping):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(modules):
+                self.add_module(str(i), m)
+
+    def forward(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        for key, m in self._modules.items():
+            x = call_child(_where(self, key, m), m, x, *args, **kwargs)
+            args, kwargs = (), {}
+        return x
+
+    @overload
+    def __getitem__(self, idx: int) -> Module: ...
+    @overload
+    def __getitem__(self, idx: slice) -> Sequential: ...
+
+    def __getitem__(self, idx: int | slice) -> Module:
+        items = list(self._modules.items())
+        if isinstance(idx, slice):
+            return type(self)(OrderedDict(items[idx]))
+        return items[_index(len(items), idx, "Sequential")][1]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        key = list(self._modules)[_index(len(self), idx, "Sequential")]
+        self.add_module(key, module)
+
+    def __delitem__(self, idx: int | slice) -> None:
+        keys = list(self._modules)
+        doomed = (
+            keys[idx] if isinstance(idx, slice) else [keys[_index(len(keys), idx, "Sequential")]]
+        )
+        for k in doomed:
+            del self._modules[k]
+        if all(k.isdigit() for k in self._modules):  # renumber, as PyTorch does
+            mods = list(self._modules.values())
+            self._modules.clear()
+            for i, m in enumerate(mods):
+                self._modules[str(i)] = m
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Sequential:
+        """Add ``module`` at the end; returns self."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> Sequential:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        mods = list(self._modules.values())
+        n = len(mods)
+        if not -n <= index <= n:
+            raise IndexingError(f"index {index} is out of range for Sequential of length {n}")
+        mods.insert(index, module)
+        self._modules.clear()
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules, registered as children "0", "1", ... (no forward of its own:
+    the owner decides how to call them). Indexing, slicing (a ModuleList), ``len``,
+    iteration, ``append``, ``extend``, ``insert``, ``+``."""
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        mods = list(self._modules.values())
+        if isinstance(idx, slice):
+            return type(self)(mods[idx])
+        return mods[_index(len(mods), idx, "ModuleList")]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        self.add_module(str(_index(len(self), idx, "ModuleList")), module)
+
+    def __delitem__(self, idx: int | slice) -> None:
+        mods = list(self._modules.values())
+        if isinstance(idx, slice):
+            del mods[idx]
+        else:
+            del mods[_index(len(mods), idx, "ModuleList")]
+        self._modules.clear()
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        return type(self)([*self, *other])
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        if not isinstance(modules, Iterable):
+            raise ModuleTypeError(f"ModuleList.extend needs an iterable, got {type(modules)}")
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        mods = list(self._modules.values())
+        mods.insert(index, module)
+        self._modules.clear()
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+
+
+class ModuleDict(Module):
+    """An ordered dict of named child modules (no forward of its own). ``md[name]``,
+    ``md[name] = m``, ``del md[name]``, ``in``, ``len``, iteration over names, ``keys``,
+    ``values``, ``items``, ``update``, ``pop``, ``clear``."""
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def keys(self) -> Iterable[str]:
+        return self._modules.keys()
+
+    def values(self) -> Iterable[Module]:
+        return self._modules.values()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        return self._modules.items()
+
+    def update(self, modules: Mapping[str, Module] | Iterable) -> None:
+        pairs = modules.items() if isinstance(modules, Mapping) else modules
+        for key, m in pairs:
+            self[key] = m
+
+    def pop(self, key: str) -> Module:
+        return self._modules.pop(key)
+
+    def clear(self) -> None:
+        self._modules.clear()
+
+
+# ---------------------------------------------------------------------------------------
+# Multi-input modules: the joins of a Graph.
+
+
+def _same_shapes(who: str, xs: tuple) -> None:
+    if not xs:
+        raise ModuleTypeError(f"{who} needs at least one input")
+    shapes = [tuple(x.shape) for x in xs]
+    if any(s != shapes[0] for s in shapes):
+        raise ShapeError(
+            f"{who}: inputs must have the same shape, got {', '.join(map(str, shapes))}"
+        )
+
+
+class Add(Module):
+    """Elementwise sum of any number of inputs of one shape: ``Add()(a, b, c) = a + b + c``.
+
+    Shapes: each input (*), output (*). Different shapes are a ShapeError (no silent
+    broadcasting).
+    """
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        _same_shapes("Add", xs)
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Multiply(Module):
+    """Elementwise product of any number of inputs of one shape (a gate: ``a * b``).
+
+    Shapes: each input (*), output (*).
+    """
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        _same_shapes("Multiply", xs)
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+
+class Concat(Module):
+    """Concatenate the inputs along ``axis`` (default 1, the feature/channel axis).
+
+    Shapes: inputs (N, C_i, *) -> output (N, sum C_i, *) for ``axis=1``; the other axes
+    must agree.
+    """
+
+    def __init__(self, axis: int = 1) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        if not xs:
+            raise ModuleTypeError("Concat needs at least one input")
+        return ops.concatenate(list(xs), axis=self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"

@@ -1,0 +1,405 @@
+# ruff: noqa: A002 - ``input`` is PyTorch's argument name
+"""``chainrule.nn.functional``: activations, dropout, linear and losses as differentiable
+functions, with PyTorch's names and semantics (``import chainrule.nn.functional as F``).
+
+Every function takes and returns :class:`~chainrule.Tensor` (NumPy arrays are accepted as
+inputs) and is differentiable in reverse mode, forward mode and to second order. Ops that
+need a fused or stable rule (``leaky_relu``, ``elu``, ``softplus``, ``hardtanh``, ``gelu``,
+``linear``, ``cross_entropy``, ``binary_cross_entropy[_with_logits]``) are single ops from
+:mod:`chainrule.ops.nn`; the rest are compositions of chainrule ops.
+
+Shapes: activations are elementwise (any shape -> the same shape) unless stated. Losses
+take ``reduction="mean" | "sum" | "none"`` (keyword-only): "mean" averages over every
+loss element, "sum" adds them, "none" returns them unreduced (shape given per loss).
+
+Errors: a wrong target shape raises :class:`chainrule.ShapeError` naming the loss and
+both shapes; a class label outside ``0..C-1``, class labels of a non-integer dtype, or
+binary hinge targets other than +-1 raise :class:`LabelError`; other bad argument values
+(``reduction``, ``p``, ``approximate``...) raise :class:`ArgumentError`. All three
+subclass :class:`chainrule.ChainruleError` and ``ValueError``.
+
+Differences from PyTorch: loss options are keyword-only and the rarely used ``weight``,
+``pos_weight``, ``ignore_index``, ``label_smoothing`` and ``inplace`` arguments are not
+supported; ``mse_loss``, ``l1_loss``, ``huber_loss`` and the binary cross-entropies
+require ``target.shape == input.shape`` (PyTorch broadcasts with a warning).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend, ops
+from chainrule.errors import ShapeError
+from chainrule.ops import nn as _nn
+from chainrule.ops.nn import ArgumentError, LabelError
+from chainrule.tensor import Tensor, to_array
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _data(x: Any) -> Any:
+    """The raw array behind ``x`` (lists and numbers converted as chainrule converts)."""
+    return x.data if isinstance(x, Tensor) else to_array(x)
+
+
+def _check_reduction(name: str, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ArgumentError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return ops.mean(loss)
+    if reduction == "sum":
+        return ops.sum(loss)
+    return loss
+
+
+def _same_shape(name: str, x: Tensor, target: Any) -> None:
+    ts = tuple(getattr(target, "shape", ()))
+    if ts != x.shape:
+        raise ShapeError(
+            f"{name}: target shape {ts} does not match input shape {x.shape}; they must be equal"
+        )
+
+
+def _check_labels(name: str, labels: Any, n_classes: int) -> Any:
+    """``labels`` as int64 after checking the dtype and that every value is in 0..C-1."""
+    if labels.dtype.kind not in "iu":
+        raise LabelError(
+            f"{name}: class labels must have an integer dtype, got {labels.dtype} of shape "
+            f"{labels.shape}"
+        )
+    if labels.size:
+        lo, hi = int(labels.min()), int(labels.max())
+        bad = lo if lo < 0 else hi if hi >= n_classes else None
+        if bad is not None:
+            raise LabelError(
+                f"{name}: label {bad} is outside the valid range 0..{n_classes - 1} "
+                f"(the input has {n_classes} classes)"
+            )
+    return labels.astype(np.int64, copy=False)
+
+
+def _class_axis(name: str, x: Tensor) -> int:
+    if x.ndim == 0:
+        raise ShapeError(f"{name}: input must have a class axis, got a 0-d input")
+    return 1 if x.ndim >= 2 else 0
+
+
+def _label_shape(x: Tensor, axis: int) -> tuple:
+    return x.shape[:axis] + x.shape[axis + 1 :]
+
+
+def _labels_for(name: str, x: Tensor, target: Any, axis: int) -> Any:
+    """Checked int64 class labels for input ``x`` with classes on ``axis``."""
+    labels = _data(target)
+    want = _label_shape(x, axis)
+    if labels.dtype.kind in "iu" and labels.shape != want:
+        raise ShapeError(
+            f"{name}: target shape {labels.shape} does not match input shape {x.shape}: "
+            f"expected class labels of shape {want}"
+        )
+    labels = _check_labels(name, labels, x.shape[axis])
+    if labels.shape != want:  # pragma: no cover - caught above
+        raise ShapeError(f"{name}: target shape {labels.shape}, expected {want}")
+    return labels
+
+
+# ---- activations ----------------------------------------------------------------------------
+
+
+def relu(input: Any) -> Tensor:
+    """``max(x, 0)``; the slope at 0 is 0 (as PyTorch)."""
+    return ops.relu(input)
+
+
+def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:
+    """``x`` for ``x > 0``, else ``negative_slope * x``."""
+    return _nn.LeakyRelu.apply(_tensor(input), negative_slope=float(negative_slope))
+
+
+def noisy_relu(input: Any, training: bool = True) -> Tensor:
+    """Noisy ReLU (Nair & Hinton): in training ``max(0, x + e)`` with
+    ``e ~ N(0, sigmoid(x))`` (``sigmoid(x)`` is the variance), drawn from chainrule's RNG
+    (so ``cr.manual_seed`` makes it reproducible); the noise is a constant in backward, so
+    the slope is ``1[x + e > 0]``. In eval (``training=False``) it is ``relu``."""
+    x = _tensor(input)
+    if not training:
+        return ops.relu(x)
+    data = x.data
+    std = np.sqrt(_nn._sigmoid_raw(backend.to_device(data, "cpu")))
+    noise = np.asarray(backend.rng().standard_normal(data.shape) * std, dtype=data.dtype)
+    return ops.relu(x + backend.to_device(noise, x.device))
+
+
+def elu(input: Any, alpha: float = 1.0) -> Tensor:
+    """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)`` (no overflow for large ``x``)."""
+    return _nn.Elu.apply(_tensor(input), alpha=float(alpha))
+
+
+def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(beta x)) / beta``, and ``x`` where ``beta x > threshold`` (PyTorch's
+    definition); finite with no overflow warning for any ``x`` (|x| = 1e4 included)."""
+    if beta == 0:
+        raise ArgumentError("softplus: beta must be nonzero")
+    return _nn.Softplus.apply(_tensor(input), beta=float(beta), threshold=float(threshold))
+
+
+def sigmoid(input: Any) -> Tensor:
+    """``1 / (1 + exp(-x))``, computed without overflow for any ``x``."""
+    return ops.sigmoid(input)
+
+
+def tanh(input: Any) -> Tensor:
+    return ops.tanh(input)
+
+
+def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """``clip(x, min_val, max_val)``; the gradient passes strictly inside the bounds."""
+    if min_val > max_val:
+        raise ArgumentError(f"hardtanh: min_val {min_val} is greater than max_val {max_val}")
+    return _nn.Hardtanh.apply(_tensor(input), min_val=float(min_val), max_val=float(max_val))
+
+
+def gelu(input: Any, approximate: str = "none") -> Tensor:
+    """GELU ``x * Phi(x)``: exact (``approximate="none"``, via an erf accurate to ~1e-16)
+    or PyTorch's tanh approximation (``approximate="tanh"``)."""
+    if approximate not in ("none", "tanh"):
+        raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _nn.Gelu.apply(_tensor(input), approximate=approximate)
+
+
+def softmax(input: Any, dim: int = -1) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``dim`` (max-subtracted, stable)."""
+    return ops.softmax(input, axis=dim)
+
+
+def log_softmax(input: Any, dim: int = -1) -> Tensor:
+    """``x - logsumexp(x)`` along ``dim`` (stable)."""
+    return ops.log_softmax(input, axis=dim)
+
+
+def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
+    """Inverted dropout: in training each element is zeroed with probability ``p`` and the
+    survivors are scaled by ``1 / (1 - p)``, so eval needs no rescaling. The mask is
+    ``rng.random(shape, dtype=float32) >= p`` with chainrule's generator
+    (``cr.manual_seed`` makes it reproducible). With ``training=False`` (or ``p == 0``) the
+    input is returned unchanged; ``p == 1`` gives zeros."""
+    if not 0 <= p <= 1:
+        raise ArgumentError(f"dropout: p must be a probability in [0, 1], got {p}")
+    x = _tensor(input)
+    if not training or p == 0:
+        return x
+    data = x.data
+    if p == 1:
+        return x * backend.array_module(data).zeros_like(data)
+    keep = backend.rng().random(data.shape, dtype=np.float32) >= p
+    scale = np.asarray(keep * (1.0 / (1.0 - p)), dtype=data.dtype)
+    return x * backend.to_device(scale, x.device)
+
+
+def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
+    """``input @ weight.T + bias``: ``input`` (..., in), ``weight`` (out, in) (PyTorch's
+    layout), ``bias`` (out,) or None -> (..., out). One fused op."""
+    x, w = _tensor(input), _tensor(weight)
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+        raise ShapeError(
+            f"linear: input shape {x.shape} and weight shape {w.shape} do not fit: expected "
+            "input (..., in) and weight (out, in)"
+        )
+    if bias is None:
+        return _nn.Linear.apply(x, w)
+    b = _tensor(bias)
+    if b.shape != (w.shape[0],):
+        raise ShapeError(f"linear: bias shape {b.shape} does not fit weight shape {w.shape}")
+    return _nn.Linear.apply(x, w, b)
+
+
+# ---- losses ---------------------------------------------------------------------------------
+
+
+def mse_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """Squared error ``(input - target)^2``; ``target`` has ``input``'s shape; "none" keeps
+    that shape."""
+    _check_reduction("mse_loss", reduction)
+    x = _tensor(input)
+    _same_shape("mse_loss", x, target)
+    d = x - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """Absolute error ``|input - target|``; ``target`` has ``input``'s shape."""
+    _check_reduction("l1_loss", reduction)
+    x = _tensor(input)
+    _same_shape("l1_loss", x, target)
+    return _reduce(ops.abs(x - target), reduction)
+
+
+def huber_loss(input: Any, target: Any, *, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``, with
+    ``d = input - target`` (PyTorch's HuberLoss); ``target`` has ``input``'s shape."""
+    _check_reduction("huber_loss", reduction)
+    if delta <= 0:
+        raise ArgumentError(f"huber_loss: delta must be positive, got {delta}")
+    x = _tensor(input)
+    _same_shape("huber_loss", x, target)
+    d = x - target
+    a = ops.abs(d)
+    loss = ops.where(a.data < delta, 0.5 * (d * d), delta * (a - 0.5 * delta))
+    return _reduce(loss, reduction)
+
+
+def cross_entropy(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy of logits, fused (log-softmax + NLL in one op).
+
+    ``input``: logits (N, C), (N, C, d1, ...) or unbatched (C,). ``target``: integer class
+    labels of shape (N,), (N, d1, ...) or () with values in ``0..C-1``; or class
+    probabilities of ``input``'s shape (a floating target of that shape). "none" returns
+    (N,) / (N, d1, ...) / (); "mean" divides by N * d1 * ... Finite loss and gradient
+    for logits of any size (+-1e4 included); the gradient is ``softmax - onehot``.
+    """
+    _check_reduction("cross_entropy", reduction)
+    x = _tensor(input)
+    axis = _class_axis("cross_entropy", x)
+    t = _data(target)
+    if t.dtype.kind == "f" and t.shape == x.shape:
+        return _nn.CrossEntropy.apply(x, target if isinstance(target, Tensor) else t,
+                                      axis=axis, probs=True, reduction=reduction)  # fmt: skip
+    if t.dtype.kind == "f" and t.shape == _label_shape(x, axis):
+        raise LabelError(
+            f"cross_entropy: class labels must have an integer dtype, got {t.dtype} of shape "
+            f"{t.shape}; for class probabilities pass a target of the input's shape {x.shape}"
+        )
+    if t.dtype.kind not in "iu":
+        raise ShapeError(
+            f"cross_entropy: target shape {t.shape} ({t.dtype}) does not match input shape "
+            f"{x.shape}: expected integer labels of shape {_label_shape(x, axis)} or "
+            f"probabilities of shape {x.shape}"
+        )
+    labels = _labels_for("cross_entropy", x, t, axis)
+    return _nn.CrossEntropy.apply(x, labels, axis=axis, probs=False, reduction=reduction)
+
+
+def nll_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood ``-input[n, label_n]`` of log-probabilities ``input``
+    (N, C), (N, C, d1, ...) or (C,) with integer labels (N,), (N, d1, ...) or ()."""
+    _check_reduction("nll_loss", reduction)
+    x = _tensor(input)
+    axis = _class_axis("nll_loss", x)
+    labels = _labels_for("nll_loss", x, target, axis)
+    if axis == 0:
+        return _reduce(-x[int(labels)], reduction)
+    rest = labels.ndim
+    index = [np.arange(x.shape[0]).reshape((-1,) + (1,) * (rest - 1)), labels]
+    for k in range(1, rest):  # spatial axes d1, d2, ...
+        index.append(np.arange(labels.shape[k]).reshape((1,) * k + (-1,) + (1,) * (rest - k - 1)))
+    return _reduce(-x[tuple(index)], reduction)
+
+
+def binary_cross_entropy(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """``-(t log p + (1 - t) log(1 - p))`` on probabilities ``p`` in [0, 1] (``input``) and
+    targets ``t`` of the same shape; each log is clamped to ``>= -100`` (as PyTorch)."""
+    _check_reduction("binary_cross_entropy", reduction)
+    p = _tensor(input)
+    _same_shape("binary_cross_entropy", p, target)
+    if p.size and not (p.data.min() >= 0 and p.data.max() <= 1):
+        raise ArgumentError(
+            "binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
+            f"[{float(p.data.min()):g}, {float(p.data.max()):g}] (use "
+            "binary_cross_entropy_with_logits for logits)"
+        )
+    return _reduce(_nn.BinaryCrossEntropy.apply(p, target), reduction)
+
+
+def binary_cross_entropy_with_logits(input: Any, target: Any, *, reduction: str = "mean",
+                                     ) -> Tensor:  # fmt: skip
+    """Binary cross-entropy of ``sigmoid(input)`` computed from the logits directly
+    (``max(x, 0) - x t + log1p(exp(-|x|))``): stable for any logit; ``target`` has
+    ``input``'s shape."""
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    x = _tensor(input)
+    _same_shape("binary_cross_entropy_with_logits", x, target)
+    return _reduce(_nn.BinaryCrossEntropyWithLogits.apply(x, target), reduction)
+
+
+def hinge_loss(input: Any, target: Any, *, reduction: str = "mean", margin: float = 1.0,
+               ) -> Tensor:  # fmt: skip
+    """Hinge loss.
+
+    * 1-D scores (N,) with targets (N,) in {-1, +1}: ``max(0, margin - t * y)``; "none"
+      gives (N,).
+    * (N, C) scores with integer labels (N,): PyTorch's ``MultiMarginLoss`` (p=1), for
+      each sample ``sum over i != y of max(0, margin - x[y] + x[i]) / C``; "none" gives (N,).
+    """
+    _check_reduction("hinge_loss", reduction)
+    x = _tensor(input)
+    t = _data(target)
+    if x.ndim == 1:
+        if t.shape != x.shape:
+            raise ShapeError(
+                f"hinge_loss: target shape {t.shape} does not match input shape {x.shape}; "
+                "1-D scores need targets of the same shape with values -1 or +1"
+            )
+        if t.size and not np.all(np.abs(backend.to_device(t, "cpu")) == 1):
+            bad = t[np.abs(t) != 1].ravel()[0]
+            raise LabelError(f"hinge_loss: binary targets must be -1 or +1, got {bad}")
+        return _reduce(ops.relu(margin - x * t.astype(x.dtype)), reduction)
+    if x.ndim != 2:
+        raise ShapeError(
+            f"hinge_loss: input must be 1-D scores (N,) or 2-D scores (N, C), got shape {x.shape}"
+        )
+    n, c = x.shape
+    labels = _labels_for("hinge_loss", x, target, 1)
+    rows = np.arange(n)
+    picked = ops.reshape(x[rows, labels], (n, 1))
+    others = (np.arange(c) != labels[:, None]).astype(x.dtype)
+    margins = ops.relu(margin - picked + x) * others
+    return _reduce(ops.sum(margins, axis=1) / c, reduction)
+
+
+# ---- convolution and pooling (from chainrule.ops.conv) ----------------------------------------
+
+
+def conv1d(*args: Any, **kwargs: Any) -> Tensor:
+    """``chainrule.ops.conv.conv1d`` (see there for arguments and shapes)."""
+    from chainrule.ops import conv
+
+    return conv.conv1d(*args, **kwargs)
+
+
+def conv2d(*args: Any, **kwargs: Any) -> Tensor:
+    """``chainrule.ops.conv.conv2d`` (see there for arguments and shapes)."""
+    from chainrule.ops import conv
+
+    return conv.conv2d(*args, **kwargs)
+
+
+def max_pool2d(*args: Any, **kwargs: Any) -> Tensor:
+    """``chainrule.ops.conv.max_pool2d`` (see there for arguments and shapes)."""
+    from chainrule.ops import conv
+
+    return conv.max_pool2d(*args, **kwargs)
+
+
+def avg_pool2d(*args: Any, **kwargs: Any) -> Tensor:
+    """``chainrule.ops.conv.avg_pool2d`` (see there for arguments and shapes)."""
+    from chainrule.ops import conv
+
+    return conv.avg_pool2d(*args, **kwargs)
+
+
+__all__ = [
+    "ArgumentError", "LabelError", "avg_pool2d", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout", "elu",
+    "gelu", "hardtanh", "hinge_loss", "huber_loss", "l1_loss", "leaky_relu", "linear",
+    "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "noisy_relu", "relu", "sigmoid",
+    "softmax", "softplus", "tanh",
+]  # fmt: skip

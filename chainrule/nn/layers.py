@@ -1,0 +1,355 @@
+"""Normalisation, embedding, dropout and maxout layers (PyTorch's names, arguments,
+parameter and buffer layouts and default initialisation).
+
+Each layer is a thin :class:`~chainrule.nn.Module` around a functional op in
+:mod:`chainrule.ops.norm` (fused batch/layer norm with closed-form backward) or
+:mod:`chainrule.nn.functional` (dropout), so the modular ``backward`` and every autodiff
+transform work on them unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import float32
+from chainrule.errors import ShapeError
+from chainrule.nn import init
+from chainrule.nn.linear import Linear
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
+from chainrule.ops import norm as _norm
+from chainrule.tensor import Tensor, as_dtype
+
+__all__ = [
+    "BatchNorm1d", "BatchNorm2d", "Dropout", "Embedding", "LayerNorm", "Maxout", "Normalize",
+]  # fmt: skip
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    return float32 if dtype is None else as_dtype(dtype)
+
+
+class _BatchNorm(Module):
+    """Shared implementation of BatchNorm1d/2d (PyTorch's ``_BatchNorm``)."""
+
+    _ndims: tuple[int, ...] = ()
+    _layout = ""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        self.num_features = int(num_features)
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        dt = _dtype(dtype)
+        if affine:
+            self.weight = Parameter(np.ones(self.num_features, dtype=dt))
+            self.bias = Parameter(np.zeros(self.num_features, dtype=dt))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dt))
+            self.register_buffer("running_var", np.ones(self.num_features, dtype=dt))
+            self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, no batches tracked."""
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: running statistics reset, weight 1, bias 0."""
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, x: Any) -> Tensor:
+        shape = tuple(getattr(x, "shape", np.shape(x)))
+        if len(shape) not in self._ndims:
+            raise ShapeError(
+                f"{self._get_name()}: expected input of shape {self._layout}, got {shape}"
+            )
+        if shape[1] != self.num_features:
+            raise ShapeError(
+                f"{self._get_name()}({self.num_features}): input of shape {shape} has "
+                f"{shape[1]} channels (axis 1), expected {self.num_features}"
+            )
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data += 1
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked.data)
+        batch_stats = self.training or self.running_mean is None
+        update = not self.training or self.track_running_stats
+        return _norm.batch_norm(
+            x,
+            self.running_mean if update else None,
+            self.running_var if update else None,
+            self.weight,
+            self.bias,
+            training=batch_stats,
+            momentum=factor,
+            eps=self.eps,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over (N, C) or (N, C, L) inputs (PyTorch's ``nn.BatchNorm1d``).
+
+    In training mode each channel is normalised with the batch mean and biased variance
+    (over N, or N and L), and the running statistics are updated with ``momentum`` from the
+    batch mean and *unbiased* variance (``momentum=None``: cumulative average over
+    ``num_batches_tracked``). In eval mode the running statistics are used; without
+    ``track_running_stats`` batch statistics are used in both modes.
+
+    Args:
+        num_features: C.
+        eps: added to the variance. momentum: running-average factor (or None).
+        affine: learn ``weight`` (init 1) and ``bias`` (init 0), each (C,).
+        track_running_stats: keep the buffers ``running_mean`` (init 0), ``running_var``
+            (init 1), each (C,), and ``num_batches_tracked`` (int64 scalar).
+
+    Shapes: (N, C) -> (N, C); (N, C, L) -> (N, C, L).
+    """
+
+    _ndims = (2, 3)
+    _layout = "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation over (N, C, H, W) inputs, per channel (PyTorch's
+    ``nn.BatchNorm2d``); arguments, buffers and modes as :class:`BatchNorm1d`.
+
+    Shapes: (N, C, H, W) -> (N, C, H, W).
+    """
+
+    _ndims = (4,)
+    _layout = "(N, C, H, W)"
+
+
+class LayerNorm(Module):
+    """Layer normalisation over the trailing ``normalized_shape`` axes of each sample
+    (PyTorch's ``nn.LayerNorm``), the same in training and eval.
+
+    Args:
+        normalized_shape: an int or a tuple, the trailing shape to normalise over.
+        eps: added to the variance.
+        elementwise_affine: learn ``weight`` (init 1) and, with ``bias``, ``bias`` (init 0),
+            each of shape ``normalized_shape``.
+
+    Shapes: (*, *normalized_shape) -> the same.
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, int | np.integer):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        dt = _dtype(dtype)
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dt))
+            if bias:
+                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dt))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: weight 1, bias 0."""
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x: Any) -> Tensor:
+        return _norm.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )
+
+
+class Embedding(Module):
+    """A lookup table of ``num_embeddings`` vectors (PyTorch's ``nn.Embedding``).
+
+    Args:
+        num_embeddings: table size. embedding_dim: vector size.
+        padding_idx: a row that is initialised to zeros and gets no gradient.
+
+    Attributes:
+        weight: (num_embeddings, embedding_dim), initialised N(0, 1) like PyTorch.
+
+    Shapes: integer indices (*) -> (*, embedding_dim). Repeated indices accumulate their
+    gradients into the same row; an index outside ``0..num_embeddings-1`` raises
+    :class:`chainrule.IndexingError`.
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        self.num_embeddings = int(num_embeddings)
+        self.embedding_dim = int(embedding_dim)
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(
+                    f"Embedding: padding_idx {padding_idx} must be within "
+                    f"[-{self.num_embeddings}, {self.num_embeddings - 1}]"
+                )
+            padding_idx %= self.num_embeddings
+        self.padding_idx = padding_idx
+        shape = (self.num_embeddings, self.embedding_dim)
+        self.weight = Parameter(np.empty(shape, dtype=_dtype(dtype)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: N(0, 1), the padding row zero."""
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    @classmethod
+    def from_pretrained(
+        cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None
+    ) -> Embedding:
+        """An Embedding whose table is a copy of ``embeddings`` (num, dim); frozen
+        (``requires_grad=False``) unless ``freeze=False``."""
+        data = np.array(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
+        if data.ndim != 2:
+            raise ShapeError(f"Embedding.from_pretrained: expected (num, dim), got {data.shape}")
+        m = cls(data.shape[0], data.shape[1], padding_idx=padding_idx, dtype=data.dtype)
+        m.weight.data[...] = data
+        m.weight.requires_grad = not freeze
+        return m
+
+    def forward(self, indices: Any) -> Tensor:
+        return _norm.embedding(indices, self.weight, padding_idx=self.padding_idx)
+
+    def extra_repr(self) -> str:
+        pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+
+
+class Dropout(Module):
+    """Inverted dropout (PyTorch's ``nn.Dropout``): in training each element is zeroed with
+    probability ``p`` and the rest scaled by ``1 / (1 - p)``; in eval the input passes
+    unchanged. Masks come from chainrule's generator (``cr.manual_seed``).
+
+    Shapes: (*) -> (*).
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x: Any) -> Tensor:
+        from chainrule.nn import functional
+
+        return functional.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Maxout(Module):
+    """Maxout (Goodfellow et al., 2013): a Linear map to ``out_features * pieces`` units,
+    then the max over each group of ``pieces`` consecutive units.
+
+    Args:
+        in_features, out_features: sizes of each input and output sample.
+        pieces: linear pieces per output unit. bias: whether the Linear has a bias.
+
+    Attributes:
+        linear: the :class:`~chainrule.nn.Linear` (in_features -> out_features * pieces),
+            PyTorch's Linear initialisation; output unit ``j`` is the max of its units
+            ``j * pieces .. (j + 1) * pieces - 1``.
+
+    Shapes: (*, in_features) -> (*, out_features).
+    """
+
+    def __init__(
+        self, in_features: int, out_features: int, pieces: int, bias: bool = True,
+        dtype: Any = None,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        if pieces < 1:
+            raise ValueError(f"Maxout: pieces must be a positive integer, got {pieces}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.pieces = int(pieces)
+        self.linear = Linear(self.in_features, self.out_features * self.pieces, bias, dtype)
+
+    def forward(self, x: Any) -> Tensor:
+        return _norm.maxout(self.linear(x), self.pieces)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"pieces={self.pieces}"
+        )
+
+
+class Normalize(Module):
+    """``x / max(||x||_p, eps)`` along ``axis`` (``torch.nn.functional.normalize``; l2 by
+    default, l1 with ``p=1``).
+
+    Shapes: (*) -> (*); with the default ``axis=1``, (N, D) rows become unit vectors.
+    """
+
+    def __init__(self, p: float = 2, axis: int = 1, eps: float = 1e-12) -> None:
+        super().__init__()
+        if not p > 0:
+            raise ValueError(f"Normalize: p must be positive, got {p}")
+        self.p = p
+        self.axis = axis
+        self.eps = eps
+
+    def forward(self, x: Any) -> Tensor:
+        return _norm.normalize(x, p=self.p, axis=self.axis, eps=self.eps)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, axis={self.axis}, eps={self.eps}"

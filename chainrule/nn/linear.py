@@ -1,0 +1,100 @@
+"""Linear layers and shape helpers: Linear, Flatten, Identity."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import float32
+from chainrule.nn import functional as F
+from chainrule.nn import init
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
+from chainrule.tensor import Tensor, as_dtype
+
+__all__ = ["Flatten", "Identity", "Linear"]
+
+
+class Linear(Module):
+    """Affine map ``y = x @ W.T + b`` (PyTorch's ``nn.Linear``).
+
+    Args:
+        in_features: size of each input sample.
+        out_features: size of each output sample.
+        bias: learn an additive bias (default True).
+        dtype: parameter dtype (default float32).
+
+    Shapes:
+        input (*, in_features) -> output (*, out_features); ``*`` is any number of leading
+        axes (none for a single sample).
+
+    Attributes:
+        weight: (out_features, in_features), initialised like PyTorch:
+            ``kaiming_uniform_(a=sqrt(5))``, i.e. U(-1/sqrt(in_features), 1/sqrt(in_features)).
+        bias: (out_features,), U(-1/sqrt(in_features), 1/sqrt(in_features)); None without
+            bias.
+    """
+
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None
+    ) -> None:
+        super().__init__()
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        dt = float32 if dtype is None else as_dtype(dtype)
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dt))
+        if bias:
+            self.bias = Parameter(np.empty((self.out_features,), dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: weight ``kaiming_uniform_(a=sqrt(5))`` (bound
+        1/sqrt(fan_in)), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight, self.bias)  # one fused op: x @ W.T + b
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+class Flatten(Module):
+    """Merge axes ``start_dim..end_dim`` (inclusive) into one.
+
+    Shapes: (N, C, H, W) -> (N, C*H*W) with the defaults ``start_dim=1, end_dim=-1``.
+    """
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Identity(Module):
+    """Returns its input unchanged (any extra arguments are ignored).
+
+    Shapes: input (*) -> output (*), the same tensor.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        return x

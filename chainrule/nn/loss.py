@@ -1,0 +1,93 @@
+# ruff: noqa: A002  (PyTorch's argument name `input`)
+"""Loss modules: ``loss_fn(input, target)`` -> a scalar (``reduction="mean"`` or ``"sum"``)
+or per-element losses (``"none"``), with PyTorch's semantics (see ``nn.functional``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.nn import functional as F
+from chainrule.nn.module import Module
+from chainrule.tensor import Tensor
+
+__all__ = [
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HingeLoss", "HuberLoss", "L1Loss",
+    "MSELoss", "NLLLoss",
+]  # fmt: skip
+
+
+class _Loss(Module):
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        F._check_reduction(type(self).__name__, reduction)
+        self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class MSELoss(_Loss):
+    """Mean squared error; input and target of one shape."""
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error; input and target of one shape."""
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class HuberLoss(_Loss):
+    """Squared error below ``delta``, linear above (PyTorch's ``HuberLoss``)."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class CrossEntropyLoss(_Loss):
+    """Cross-entropy of logits (N, C) (or (N, C, d...)) against integer labels (N,) or
+    class probabilities shaped like the logits; log-softmax is fused in, so it is finite
+    for any logits. Its gradient is ``softmax - onehot`` (scaled by the reduction)."""
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.cross_entropy(input, target, reduction=self.reduction)
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood of log-probabilities (N, C) at integer labels (N,)."""
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.nll_loss(input, target, reduction=self.reduction)
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities in [0, 1] (logs clamped at -100, as torch)."""
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.binary_cross_entropy(input, target, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy from logits, stable for any logit."""
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.binary_cross_entropy_with_logits(input, target, reduction=self.reduction)
+
+
+class HingeLoss(_Loss):
+    """1-D scores with targets in {-1, +1}: ``max(0, margin - t*y)``; (N, C) scores with
+    integer labels: PyTorch's ``MultiMarginLoss`` (sum over wrong classes, divided by C)."""
+
+    def __init__(self, reduction: str = "mean", margin: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.hinge_loss(input, target, reduction=self.reduction, margin=self.margin)

@@ -1,0 +1,50 @@
+"""Optimisers, learning-rate schedules and an L1 penalty (gradient clipping is in
+``cr.nn.utils``, PyTorch's home for it).
+
+``cr.optim.SGD``, ``Adam``, ``AdamW``, ``RMSprop`` and ``Adagrad`` compute exactly what
+``torch.optim`` computes (same formulas, same order of float32 operations), updating
+``p.data`` in place without building a graph::
+
+    opt = cr.optim.Adam(model.parameters(), lr=1e-3)
+    sched = cr.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
+    for epoch in range(epochs):
+        for x, y in loader:
+            opt.zero_grad()
+            loss = loss_fn(model(x), y) + cr.optim.l1_penalty(model.parameters(), 1e-5)
+            loss.backward()
+            cr.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+            opt.step()
+        sched.step()
+"""
+
+from chainrule.optim import lr_scheduler
+from chainrule.optim.adagrad import Adagrad
+from chainrule.optim.adam import Adam, AdamW
+from chainrule.optim.lr_scheduler import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LRScheduler,
+    ReduceLROnPlateau,
+    StepLR,
+)
+from chainrule.optim.optimizer import Optimizer, OptimizerError
+from chainrule.optim.penalty import l1_penalty
+from chainrule.optim.rmsprop import RMSprop
+from chainrule.optim.sgd import SGD
+
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "CosineAnnealingLR",
+    "ExponentialLR",
+    "LRScheduler",
+    "Optimizer",
+    "OptimizerError",
+    "RMSprop",
+    "ReduceLROnPlateau",
+    "StepLR",
+    "l1_penalty",
+    "lr_scheduler",
+]

@@ -1,0 +1,290 @@
+"""Learning-rate schedules, with PyTorch's semantics.
+
+A scheduler changes ``optimizer.param_groups[i]["lr"]``; call ``scheduler.step()`` once
+per epoch, after that epoch's ``optimizer.step()`` calls (``ReduceLROnPlateau`` takes the
+monitored metric: ``scheduler.step(val_loss)``). ``get_last_lr()`` lists the rates it set
+last, ``last_epoch`` counts its steps, and ``state_dict()`` / ``load_state_dict()`` save
+and restore it (plain Python numbers only). Making a scheduler records each group's
+starting rate as ``group["initial_lr"]``.
+
+The epoch-to-epoch (chainable) formulas are torch's, so rates match torch's to the last
+bit. ``step(epoch)`` (deprecated in torch) jumps to ``epoch`` with the closed form.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from chainrule.optim.optimizer import Optimizer, OptimizerError, check_number
+
+
+def _check_optimizer(optimizer: Any) -> None:
+    if not isinstance(optimizer, Optimizer):
+        raise OptimizerError(
+            f"a scheduler needs a chainrule optimiser, got {type(optimizer).__name__}"
+        )
+
+
+class LRScheduler:
+    """Base class of the epoch-indexed schedules (all but ReduceLROnPlateau).
+
+    Subclasses define ``get_lr()`` (the rates for ``last_epoch`` given the current
+    ones) and ``_closed_form_lr()`` (the rates for ``last_epoch`` from ``base_lrs``).
+    ``last_epoch=-1`` starts fresh; another value resumes and needs ``"initial_lr"`` in
+    every group.
+    """
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        else:
+            for i, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise OptimizerError(
+                        f"param_groups[{i}] has no 'initial_lr', needed to resume a scheduler "
+                        "with last_epoch >= 0 (load the optimiser's state dict first)"
+                    )
+        self.base_lrs: list[float] = [g["initial_lr"] for g in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self._step_count = 0
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
+
+    def get_lr(self) -> list[float]:
+        raise NotImplementedError
+
+    def _closed_form_lr(self) -> list[float]:
+        raise NotImplementedError
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one epoch (or, deprecated, jump to ``epoch``) and set the new rates."""
+        self._step_count += 1
+        if epoch is None:
+            self.last_epoch += 1
+            values = self.get_lr()
+        else:
+            self.last_epoch = int(epoch)
+            values = self._closed_form_lr()
+        for group, lr in zip(self.optimizer.param_groups, values):
+            group["lr"] = lr
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rates (one per group) this scheduler set last."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every attribute except the optimiser (numbers and lists of numbers)."""
+        return {
+            k: (list(v) if isinstance(v, list) else v)
+            for k, v in self.__dict__.items()
+            if k != "optimizer"
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        if not isinstance(state_dict, dict):
+            raise OptimizerError(f"{type(self).__name__}.load_state_dict needs a dict")
+        self.__dict__.update({k: v for k, v in state_dict.items() if k != "optimizer"})
+
+
+class StepLR(LRScheduler):
+    """Multiply the rate by ``gamma`` every ``step_size`` epochs:
+    ``lr = initial_lr * gamma ** (epoch // step_size)``."""
+
+    def __init__(
+        self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
+    ) -> None:
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
+            raise OptimizerError(f"step_size must be a positive int, got {step_size!r}")
+        check_number("gamma", gamma)
+        self.step_size = step_size
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return [g["lr"] for g in self.optimizer.param_groups]
+        return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        return [b * self.gamma ** (self.last_epoch // self.step_size) for b in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the rate by ``gamma`` every epoch: ``lr = initial_lr * gamma ** epoch``."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
+        check_number("gamma", gamma)
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial:
+            return [g["lr"] for g in self.optimizer.param_groups]
+        return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        return [b * self.gamma**self.last_epoch for b in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Cosine annealing (SGDR without restarts) from ``initial_lr`` down to ``eta_min``
+    over ``T_max`` epochs: ``lr = eta_min + (initial_lr - eta_min)(1 + cos(π·epoch/T_max))/2``.
+
+    Like torch it uses the recursive form, so past ``T_max`` the rate climbs back up
+    (a cosine of period ``2·T_max``), and it follows changes made to ``lr`` by hand.
+    """
+
+    def __init__(
+        self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
+    ) -> None:
+        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 1:
+            raise OptimizerError(f"T_max must be a positive int, got {T_max!r}")
+        check_number("eta_min", eta_min)
+        self.T_max = T_max
+        self.eta_min = eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        e, t, eta = self.last_epoch, self.T_max, self.eta_min
+        if self._is_initial:
+            return [g["lr"] for g in groups]
+        if self._step_count == 1 and e > 0:
+            return [eta + (b - eta) * (1 + math.cos(e * math.pi / t)) / 2 for b in self.base_lrs]
+        if (e - 1 - t) % (2 * t) == 0:
+            return [
+                g["lr"] + (b - eta) * (1 - math.cos(math.pi / t)) / 2
+                for b, g in zip(self.base_lrs, groups)
+            ]
+        return [
+            (1 + math.cos(math.pi * e / t))
+            / (1 + math.cos(math.pi * (e - 1) / t))
+            * (g["lr"] - eta)
+            + eta
+            for g in groups
+        ]
+
+    def _closed_form_lr(self) -> list[float]:
+        e, t, eta = self.last_epoch, self.T_max, self.eta_min
+        return [eta + (b - eta) * (1 + math.cos(math.pi * e / t)) / 2 for b in self.base_lrs]
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Divide the rate when a metric stops improving: ``step(metric)`` once per epoch.
+
+    After more than ``patience`` epochs without improvement, each group's rate becomes
+    ``max(lr * factor, min_lr)`` (changes smaller than ``eps`` are skipped), then
+    ``cooldown`` epochs pass before bad epochs count again. Improvement means
+    ``metric < best * (1 - threshold)`` ("min", "rel"), ``metric < best - threshold``
+    ("min", "abs"), or the mirror images for ``mode="max"``. ``min_lr`` is a number or
+    one number per group. (It shares only ``get_last_lr``, ``last_epoch`` and the state
+    dict methods with the epoch-indexed schedules.)
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float | list[float] = 0,
+        eps: float = 1e-8,
+    ) -> None:
+        _check_optimizer(optimizer)
+        check_number("factor", factor, 0.0, 1.0, high_open=True)
+        if mode not in ("min", "max"):
+            raise OptimizerError(f"mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise OptimizerError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        for name, value in (("patience", patience), ("cooldown", cooldown)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise OptimizerError(f"{name} must be an int >= 0, got {value!r}")
+        check_number("threshold", threshold)
+        check_number("eps", eps)
+        self.optimizer = optimizer
+        self.factor = factor
+        n = len(optimizer.param_groups)
+        if isinstance(min_lr, list | tuple):
+            if len(min_lr) != n:
+                raise OptimizerError(f"expected {n} min_lrs (one per group), got {len(min_lr)}")
+            self.default_min_lr = None
+            self.min_lrs = list(min_lr)
+        else:
+            check_number("min_lr", min_lr)
+            self.default_min_lr = min_lr
+            self.min_lrs = [min_lr] * n
+        self.patience = patience
+        self.cooldown = cooldown
+        self.eps = eps
+        self.mode = mode
+        self.threshold = threshold
+        self.threshold_mode = threshold_mode
+        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self.last_epoch = 0
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best = self.mode_worse
+        self.cooldown_counter = 0
+        self.num_bad_epochs = 0
+
+    @property
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def is_better(self, a: float, best: float) -> bool:
+        """Whether metric ``a`` improves on ``best`` by more than the threshold."""
+        if self.mode == "min" and self.threshold_mode == "rel":
+            return a < best * (1.0 - self.threshold)
+        if self.mode == "min":
+            return a < best - self.threshold
+        if self.threshold_mode == "rel":
+            return a > best * (self.threshold + 1.0)
+        return a > best + self.threshold
+
+    def step(self, metrics: Any, epoch: int | None = None) -> None:  # type: ignore[override]
+        """Record one epoch's metric (a number or a 0-d Tensor) and reduce the rate if it
+        has plateaued."""
+        current = float(metrics)
+        self.last_epoch = self.last_epoch + 1 if epoch is None else int(epoch)
+        if self.is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs in cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            self._reduce_lr()
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def _reduce_lr(self) -> None:
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.min_lrs):
+            if self.default_min_lr is None:
+                raise OptimizerError(
+                    f"the optimiser has {len(groups)} parameter groups but min_lr lists "
+                    f"{len(self.min_lrs)} (was a group added?); set scheduler.min_lrs"
+                )
+            self.min_lrs = [self.default_min_lr] * len(groups)
+        for group, min_lr in zip(groups, self.min_lrs):
+            old = float(group["lr"])
+            new = max(old * self.factor, min_lr)
+            if old - new > self.eps:
+                group["lr"] = new

@@ -1,0 +1,436 @@
+"""Oracle table for ``chainrule.nn.functional``: activations, dropout, linear and losses.
+
+:data:`NN_OPS` is a list of :class:`~chainrule.testing.oracle.OpInfo` entries built exactly
+like the core table (:data:`chainrule.testing.oracle.OPS`), so every generic check there
+(gradcheck, forward vs reverse, double backward, PyTorch, NumPy) runs over it unchanged:
+``oracle.run_table(NN_OPS)``.
+
+Conventions of the samples:
+
+* every loss is sampled with each ``reduction`` ("mean", "sum", "none");
+* integer arrays (class labels, +-1 hinge targets) pass to ``fn`` unchanged; floating
+  targets (regression targets, class probabilities, binary targets) are differentiated
+  like the inputs, and compared with PyTorch's target gradients;
+* domains keep samples away from kinks (``|input - target|`` from 0 for ``l1_loss`` and
+  from ``delta`` for ``huber_loss``, hinge margins from 0, the softplus threshold...);
+* random functions (``dropout`` and ``noisy_relu`` in training) reseed chainrule's RNG
+  inside the call (and restore its state afterwards), so every evaluation sees the same
+  mask; the PyTorch and NumPy references rebuild that mask from the same seed.
+  ``noisy_relu`` in training is not gradchecked: its noise scale depends on ``x`` but is a
+  constant in backward by definition, so central differences measure another function;
+  its gradient is checked against PyTorch with the noise detached, and forward mode
+  against reverse mode.
+
+Torch equivalents come from ``torch.nn.functional``; torch is imported lazily.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule import backend
+from chainrule.nn import functional as F
+from chainrule.testing.oracle import OpInfo, Sample, away_from, compose
+
+REDUCTIONS = ("mean", "sum", "none")
+SEED = 1234  # the seed inside the random functions' table entries
+
+
+# ---- torch (imported lazily) -------------------------------------------------------------
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def _tf(name: str) -> Callable[..., Any]:
+    """``torch.nn.functional.<name>`` looked up at call time."""
+
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        return getattr(_torch().nn.functional, name)(*args, **kwargs)
+
+    fn.__name__ = name
+    return fn
+
+
+def _t_reduce(loss: Any, reduction: str) -> Any:
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+
+
+# ---- sample generators ---------------------------------------------------------------------
+
+
+def _r(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    return np.asarray(rng.standard_normal(shape), dtype=np.float64)
+
+
+def _unary(shapes: tuple = ((3, 4), (), (2, 1, 3)), kwargs: tuple = ({},),
+           shifts: tuple = ()) -> Callable:  # fmt: skip
+    """One sample per shape and kwargs; plus (3, 4) samples shifted by each of ``shifts``."""
+
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        out = [Sample((_r(rng, s),), dict(kw)) for kw in kwargs for s in shapes]
+        out += [Sample((_r(rng, (3, 4)) + d,), dict(kwargs[0]), note=f"(3, 4) {d:+g}")
+                for d in shifts]  # fmt: skip
+        return out
+
+    return gen
+
+
+def _pairs(shapes: tuple = ((3, 4), (5,), ()), extra: tuple = ({},)) -> Callable:
+    """(input, target) float pairs of one shape, with every reduction."""
+
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        return [Sample((_r(rng, s), _r(rng, s)), {"reduction": red, **kw})
+                for kw in extra for s in shapes for red in REDUCTIONS]  # fmt: skip
+
+    return gen
+
+
+def _softmax_rows(rng: np.random.Generator, shape: tuple, axis: int) -> np.ndarray:
+    z = np.exp(_r(rng, shape))
+    return z / z.sum(axis=axis, keepdims=True)
+
+
+def _ce_inputs(rng: np.random.Generator) -> list[Sample]:
+    """Labels (N, C) and (N, C, d) with every reduction, probabilities alike, unbatched (C,)
+    and large (+500) logits."""
+    out = []
+    for red in REDUCTIONS:
+        kw = {"reduction": red}
+        out += [
+            Sample((_r(rng, (4, 5)), rng.integers(0, 5, (4,))), kw),
+            Sample((_r(rng, (2, 3, 2)), rng.integers(0, 3, (2, 2))), kw),
+            Sample((_r(rng, (4, 5)), _softmax_rows(rng, (4, 5), 1)), kw, note=f"probs {red}"),
+            Sample(
+                (_r(rng, (2, 3, 2)), _softmax_rows(rng, (2, 3, 2), 1)),
+                kw,
+                note=f"probs (2,3,2) {red}",
+            ),
+        ]
+    out += [
+        Sample((_r(rng, (5,)), np.asarray(rng.integers(0, 5))), {}, note="unbatched (5,)"),
+        Sample((_r(rng, (4,)), _softmax_rows(rng, (4,), 0)), {}, note="unbatched probs"),
+        Sample(
+            (_r(rng, (3, 4)) + 500, rng.integers(0, 4, (3,))),
+            {"reduction": "sum"},
+            note="logits +500",
+        ),
+    ]
+    return out
+
+
+def _nll_inputs(rng: np.random.Generator) -> list[Sample]:
+    out = []
+    for red in REDUCTIONS:
+        out += [
+            Sample((_r(rng, (4, 5)), rng.integers(0, 5, (4,))), {"reduction": red}),
+            Sample((_r(rng, (2, 3, 2, 2)), rng.integers(0, 3, (2, 2, 2))), {"reduction": red}),
+        ]
+    return out + [Sample((_r(rng, (5,)), np.asarray(rng.integers(0, 5))), {}, note="unbatched")]
+
+
+def _binary_hinge_inputs(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((_r(rng, (6,)), rng.choice(np.array([-1, 1]), 6)), {"reduction": red})
+            for red in REDUCTIONS]  # fmt: skip
+
+
+def _multi_hinge_inputs(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((_r(rng, (4, 5)), rng.integers(0, 5, (4,))), {"reduction": red})
+            for red in REDUCTIONS]  # fmt: skip
+
+
+def _linear_inputs(rng: np.random.Generator) -> list[Sample]:
+    specs = [((3, 4), (5, 4), (5,)), ((4,), (2, 4), (2,)), ((2, 3, 4), (5, 4), (5,)),
+             ((3, 4), (5, 4), None), ((1, 1), (1, 1), (1,))]  # fmt: skip
+    return [Sample(tuple(_r(rng, s) for s in (x, w, b) if s is not None)) for x, w, b in specs]
+
+
+# ---- domains -------------------------------------------------------------------------------
+
+
+def _squash(lo: float, hi: float, args: tuple) -> Callable[[tuple], tuple]:
+    """Floating arguments at ``args`` mapped into (lo, hi) by a sigmoid (probabilities)."""
+
+    def domain(xs: tuple) -> tuple:
+        return tuple(lo + (hi - lo) / (1 + np.exp(-a)) if i in args else a
+                     for i, a in enumerate(xs))  # fmt: skip
+
+    return domain
+
+
+def _diff_away(*points: float, margin: float = 0.1) -> Callable[[tuple], tuple]:
+    """``target`` (argument 1) moved so that ``input - target`` keeps ``margin`` from each
+    of ``+-points`` (the kinks of l1 and Huber losses)."""
+    push = away_from(*sorted({p for q in points for p in (q, -q)}), margin=margin)
+
+    def domain(xs: tuple) -> tuple:
+        x, t = xs[0], xs[1]
+        (d,) = push((x - t,))
+        return (x, x - d, *xs[2:])
+
+    return domain
+
+
+def _margins_apart(xs: tuple) -> tuple:
+    """Multi-class hinge: every margin ``1 - x[y] + x[i]`` (i != y) at least 0.1 from 0."""
+    x, y = xs[0].copy(), xs[1]
+    for n in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            v = 1 - x[n, y[n]] + x[n, i]
+            if i != y[n] and abs(v) < 0.1:
+                x[n, i] += 0.2
+    return (x, y)
+
+
+# ---- random functions, seeded inside the call ------------------------------------------------
+
+
+def _seeded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run right after ``cr.manual_seed(SEED)``, the RNG state restored afterwards."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        state = backend.get_rng_state()
+        backend.manual_seed(SEED)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            backend.set_rng_state(state)
+
+    return call
+
+
+def _dropout_scale(shape: tuple, p: float, dtype: Any) -> np.ndarray:
+    """The mask times 1/(1-p) that ``F.dropout`` draws after ``manual_seed(SEED)``."""
+    keep = np.random.default_rng(SEED).random(shape, dtype=np.float32) >= p
+    return np.asarray(keep * (1.0 / (1.0 - p)), dtype=dtype)
+
+
+def _noise(x: np.ndarray) -> np.ndarray:
+    """The noise ``F.noisy_relu`` draws for ``x`` after ``manual_seed(SEED)``."""
+    std = np.sqrt(1 / (1 + np.exp(-x)))
+    return np.asarray(np.random.default_rng(SEED).standard_normal(x.shape) * std, dtype=x.dtype)
+
+
+@_seeded
+def _dropout_train(x: Any, p: float) -> Any:
+    return F.dropout(x, p=p, training=True)
+
+
+def _t_dropout_train(x: Any, p: float) -> Any:
+    return x * _torch().from_numpy(_dropout_scale(tuple(x.shape), p, np.float64))
+
+
+def _np_dropout_train(x: np.ndarray, p: float) -> np.ndarray:
+    return x * _dropout_scale(x.shape, p, x.dtype)
+
+
+@_seeded
+def _noisy_relu_train(x: Any) -> Any:
+    return F.noisy_relu(x, training=True)
+
+
+def _t_noisy_relu_train(x: Any) -> Any:
+    return _torch().relu(x + _torch().from_numpy(_noise(x.detach().numpy())))
+
+
+def _np_noisy_relu_train(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x + _noise(x), 0)
+
+
+# ---- torch equivalents needing more than a name ------------------------------------------
+
+
+def _t_hinge(x: Any, t: Any, reduction: str = "mean") -> Any:
+    if x.ndim == 1:
+        return _t_reduce(_torch().clamp(1 - t * x, min=0), reduction)
+    return _torch().nn.functional.multi_margin_loss(x, t, reduction=reduction)
+
+
+# ---- NumPy references ----------------------------------------------------------------------
+
+
+def _np_reduce(v: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "mean":
+        return np.asarray(v.mean())
+    return np.asarray(v.sum()) if reduction == "sum" else v
+
+
+def _np_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+
+
+def _np_nll(logp: np.ndarray, labels: np.ndarray, axis: int) -> np.ndarray:
+    return -np.take_along_axis(logp, np.expand_dims(labels, axis), axis=axis).squeeze(axis)
+
+
+def _np_cross_entropy(x: np.ndarray, t: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    axis = 1 if x.ndim >= 2 else 0
+    logp = _np_log_softmax(x, axis)
+    loss = -(t * logp).sum(axis=axis) if t.dtype.kind == "f" else _np_nll(logp, t, axis)
+    return _np_reduce(loss, reduction)
+
+
+def _np_nll_loss(x: np.ndarray, t: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    return _np_reduce(_np_nll(x, t, 1 if x.ndim >= 2 else 0), reduction)
+
+
+def _np_bce(p: np.ndarray, t: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    return _np_reduce(-(t * np.log(p) + (1 - t) * np.log(1 - p)), reduction)
+
+
+def _np_bce_logits(x: np.ndarray, t: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    s = 1 / (1 + np.exp(-x))
+    return _np_bce(s, t, reduction)
+
+
+def _np_huber(x: np.ndarray, t: np.ndarray, reduction: str = "mean", delta: float = 1.0) -> Any:
+    a = np.abs(x - t)
+    return _np_reduce(np.where(a < delta, 0.5 * a * a, delta * (a - 0.5 * delta)), reduction)
+
+
+def _np_hinge(x: np.ndarray, t: np.ndarray, reduction: str = "mean") -> np.ndarray:
+    if x.ndim == 1:
+        return _np_reduce(np.maximum(0, 1 - t * x), reduction)
+    picked = np.take_along_axis(x, t[:, None], axis=1)
+    m = np.maximum(0, 1 - picked + x)
+    np.put_along_axis(m, t[:, None], 0.0, axis=1)
+    return _np_reduce(m.sum(axis=1) / x.shape[1], reduction)
+
+
+_np_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _np_gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1 + _np_erf(x / math.sqrt(2)))
+
+
+def _np_softplus(x: np.ndarray, beta: float = 1.0, threshold: float = 20.0) -> np.ndarray:
+    return np.where(beta * x > threshold, x, np.logaddexp(0, beta * x) / beta)
+
+
+def _np_elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def _np_softmax(x: np.ndarray, dim: int = -1) -> np.ndarray:
+    return np.exp(_np_log_softmax(x, dim))
+
+
+def _np_linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    y = x @ w.T
+    return y if b is None else y + b
+
+
+# ---- the table -------------------------------------------------------------------------------
+
+_SOFTMAX_CASES = _unary(shapes=(), kwargs=({"dim": -1},), shifts=(500.0,))
+
+
+def _softmax_inputs(rng: np.random.Generator) -> list[Sample]:
+    return [
+        Sample((_r(rng, (3, 4)),), {"dim": -1}),
+        Sample((_r(rng, (2, 3, 4)),), {"dim": 1}),
+        Sample((_r(rng, (3, 4)),), {"dim": 0}),
+        Sample((_r(rng, (5,)),), {"dim": 0}),
+        *_SOFTMAX_CASES(rng),
+    ]
+
+
+NN_OPS: list[OpInfo] = [
+    # activations
+    OpInfo(name="F.relu", fn=F.relu, torch_fn=_tf("relu"), ref_fn=lambda x: np.maximum(x, 0),
+           inputs=_unary(), domain=away_from(0.0)),
+    OpInfo(name="F.leaky_relu", fn=F.leaky_relu, torch_fn=_tf("leaky_relu"),
+           ref_fn=lambda x, negative_slope=0.01: np.where(x > 0, x, negative_slope * x),
+           inputs=_unary(kwargs=({}, {"negative_slope": 0.2})), domain=away_from(0.0)),
+    OpInfo(name="F.noisy_relu_eval", fn=lambda x: F.noisy_relu(x, training=False),
+           torch_fn=_tf("relu"), ref_fn=lambda x: np.maximum(x, 0), inputs=_unary(),
+           domain=away_from(0.0)),
+    OpInfo(name="F.noisy_relu_train", fn=_noisy_relu_train, torch_fn=_t_noisy_relu_train,
+           ref_fn=_np_noisy_relu_train, inputs=_unary(), supports_gradcheck=False),
+    OpInfo(name="F.elu", fn=F.elu, torch_fn=_tf("elu"), ref_fn=_np_elu,
+           inputs=_unary(kwargs=({}, {"alpha": 0.5}, {"alpha": 2.0})), domain=away_from(0.0)),
+    OpInfo(name="F.softplus", fn=F.softplus, torch_fn=_tf("softplus"), ref_fn=_np_softplus,
+           inputs=_unary(shifts=(25.0, -25.0)), domain=away_from(20.0, margin=0.5)),
+    OpInfo(name="F.softplus_beta", fn=F.softplus, torch_fn=_tf("softplus"), ref_fn=_np_softplus,
+           inputs=_unary(shapes=((3, 4), (2, 1, 3)),
+                         kwargs=({"beta": 2.0, "threshold": 1.0},
+                                 {"beta": 0.5, "threshold": 0.25}),
+                         shifts=(0.5,)),
+           domain=away_from(0.5, margin=0.1)),
+    OpInfo(name="F.sigmoid", fn=F.sigmoid, torch_fn=_tf("sigmoid"),
+           ref_fn=lambda x: 1 / (1 + np.exp(-x)), inputs=_unary(shifts=(30.0, -30.0))),
+    OpInfo(name="F.tanh", fn=F.tanh, torch_fn=_tf("tanh"), ref_fn=np.tanh, inputs=_unary()),
+    OpInfo(name="F.hardtanh", fn=F.hardtanh, torch_fn=_tf("hardtanh"),
+           ref_fn=lambda x, min_val=-1.0, max_val=1.0: np.clip(x, min_val, max_val),
+           inputs=_unary(kwargs=({"min_val": -1.0, "max_val": 1.0},
+                                 {"min_val": -0.5, "max_val": 2.0})),
+           domain=away_from(-1.0, 1.0, -0.5, 2.0, margin=0.05)),
+    OpInfo(name="F.gelu", fn=F.gelu, torch_fn=_tf("gelu"), ref_fn=_np_gelu,
+           inputs=_unary(shifts=(3.0, -3.0, -6.0))),
+    OpInfo(name="F.gelu_tanh", fn=F.gelu, torch_fn=_tf("gelu"), ref_fn=_np_gelu,
+           inputs=_unary(kwargs=({"approximate": "tanh"},))),
+    OpInfo(name="F.softmax", fn=F.softmax, torch_fn=_tf("softmax"), ref_fn=_np_softmax,
+           inputs=_softmax_inputs),
+    OpInfo(name="F.log_softmax", fn=F.log_softmax, torch_fn=_tf("log_softmax"),
+           ref_fn=lambda x, dim=-1: _np_log_softmax(x, dim), inputs=_softmax_inputs),
+    # dropout: identity in eval; a fixed mask (seeded inside the call) in training
+    OpInfo(name="F.dropout_eval", fn=F.dropout, torch_fn=_tf("dropout"),
+           ref_fn=lambda x, p, training: x,
+           inputs=_unary(kwargs=({"p": 0.5, "training": False},))),
+    OpInfo(name="F.dropout_train", fn=_dropout_train, torch_fn=_t_dropout_train,
+           ref_fn=_np_dropout_train,
+           inputs=_unary(shapes=((3, 4), (2, 1, 3)), kwargs=({"p": 0.5}, {"p": 0.2}))),
+    # linear: x (..., in), weight (out, in), bias (out,) or none
+    OpInfo(name="F.linear", fn=F.linear, torch_fn=_tf("linear"), ref_fn=_np_linear,
+           inputs=_linear_inputs),
+    # losses, each with every reduction
+    OpInfo(name="F.mse_loss", fn=F.mse_loss, torch_fn=_tf("mse_loss"),
+           ref_fn=lambda x, t, reduction="mean": _np_reduce((x - t) ** 2, reduction),
+           inputs=_pairs()),
+    OpInfo(name="F.l1_loss", fn=F.l1_loss, torch_fn=_tf("l1_loss"),
+           ref_fn=lambda x, t, reduction="mean": _np_reduce(np.abs(x - t), reduction),
+           inputs=_pairs(), domain=_diff_away(0.0)),
+    OpInfo(name="F.huber_loss", fn=F.huber_loss, torch_fn=_tf("huber_loss"), ref_fn=_np_huber,
+           inputs=_pairs(shapes=((3, 4), ()), extra=({}, {"delta": 0.5})),
+           domain=_diff_away(1.0, 0.5, margin=0.05)),
+    OpInfo(name="F.cross_entropy", fn=F.cross_entropy, torch_fn=_tf("cross_entropy"),
+           ref_fn=_np_cross_entropy, inputs=_ce_inputs),
+    OpInfo(name="F.nll_loss", fn=F.nll_loss, torch_fn=_tf("nll_loss"), ref_fn=_np_nll_loss,
+           inputs=_nll_inputs),
+    OpInfo(name="F.binary_cross_entropy", fn=F.binary_cross_entropy,
+           torch_fn=_tf("binary_cross_entropy"), ref_fn=_np_bce,
+           inputs=_pairs(shapes=((3, 4), ())),
+           domain=compose(_squash(0.05, 0.95, (0,)), _squash(0.0, 1.0, (1,)))),
+    OpInfo(name="F.binary_cross_entropy_with_logits", fn=F.binary_cross_entropy_with_logits,
+           torch_fn=_tf("binary_cross_entropy_with_logits"), ref_fn=_np_bce_logits,
+           inputs=_pairs(shapes=((3, 4), ())), domain=_squash(0.0, 1.0, (1,))),
+    OpInfo(name="F.hinge_loss_binary", fn=F.hinge_loss, torch_fn=_t_hinge, ref_fn=_np_hinge,
+           inputs=_binary_hinge_inputs, domain=away_from(-1.0, 1.0, args=(0,))),
+    OpInfo(name="F.hinge_loss_multiclass", fn=F.hinge_loss, torch_fn=_t_hinge,
+           ref_fn=_np_hinge, inputs=_multi_hinge_inputs, domain=_margins_apart),
+]  # fmt: skip
+
+_BY_NAME = {op.name: op for op in NN_OPS}
+if len(_BY_NAME) != len(NN_OPS):  # pragma: no cover - a table edit mistake
+    raise RuntimeError("duplicate op names in the nn oracle table")
+
+
+def get_nn_op(name: str) -> OpInfo:
+    """The entry of :data:`NN_OPS` called ``name``."""
+    return _BY_NAME[name]
+
+
+__all__ = ["NN_OPS", "REDUCTIONS", "SEED", "get_nn_op"]

@@ -1,0 +1,418 @@
+"""Normalisation, embedding, dropout, maxout, normalize and attention modules against the
+torch modules with the same weights copied across, in train and eval mode."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.nn.attention import MultiheadAttention
+from chainrule.nn.layers import (
+    BatchNorm1d,
+    BatchNorm2d,
+    Dropout,
+    Embedding,
+    LayerNorm,
+    Maxout,
+    Normalize,
+)
+
+from ._helpers import rand
+
+TOL = {"rtol": 1e-10, "atol": 1e-10}  # float64 on both sides
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _copy_into_torch(ours: Any, theirs: Any) -> None:
+    """Copy every parameter and buffer of ``ours`` into the same-named one of ``theirs``
+    (the names must be exactly torch's)."""
+    import torch
+
+    ours_state = {n: p for n, p in ours.named_parameters()} | dict(ours.named_buffers())
+    t_state = theirs.state_dict()
+    assert set(ours_state) == set(t_state), (sorted(ours_state), sorted(t_state))
+    with torch.no_grad():
+        for name, t in t_state.items():
+            t.copy_(torch.from_numpy(np.array(ours_state[name].numpy())))
+
+
+def _run_both(ours: Any, theirs: Any, *inputs: np.ndarray, kwargs: dict | None = None,
+              grad_inputs: bool = True) -> None:  # fmt: skip
+    """One forward and backward (random cotangent) through both modules; outputs, input
+    gradients (our modular backward) and parameter gradients must agree, and so must
+    every buffer afterwards."""
+    import torch
+
+    kwargs = kwargs or {}
+    theirs.zero_grad()
+    xs = [cr.tensor(x, requires_grad=grad_inputs and x.dtype.kind == "f") for x in inputs]
+    txs = [torch.tensor(x, requires_grad=grad_inputs and x.dtype.kind == "f") for x in inputs]
+    tkw = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    out, t_out = ours(*xs, **kwargs), theirs(*txs, **tkw)
+    outs = out if isinstance(out, tuple) else (out,)
+    t_outs = t_out if isinstance(t_out, tuple) else (t_out,)
+    rng = _rng(99)
+    cts = [rng.standard_normal(o.shape) for o in outs]
+    for o, t in zip(outs, t_outs):
+        np.testing.assert_allclose(o.numpy(), t.detach().numpy(), **TOL)
+    t_roots = [(t, torch.tensor(c)) for t, c in zip(t_outs, cts) if t.requires_grad]
+    torch.autograd.backward([t for t, _ in t_roots], [c for _, c in t_roots])
+    ours.zero_grad()
+    grads_in = ours.backward(tuple(cts) if isinstance(out, tuple) else cts[0])
+    grads_in = grads_in if isinstance(grads_in, tuple) else (grads_in,)
+    if grad_inputs:
+        for g, tx in zip(grads_in, txs):
+            if tx.requires_grad:
+                np.testing.assert_allclose(g.numpy(), tx.grad.numpy(), **TOL)
+    t_params = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        tg = t_params[name].grad
+        want = np.zeros(p.shape) if tg is None else tg.numpy()
+        got = np.zeros(p.shape) if p.grad is None else p.grad.numpy()
+        np.testing.assert_allclose(got, want, err_msg=name, **TOL)
+    t_bufs = dict(theirs.named_buffers())
+    for name, b in ours.named_buffers():
+        np.testing.assert_allclose(b.numpy(), t_bufs[name].numpy(), err_msg=name, **TOL)
+
+
+# ---- batch norm ------------------------------------------------------------------------------
+
+BN_CASES = [
+    (BatchNorm1d, "BatchNorm1d", (6, 3)),
+    (BatchNorm1d, "BatchNorm1d", (4, 3, 5)),
+    (BatchNorm2d, "BatchNorm2d", (3, 3, 2, 4)),
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(("cls", "tname", "shape"), BN_CASES)
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"affine": False}, {"momentum": None}, {"momentum": 0.3, "eps": 1e-3},
+     {"track_running_stats": False}],
+)  # fmt: skip
+def test_batch_norm_matches_torch_train_then_eval(cls: type, tname: str, shape: tuple,
+                                                  kw: dict) -> None:  # fmt: skip
+    torch = pytest.importorskip("torch")
+    ours = cls(shape[1], **kw).double()
+    theirs = getattr(torch.nn, tname)(shape[1], **kw).double()
+    if ours.weight is not None:  # non-trivial affine parameters
+        ours.weight.data[...] = _rng(1).standard_normal(shape[1])
+        ours.bias.data[...] = _rng(2).standard_normal(shape[1])
+    _copy_into_torch(ours, theirs)
+    rng = _rng(3)
+    for step in range(3):  # running statistics over several steps
+        _run_both(ours, theirs, rng.standard_normal(shape) * (step + 1) + step)
+    if ours.track_running_stats:
+        assert int(ours.num_batches_tracked.item()) == 3
+    ours.eval()
+    theirs.eval()
+    _run_both(ours, theirs, rng.standard_normal(shape))
+
+
+def test_batch_norm_layout_defaults_and_repr() -> None:
+    bn = BatchNorm2d(4)
+    assert [n for n, _ in bn.named_parameters()] == ["weight", "bias"]
+    assert [n for n, _ in bn.named_buffers()] == [
+        "running_mean", "running_var", "num_batches_tracked",
+    ]  # fmt: skip
+    np.testing.assert_array_equal(bn.weight.numpy(), np.ones(4, np.float32))
+    np.testing.assert_array_equal(bn.bias.numpy(), np.zeros(4, np.float32))
+    np.testing.assert_array_equal(bn.running_var.numpy(), np.ones(4, np.float32))
+    assert bn.running_mean.dtype == np.float32 and bn.num_batches_tracked.dtype == np.int64
+    assert set(bn.state_dict()) == {"weight", "bias", "running_mean", "running_var",
+                                    "num_batches_tracked"}  # fmt: skip
+    assert "BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True" in repr(bn)
+    bn(rand(2, 4, 3, 3))
+    bn.reset_running_stats()
+    assert bn.num_batches_tracked.item() == 0 and bn.running_mean.numpy().sum() == 0
+    plain = BatchNorm1d(3, affine=False, track_running_stats=False)
+    assert list(plain.parameters()) == [] and list(plain.buffers()) == []
+
+
+def test_batch_norm_eval_uses_running_stats_and_modular_backward() -> None:
+    bn = BatchNorm1d(3)
+    bn.running_mean.data[...] = [1.0, -1.0, 0.5]
+    bn.running_var.data[...] = [4.0, 1.0, 0.25]
+    bn.eval()
+    x = rand(5, 3, requires_grad=True)
+    y = bn(x)
+    want = (x.numpy() - bn.running_mean.numpy()) / np.sqrt(bn.running_var.numpy() + 1e-5)
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5)
+    dx = bn.backward(np.ones((5, 3), np.float32))
+    np.testing.assert_allclose(dx.numpy(), np.broadcast_to(1 / np.sqrt([4.0, 1.0, 0.25]), (5, 3)),
+                               rtol=1e-4)  # fmt: skip
+    assert bn.num_batches_tracked.item() == 0  # eval does not count batches
+
+
+def test_batch_norm_shape_errors() -> None:
+    with pytest.raises(cr.ShapeError, match=r"BatchNorm1d\(3\): input of shape \(4, 5\) has 5"):
+        BatchNorm1d(3)(rand(4, 5))
+    with pytest.raises(cr.ShapeError, match=r"\(N, C, H, W\), got \(4, 3\)"):
+        BatchNorm2d(3)(rand(4, 3))
+    with pytest.raises(cr.ShapeError, match=r"\(N, C\) or \(N, C, L\)"):
+        BatchNorm1d(3)(rand(4, 3, 2, 2))
+    with pytest.raises(cr.ShapeError, match="more than 1 value per channel"):
+        BatchNorm1d(3)(rand(1, 3))
+
+
+# ---- layer norm, embedding, normalize, maxout ------------------------------------------------
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    ("ns", "shape", "kw"),
+    [(4, (3, 4), {}), ((3, 4), (2, 3, 4), {}), (4, (2, 3, 4), {"elementwise_affine": False}),
+     ((2, 3), (2, 2, 3), {"bias": False, "eps": 1e-3})],
+)  # fmt: skip
+def test_layer_norm_matches_torch(ns: Any, shape: tuple, kw: dict) -> None:
+    torch = pytest.importorskip("torch")
+    ours = LayerNorm(ns, **kw).double()
+    theirs = torch.nn.LayerNorm(ns, **kw).double()
+    for i, p in enumerate(ours.parameters()):
+        p.data[...] = _rng(i).standard_normal(p.shape)
+    _copy_into_torch(ours, theirs)
+    _run_both(ours, theirs, _rng(5).standard_normal(shape) + 2)
+    ours.eval()
+    theirs.eval()
+    _run_both(ours, theirs, _rng(6).standard_normal(shape))
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("padding_idx", [None, 1])
+def test_embedding_matches_torch(padding_idx: int | None) -> None:
+    torch = pytest.importorskip("torch")
+    ours = Embedding(5, 3, padding_idx=padding_idx).double()
+    theirs = torch.nn.Embedding(5, 3, padding_idx=padding_idx).double()
+    _copy_into_torch(ours, theirs)
+    idx = np.array([[0, 1, 1], [4, 1, 0]])
+    _run_both(ours, theirs, idx)
+    if padding_idx is not None:
+        assert (ours.weight.grad.numpy()[padding_idx] == 0).all()
+
+
+def test_embedding_init_and_errors() -> None:
+    cr.manual_seed(0)
+    emb = Embedding(200, 50, padding_idx=-1)
+    w = emb.weight.numpy()
+    assert emb.padding_idx == 199 and (w[199] == 0).all()
+    assert abs(w[:199].std() - 1) < 0.05 and abs(w[:199].mean()) < 0.05  # N(0, 1)
+    assert repr(emb).startswith("Embedding(200, 50, padding_idx=199)")
+    with pytest.raises(cr.IndexingError, match="index 200 is out of range for a table of 200"):
+        emb(np.array([3, 200]))
+    frozen = Embedding.from_pretrained(np.eye(3, dtype=np.float32))
+    assert not frozen.weight.requires_grad
+    np.testing.assert_array_equal(frozen(np.array([2])).numpy(), [[0, 0, 1]])
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("p", [1, 2])
+def test_normalize_matches_torch(p: int) -> None:
+    torch = pytest.importorskip("torch")
+    x = _rng(7).standard_normal((4, 5))
+    m = Normalize(p=p)
+    xt = cr.tensor(x, requires_grad=True)
+    y = m(xt)
+    g = _rng(8).standard_normal(x.shape)
+    dx = m.backward(g)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.normalize(tx, p=p, dim=1)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), **TOL)
+    np.testing.assert_allclose(dx.numpy(), tx.grad.numpy(), **TOL)
+    assert repr(Normalize(p=1, axis=-1)).startswith("Normalize(p=1, axis=-1, eps=1e-12)")
+
+
+@pytest.mark.torch
+def test_maxout_matches_torch_composition() -> None:
+    torch = pytest.importorskip("torch")
+    ours = Maxout(4, 3, pieces=2).double()
+    assert ours.linear.weight.shape == (6, 4)
+    lin = torch.nn.Linear(4, 6).double()
+
+    class TorchMaxout(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = lin
+
+        def forward(self, x: Any) -> Any:
+            return self.linear(x).reshape(*x.shape[:-1], 3, 2).max(dim=-1).values
+
+    theirs = TorchMaxout()
+    _copy_into_torch(ours, theirs)
+    _run_both(ours, theirs, _rng(9).standard_normal((5, 4)))
+    _run_both(ours, theirs, _rng(10).standard_normal((2, 3, 4)))
+    assert "pieces=2" in repr(ours)
+
+
+# ---- dropout --------------------------------------------------------------------------------
+
+
+def test_dropout_train_and_eval() -> None:
+    cr.manual_seed(0)
+    d = Dropout(0.25)
+    x = cr.tensor(np.ones((200, 100), np.float32), requires_grad=True)
+    y = d(x).numpy()
+    kept = y != 0
+    assert abs(kept.mean() - 0.75) < 0.02
+    np.testing.assert_allclose(y[kept], 1 / 0.75, rtol=1e-6)
+    dx = d.backward(np.ones_like(y)).numpy()
+    np.testing.assert_array_equal(dx != 0, kept)  # the same mask in backward
+    d.eval()
+    assert d(x) is x or np.array_equal(d(x).numpy(), x.numpy())
+    assert repr(d).startswith("Dropout(p=0.25)")
+    with pytest.raises(ValueError, match="probability"):
+        Dropout(1.5)
+
+
+# ---- multi-head attention -------------------------------------------------------------------
+
+
+def _t_mha(ours: MultiheadAttention, **kw: Any) -> Any:
+    import torch
+
+    theirs = torch.nn.MultiheadAttention(ours.embed_dim, ours.num_heads, **kw).double()
+    _copy_into_torch(ours, theirs)
+    return theirs
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_mha_matches_torch_train_and_eval(batch_first: bool, bias: bool) -> None:
+    pytest.importorskip("torch")
+    cr.manual_seed(1)
+    ours = MultiheadAttention(6, 2, bias=bias, batch_first=batch_first).double()
+    theirs = _t_mha(ours, bias=bias, batch_first=batch_first)
+    rng = _rng(11)
+    qs, ks = ((2, 3, 6), (2, 4, 6)) if batch_first else ((3, 2, 6), (4, 2, 6))
+    q, k, v = rng.standard_normal(qs), rng.standard_normal(ks), rng.standard_normal(ks)
+    _run_both(ours, theirs, q, k, v)
+    ours.eval()
+    theirs.eval()
+    _run_both(ours, theirs, q, k, v)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    "masks",
+    ["bool", "float", "kpm", "both", "per_head"],
+)
+def test_mha_masks_match_torch(masks: str) -> None:
+    pytest.importorskip("torch")
+    cr.manual_seed(2)
+    ours = MultiheadAttention(4, 2).double()
+    theirs = _t_mha(ours)
+    rng = _rng(12)
+    x = rng.standard_normal((3, 2, 4))
+    mem = rng.standard_normal((5, 2, 4))
+    am = rng.random((3, 5)) < 0.4
+    am[:, 0] = False
+    kpm = np.array([[False, False, True, False, True], [False, True, True, True, False]])
+    kwargs = {
+        "bool": {"attn_mask": am},
+        "float": {"attn_mask": rng.standard_normal((3, 5))},
+        "kpm": {"key_padding_mask": kpm},
+        "both": {"attn_mask": am, "key_padding_mask": kpm},
+        "per_head": {"attn_mask": np.broadcast_to(am, (4, 3, 5)).copy(),
+                     "average_attn_weights": False},
+    }[masks]  # fmt: skip
+    _run_both(ours, theirs, x, mem, mem, kwargs=kwargs)
+
+
+@pytest.mark.torch
+def test_mha_self_attention_and_unbatched_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    cr.manual_seed(3)
+    ours = MultiheadAttention(4, 2).double()
+    theirs = _t_mha(ours)
+    x = _rng(13).standard_normal((3, 2, 4))
+    xt, tt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, w = ours(xt, xt, xt)
+    t_out, t_w = theirs(tt, tt, tt)
+    np.testing.assert_allclose(out.numpy(), t_out.detach().numpy(), **TOL)
+    (out.sum() + w.sum()).backward()
+    (t_out.sum() + t_w.sum()).backward()
+    np.testing.assert_allclose(xt.grad.numpy(), tt.grad.numpy(), **TOL)
+    _run_both(ours, theirs, x[:, 0], x[:, 1], x[:, 1])  # unbatched (L, E)
+
+
+def test_mha_layout_init_and_need_weights() -> None:
+    cr.manual_seed(4)
+    e = 16
+    m = MultiheadAttention(e, 4)
+    names = [n for n, _ in m.named_parameters()]
+    assert names == ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]
+    w = m.in_proj_weight.numpy()
+    bound = np.sqrt(6 / (e + 3 * e))  # xavier_uniform_ on (3E, E)
+    assert w.shape == (3 * e, e) and np.abs(w).max() <= bound
+    assert abs(w.std() - bound / np.sqrt(3)) < 0.1 * bound
+    assert (m.in_proj_bias.numpy() == 0).all() and (m.out_proj.bias.numpy() == 0).all()
+    assert np.abs(m.out_proj.weight.numpy()).max() <= 1 / np.sqrt(e)  # Linear's default
+    x = rand(5, 2, e)
+    out, none = m(x, x, x, need_weights=False)
+    assert out.shape == (5, 2, e) and none is None
+    assert "num_heads=4" in repr(m)
+    with pytest.raises(ValueError, match="divisible"):
+        MultiheadAttention(6, 4)
+    with pytest.raises(TypeError):
+        MultiheadAttention(6, 2, False)  # everything after num_heads is keyword-only
+    no_bias = MultiheadAttention(8, 2, bias=False)
+    assert no_bias.in_proj_bias is None and no_bias.out_proj.bias is None
+
+
+def test_mha_dropout_only_in_training() -> None:
+    cr.manual_seed(5)
+    m = MultiheadAttention(4, 2, dropout=0.5)
+    x = rand(6, 3, 4)
+    _, w_train = m(x, x, x, average_attn_weights=False)
+    assert (w_train.numpy() == 0).any()  # some weights dropped
+    m.eval()
+    _, w_eval = m(x, x, x)
+    np.testing.assert_allclose(w_eval.numpy().sum(-1), 1.0, rtol=1e-5)
+
+
+def _modular_vs_autodiff(module: Any, make_inputs: Callable[[], tuple]) -> None:
+    """m.backward(g) returns what autodiff gives for the input and the parameters."""
+    xs = make_inputs()
+    out = module(*xs)
+    first = out[0] if isinstance(out, tuple) else out
+    g = np.asarray(_rng(20).standard_normal(first.shape), dtype=first.dtype)
+    module.zero_grad()
+    grads = module.backward((g, None) if isinstance(out, tuple) else g)
+    dx = (grads[0] if isinstance(grads, tuple) else grads).numpy()
+    mod_params = {n: p.grad.numpy().copy() for n, p in module.named_parameters()}
+    module.zero_grad()
+    xs2 = make_inputs()
+    out2 = module(*xs2)
+    first2 = out2[0] if isinstance(out2, tuple) else out2
+    (first2 * cr.tensor(g)).sum().backward()
+    np.testing.assert_allclose(dx, xs2[0].grad.numpy(), rtol=1e-5, atol=1e-6)
+    for n, p in module.named_parameters():
+        np.testing.assert_allclose(mod_params[n], p.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [(lambda: BatchNorm2d(3), (4, 3, 2, 2)), (lambda: LayerNorm((2, 3)), (4, 2, 3)),
+     (lambda: Maxout(4, 2, 3), (5, 4)), (lambda: MultiheadAttention(4, 2), (3, 2, 4))],
+)  # fmt: skip
+def test_modular_backward_equals_autodiff(make: Callable[[], Any], shape: tuple) -> None:
+    cr.manual_seed(6)
+    module = make()
+    x = rand(*shape, seed=21).numpy()
+    n_in = 3 if isinstance(module, MultiheadAttention) else 1
+
+    def inputs() -> tuple:
+        return tuple(cr.tensor(x, requires_grad=True) for _ in range(n_in))
+
+    if isinstance(module, BatchNorm2d):  # both calls must see the same running stats
+        module.eval()
+    _modular_vs_autodiff(module, inputs)

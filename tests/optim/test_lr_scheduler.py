@@ -1,0 +1,221 @@
+"""Learning-rate schedulers against torch.optim.lr_scheduler, and without torch."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import optim
+from chainrule.optim import OptimizerError, lr_scheduler
+
+EPOCHS = 120
+
+
+def our_opt(lrs: tuple = (0.1,)) -> optim.SGD:
+    groups = [{"params": [cr.Tensor(np.zeros(2, np.float32), requires_grad=True)], "lr": lr}
+              for lr in lrs]  # fmt: skip
+    return optim.SGD(groups, lr=lrs[0], momentum=0.9)
+
+
+def torch_opt(torch: Any, lrs: tuple = (0.1,)) -> Any:
+    groups = [{"params": [torch.zeros(2, requires_grad=True)], "lr": lr} for lr in lrs]
+    return torch.optim.SGD(groups, lr=lrs[0], momentum=0.9)
+
+
+SCHEDULES = [
+    ("StepLR", {"step_size": 7}),
+    ("StepLR", {"step_size": 3, "gamma": 0.5}),
+    ("ExponentialLR", {"gamma": 0.97}),
+    ("CosineAnnealingLR", {"T_max": 25}),
+    ("CosineAnnealingLR", {"T_max": 10, "eta_min": 0.01}),
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(("name", "kw"), SCHEDULES, ids=lambda v: str(v))
+def test_schedule_matches_torch(name: str, kw: dict) -> None:
+    torch = pytest.importorskip("torch")
+    opt, topt = our_opt((0.1, 0.03)), torch_opt(torch, (0.1, 0.03))
+    sched = getattr(lr_scheduler, name)(opt, **kw)
+    tsched = getattr(torch.optim.lr_scheduler, name)(topt, **kw)
+    assert sched.get_last_lr() == tsched.get_last_lr()
+    for _ in range(EPOCHS):
+        opt.step()
+        topt.step()
+        sched.step()
+        tsched.step()
+        assert sched.last_epoch == tsched.last_epoch
+        assert sched.get_last_lr() == tsched.get_last_lr()  # the same floats, bit for bit
+        assert [g["lr"] for g in opt.param_groups] == sched.get_last_lr()
+    assert opt.param_groups[0]["initial_lr"] == 0.1
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"patience": 3, "factor": 0.5},
+        {"patience": 2, "cooldown": 3, "min_lr": 0.004},
+        {"mode": "max", "patience": 1, "threshold": 0.05},
+        {"threshold_mode": "abs", "threshold": 0.02, "patience": 2, "factor": 0.3},
+        {"mode": "max", "threshold_mode": "abs", "patience": 0, "min_lr": [0.01, 0.001]},
+        {"patience": 1, "eps": 0.05},
+    ],
+    ids=lambda v: str(v),
+)
+def test_reduce_on_plateau_matches_torch(kw: dict) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    # a loss that falls, stalls, wiggles and rises again
+    metrics = np.concatenate(
+        [
+            np.linspace(1.0, 0.5, 20),
+            0.5 + 0.01 * rng.standard_normal(30),
+            np.linspace(0.5, 0.3, 10),
+            0.3 + 0.05 * np.abs(rng.standard_normal(40)),
+            np.linspace(0.3, 0.8, 20),
+        ]
+    )
+    opt, topt = our_opt((0.1, 0.02)), torch_opt(torch, (0.1, 0.02))
+    sched = lr_scheduler.ReduceLROnPlateau(opt, **kw)
+    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    changes = 0
+    for m in metrics:
+        before = sched.get_last_lr()
+        metric = float(m) if changes % 2 else cr.tensor(float(m))  # a 0-d tensor works too
+        sched.step(metric)
+        tsched.step(float(m))
+        changes += before != sched.get_last_lr()
+        assert sched.get_last_lr() == tsched.get_last_lr()
+        assert [g["lr"] for g in opt.param_groups] == sched.get_last_lr()
+        assert sched.num_bad_epochs == tsched.num_bad_epochs
+        assert sched.cooldown_counter == tsched.cooldown_counter
+        assert sched.best == pytest.approx(tsched.best)
+        assert sched.last_epoch == tsched.last_epoch
+    assert changes > 0
+    assert isinstance(sched, lr_scheduler.LRScheduler)
+
+
+def test_schedulers_without_torch() -> None:
+    opt = our_opt((1.0,))
+    step = lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    lrs = [step.get_last_lr()[0]]
+    for _ in range(6):
+        step.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125]
+
+    opt = our_opt((1.0,))
+    cos = lr_scheduler.CosineAnnealingLR(opt, T_max=4, eta_min=0.2)
+    got = [cos.get_last_lr()[0]]
+    for _ in range(8):
+        cos.step()
+        got.append(cos.get_last_lr()[0])
+    expect = [0.2 + 0.8 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(9)]
+    assert got == pytest.approx(expect, abs=1e-12)  # down to eta_min at T_max, then back up
+
+    opt = our_opt((1.0,))
+    exp = lr_scheduler.ExponentialLR(opt, gamma=0.5)
+    for _ in range(3):
+        exp.step()
+    assert exp.get_last_lr() == [0.125] and exp.last_epoch == 3
+
+
+def test_explicit_epoch_uses_closed_form() -> None:
+    opt = our_opt((1.0,))
+    sched = lr_scheduler.StepLR(opt, step_size=3, gamma=0.1)
+    sched.step(7)
+    assert sched.last_epoch == 7
+    assert sched.get_last_lr() == pytest.approx([0.01])
+    opt = our_opt((1.0,))
+    sched = lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+    sched.step(5)
+    assert sched.get_last_lr() == pytest.approx([0.5])
+
+
+@pytest.mark.parametrize(
+    ("make", "steps"),
+    [
+        (lambda o: lr_scheduler.StepLR(o, step_size=4, gamma=0.5), 10),
+        (lambda o: lr_scheduler.ExponentialLR(o, gamma=0.9), 10),
+        (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=7, eta_min=0.001), 10),
+    ],
+    ids=["StepLR", "ExponentialLR", "CosineAnnealingLR"],
+)
+def test_scheduler_state_dict_resume(make: Any, steps: int) -> None:
+    opt = our_opt((0.2, 0.05))
+    sched = make(opt)
+    for _ in range(steps):
+        sched.step()
+    sd = json.loads(json.dumps(sched.state_dict()))  # plain numbers: JSON round trips
+    opt_sd = opt.state_dict()
+    assert "optimizer" not in sd
+
+    opt2 = our_opt((0.2, 0.05))
+    sched2 = make(opt2)  # make the scheduler first, then load (torch's advice)
+    opt2.load_state_dict(opt_sd)
+    sched2.load_state_dict(sd)
+    assert sched2.last_epoch == steps and sched2.get_last_lr() == sched.get_last_lr()
+    for _ in range(25):
+        sched.step()
+        sched2.step()
+        assert sched2.get_last_lr() == sched.get_last_lr()
+        assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+
+
+def test_resume_with_last_epoch() -> None:
+    opt = our_opt((1.0,))
+    with pytest.raises(OptimizerError, match="initial_lr"):
+        lr_scheduler.StepLR(opt, step_size=2, last_epoch=5)
+    opt.param_groups[0]["initial_lr"] = 1.0
+    sched = lr_scheduler.StepLR(opt, step_size=2, last_epoch=5)
+    assert sched.last_epoch == 6 and sched.base_lrs == [1.0]
+
+
+def test_plateau_state_dict_resume() -> None:
+    metrics = [1.0, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
+    opt = our_opt((0.1,))
+    sched = lr_scheduler.ReduceLROnPlateau(opt, patience=1, cooldown=1)
+    for m in metrics[:5]:
+        sched.step(m)
+    sd = sched.state_dict()
+    opt2 = our_opt((0.1,))
+    opt2.load_state_dict(opt.state_dict())
+    sched2 = lr_scheduler.ReduceLROnPlateau(opt2)
+    sched2.load_state_dict(sd)
+    for m in metrics[5:]:
+        sched.step(m)
+        sched2.step(m)
+        assert sched.get_last_lr() == sched2.get_last_lr()
+    assert sched.get_last_lr()[0] < 0.1 * 0.1 * 0.99  # reduced at least twice
+
+
+def test_scheduler_errors() -> None:
+    opt = our_opt()
+    with pytest.raises(OptimizerError, match="chainrule optimiser"):
+        lr_scheduler.StepLR(object(), step_size=2)
+    with pytest.raises(OptimizerError, match="step_size"):
+        lr_scheduler.StepLR(opt, step_size=0)
+    with pytest.raises(OptimizerError, match="T_max"):
+        lr_scheduler.CosineAnnealingLR(opt, T_max=0)
+    with pytest.raises(OptimizerError, match="gamma"):
+        lr_scheduler.ExponentialLR(opt, gamma=-0.5)
+    with pytest.raises(OptimizerError, match="factor"):
+        lr_scheduler.ReduceLROnPlateau(opt, factor=1.0)
+    with pytest.raises(OptimizerError, match="mode"):
+        lr_scheduler.ReduceLROnPlateau(opt, mode="lowest")
+    with pytest.raises(OptimizerError, match="threshold_mode"):
+        lr_scheduler.ReduceLROnPlateau(opt, threshold_mode="pct")
+    with pytest.raises(OptimizerError, match="patience"):
+        lr_scheduler.ReduceLROnPlateau(opt, patience=-1)
+    with pytest.raises(OptimizerError, match="min_lrs"):
+        lr_scheduler.ReduceLROnPlateau(opt, min_lr=[0.1, 0.2])
+    plateau = lr_scheduler.ReduceLROnPlateau(opt, patience=0)
+    with pytest.raises((TypeError, ValueError)):
+        plateau.step("not a number")

@@ -1,0 +1,410 @@
+"""chainrule.nn.functional: every entry of the nn oracle table (NN_OPS) through the same
+generic checks as the core table, plus targeted tests of stability at extreme inputs,
+label and shape errors, dropout, reproducibility and reductions."""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.nn.functional as F
+from chainrule.ops import nn as nn_ops
+from chainrule.testing import oracle
+from chainrule.testing.oracle import OpInfo, Sample
+from chainrule.testing.oracle_nn import NN_OPS, REDUCTIONS
+
+
+def _cases(keep: Callable[[OpInfo], bool] = lambda op: True) -> list:
+    return [
+        pytest.param(op, sample, id=f"{op.name}-{k}")
+        for op in NN_OPS
+        if keep(op)
+        for k, sample in enumerate(op.samples())
+    ]
+
+
+# ---- the table, case by case ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("op", "sample"), _cases(lambda op: op.supports_gradcheck))
+def test_gradcheck(op: OpInfo, sample: Sample) -> None:
+    assert oracle.check_gradcheck(op, sample) is not None
+
+
+@pytest.mark.parametrize(("op", "sample"), _cases(lambda op: op.supports_fwd))
+def test_forward_vs_reverse_jacobian(op: OpInfo, sample: Sample) -> None:
+    assert oracle.check_fwd_rev(op, sample) is not None
+
+
+@pytest.mark.parametrize(
+    ("op", "sample"), _cases(lambda op: op.supports_double and op.supports_gradcheck)
+)
+def test_double_backward(op: OpInfo, sample: Sample) -> None:
+    assert oracle.check_gradgrad(op, sample) is not None
+
+
+@pytest.mark.parametrize(("op", "sample"), _cases(lambda op: op.ref_fn is not None))
+def test_forward_vs_numpy(op: OpInfo, sample: Sample) -> None:
+    assert oracle.check_reference(op, sample) is not None
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(("op", "sample"), _cases(lambda op: op.torch_fn is not None))
+def test_vs_torch(op: OpInfo, sample: Sample) -> None:
+    pytest.importorskip("torch")
+    assert oracle.check_torch(op, sample) is not None
+
+
+def test_table_covers_every_function_and_reduction() -> None:
+    names = {op.name for op in NN_OPS}
+    for fn in ["relu", "leaky_relu", "noisy_relu_eval", "noisy_relu_train", "elu", "softplus",
+               "sigmoid", "tanh", "hardtanh", "gelu", "gelu_tanh", "softmax", "log_softmax",
+               "dropout_eval", "dropout_train", "linear", "mse_loss", "l1_loss", "huber_loss",
+               "cross_entropy", "nll_loss", "binary_cross_entropy",
+               "binary_cross_entropy_with_logits", "hinge_loss_binary",
+               "hinge_loss_multiclass"]:  # fmt: skip
+        assert f"F.{fn}" in names
+    for op in NN_OPS:
+        if "loss" in op.name or "entropy" in op.name:
+            seen = {s.kwargs.get("reduction", "mean") for s in op.samples()}
+            assert seen == set(REDUCTIONS), op.name
+    ce = [s for op in NN_OPS if op.name == "F.cross_entropy" for s in op.samples()]
+    assert any(s.args[1].dtype.kind == "i" and s.args[0].ndim == 3 for s in ce)
+    assert any(s.args[1].dtype.kind == "f" for s in ce)
+
+
+# ---- stability at extreme inputs -----------------------------------------------------------
+
+
+def _onehot(labels: np.ndarray, c: int) -> np.ndarray:
+    return np.eye(c)[labels]
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_finite_at_huge_logits_and_gradient_is_softmax_minus_onehot(
+    dtype: Any,
+) -> None:
+    x = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [3.0, 1e4, -1e4]], dtype=dtype)
+    y = np.array([1, 2, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = cr.tensor(x, requires_grad=True)
+        loss = F.cross_entropy(t, y, reduction="sum")
+        loss.backward()
+    assert loss.dtype == dtype and np.isfinite(loss.item())
+    np.testing.assert_allclose(loss.item(), 2e4 + 0.0 + (1e4 - 3.0), rtol=1e-6)
+    np.testing.assert_allclose(t.grad.numpy(), _softmax(x.astype(np.float64)) - _onehot(y, 3),
+                               atol=1e-6)  # fmt: skip
+    t.grad = None
+    F.cross_entropy(t, y).backward()  # mean: divided by N
+    np.testing.assert_allclose(t.grad.numpy(), (_softmax(x.astype(np.float64)) - _onehot(y, 3)) / 3,
+                               atol=1e-6)  # fmt: skip
+
+
+def test_cross_entropy_gradient_is_softmax_minus_onehot() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
+    t = cr.tensor(x, requires_grad=True)
+    F.cross_entropy(t, y, reduction="sum").backward()
+    np.testing.assert_allclose(t.grad.numpy(), _softmax(x) - _onehot(y, 4), atol=1e-12)
+    # probabilities that sum to one: the same gradient, softmax minus the target
+    p = _softmax(rng.standard_normal((6, 4)))
+    t.grad = None
+    F.cross_entropy(t, p, reduction="sum").backward()
+    np.testing.assert_allclose(t.grad.numpy(), _softmax(x) - p, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_no_overflow_at_large_inputs(dtype: Any) -> None:
+    x = np.array([-1e4, -100.0, -30.0, 0.0, 30.0, 100.0, 1e4], dtype=dtype)
+    target = np.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0], dtype=dtype)
+    fns = {
+        "softplus": F.softplus, "sigmoid": F.sigmoid, "elu": F.elu, "gelu": F.gelu,
+        "gelu_tanh": lambda v: F.gelu(v, approximate="tanh"), "tanh": F.tanh,
+        "leaky_relu": F.leaky_relu, "log_softmax": F.log_softmax,
+        "bce_with_logits": lambda v: F.binary_cross_entropy_with_logits(v, target,
+                                                                        reduction="none"),
+    }  # fmt: skip
+    for name, fn in fns.items():
+        with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise"):
+            warnings.simplefilter("error")
+            t = cr.tensor(x, requires_grad=True)
+            y = fn(t)
+            y.sum().backward()
+        assert y.dtype == dtype, name
+        assert np.isfinite(y.numpy()).all(), name
+        assert np.isfinite(t.grad.numpy()).all(), name
+    sp = F.softplus(cr.tensor(x)).numpy()
+    assert sp[0] == 0 and sp[-1] == 1e4
+    sg = F.sigmoid(cr.tensor(x)).numpy()
+    assert sg[0] == 0 and sg[-1] == 1
+    bce = F.binary_cross_entropy_with_logits(cr.tensor(x), target, reduction="none").numpy()
+    np.testing.assert_allclose(bce[[0, -1]], [0, 0], atol=1e-30)
+    np.testing.assert_allclose(bce[1], 100.0, rtol=1e-6)  # x = -100 with target 1
+
+
+def test_binary_cross_entropy_clamps_the_log_like_torch() -> None:
+    p = cr.tensor(np.array([0.0, 1.0, 0.5]), requires_grad=True)
+    t = np.array([1.0, 0.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = F.binary_cross_entropy(p, t, reduction="none")
+        loss.sum().backward()
+    np.testing.assert_allclose(loss.numpy(), [100.0, 100.0, math.log(2)])
+    assert np.isfinite(p.grad.numpy()).all()
+
+
+def test_erf_accuracy() -> None:
+    z = np.linspace(-6, 27, 4001)
+    want_erf = np.array([math.erf(v) for v in z])
+    want_erfc = np.array([math.erfc(v) for v in z])
+    np.testing.assert_allclose(nn_ops.erf(z), want_erf, rtol=1e-15, atol=1e-300)
+    np.testing.assert_allclose(nn_ops.erfc(z), want_erfc, rtol=2e-15, atol=1e-300)
+    assert nn_ops.erf(np.float32(0.5)).dtype == np.float32
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+
+def _raises(exc: type, *parts: str) -> Any:
+    return pytest.raises(exc, match=".*".join(map(str, parts)))
+
+
+def test_label_out_of_range_names_the_loss_value_and_range() -> None:
+    x = cr.tensor(np.zeros((3, 5)))
+    for fn in (F.cross_entropy, F.nll_loss, F.hinge_loss):
+        name = fn.__name__
+        with _raises(F.LabelError, name, "label 5", "0..4"):
+            fn(x, np.array([0, 5, 1]))
+        with _raises(F.LabelError, name, "label -1", "0..4"):
+            fn(x, np.array([0, -1, 1]))
+    with pytest.raises(cr.ChainruleError) as info:
+        F.cross_entropy(x, np.array([7, 0, 0]))
+    assert isinstance(info.value, ValueError)
+    with _raises(F.LabelError, "cross_entropy", "label 3", "0..2"):  # (N, C, d)
+        F.cross_entropy(cr.tensor(np.zeros((2, 3, 4))), np.full((2, 4), 3))
+
+
+def test_float_labels_are_rejected() -> None:
+    x = cr.tensor(np.zeros((3, 5)))
+    with _raises(F.LabelError, "cross_entropy", "integer dtype", "float"):
+        F.cross_entropy(x, np.array([0.0, 1.0, 2.0]))
+    with _raises(F.LabelError, "nll_loss", "integer dtype"):
+        F.nll_loss(x, np.array([0.0, 1.0, 2.0]))
+    with _raises(F.LabelError, "hinge_loss", "integer dtype"):
+        F.hinge_loss(x, np.array([0.0, 1.0, 2.0]))
+
+
+def test_wrong_target_shapes_name_the_loss_and_both_shapes() -> None:
+    x = cr.tensor(np.zeros((3, 5)))
+    with _raises(cr.ShapeError, "cross_entropy", r"\(4,\)", r"\(3, 5\)"):
+        F.cross_entropy(x, np.array([0, 1, 2, 3]))
+    with _raises(cr.ShapeError, "cross_entropy", r"\(3, 4\)", r"\(3, 5\)"):
+        F.cross_entropy(x, np.zeros((3, 4)))
+    with _raises(cr.ShapeError, "nll_loss", r"\(3, 1\)", r"\(3, 5\)"):
+        F.nll_loss(x, np.zeros((3, 1), dtype=np.int64))
+    for fn in (F.mse_loss, F.l1_loss, F.huber_loss, F.binary_cross_entropy,
+               F.binary_cross_entropy_with_logits):  # fmt: skip
+        with _raises(cr.ShapeError, fn.__name__, r"\(3, 1\)", r"\(3,\)"):
+            fn(cr.tensor(np.full(3, 0.5)), np.zeros((3, 1)))
+    with _raises(cr.ShapeError, "hinge_loss", r"\(2,\)", r"\(3,\)"):
+        F.hinge_loss(cr.tensor(np.zeros(3)), np.array([1, -1]))
+    with _raises(cr.ShapeError, "linear", r"\(2, 3\)", r"\(4, 5\)"):
+        F.linear(cr.tensor(np.zeros((2, 3))), cr.tensor(np.zeros((4, 5))))
+
+
+def test_other_bad_arguments() -> None:
+    x = cr.tensor(np.zeros(3))
+    with _raises(F.ArgumentError, "mse_loss", "reduction", "avg"):
+        F.mse_loss(x, np.zeros(3), reduction="avg")
+    with _raises(F.LabelError, "hinge_loss", "-1 or \\+1", "0"):
+        F.hinge_loss(x, np.array([1, 0, -1]))
+    with _raises(F.ArgumentError, "binary_cross_entropy", "probabilities"):
+        F.binary_cross_entropy(cr.tensor(np.array([0.5, 1.5])), np.zeros(2))
+    with _raises(F.ArgumentError, "dropout", "1.5"):
+        F.dropout(x, p=1.5)
+    with _raises(F.ArgumentError, "gelu", "approximate"):
+        F.gelu(x, approximate="fast")
+    for err in (F.ArgumentError, F.LabelError):
+        assert issubclass(err, cr.ChainruleError) and issubclass(err, ValueError)
+
+
+# ---- dropout and noise -------------------------------------------------------------------
+
+
+def test_dropout_scales_survivors_and_is_identity_in_eval() -> None:
+    cr.manual_seed(0)
+    x = cr.tensor(np.ones((200, 50), dtype=np.float32), requires_grad=True)
+    y = F.dropout(x, p=0.3)
+    kept = y.numpy() != 0
+    np.testing.assert_allclose(y.numpy()[kept], 1 / 0.7, rtol=1e-6)
+    assert abs(1 - kept.mean() - 0.3) < 0.02 and y.dtype == np.float32
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), y.numpy())  # the same mask and scale
+    assert F.dropout(x, p=0.3, training=False) is x
+    assert F.dropout(x, p=0.0) is x
+    np.testing.assert_array_equal(F.dropout(x, p=1.0).numpy(), 0)
+
+
+def test_random_functions_are_reproducible_under_manual_seed() -> None:
+    x = cr.tensor(np.random.default_rng(1).standard_normal((8, 8)))
+    cr.manual_seed(42)
+    a = F.dropout(x, 0.5).numpy(), F.noisy_relu(x).numpy()
+    cr.manual_seed(42)
+    b = F.dropout(x, 0.5).numpy(), F.noisy_relu(x).numpy()
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    c = F.dropout(x, 0.5).numpy()
+    assert not np.array_equal(a[0], c)
+
+
+def test_noisy_relu_noise_is_constant_in_backward_and_off_in_eval() -> None:
+    x = cr.tensor(np.random.default_rng(2).standard_normal((5, 6)), requires_grad=True)
+    cr.manual_seed(3)
+    y = F.noisy_relu(x, training=True)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), (y.numpy() > 0).astype(np.float64))
+    assert not np.array_equal(y.numpy(), np.maximum(x.numpy(), 0))
+    np.testing.assert_array_equal(F.noisy_relu(x, training=False).numpy(),
+                                  np.maximum(x.numpy(), 0))  # fmt: skip
+
+
+def test_noisy_relu_noise_variance_is_sigmoid() -> None:
+    cr.manual_seed(4)
+    x = np.full(200_000, 3.0)  # x + e < 0 has probability ~1e-3: y is x + e almost always
+    y = F.noisy_relu(cr.tensor(x)).numpy()
+    var = 1 / (1 + np.exp(-3.0))  # 0.953, told apart from 1 by 15 standard errors
+    assert abs(y.mean() - 3.0) < 0.01 and abs(y.var() - var) < 0.01
+
+
+# ---- reductions and dtypes -----------------------------------------------------------------
+
+
+def _loss_calls() -> list[tuple[str, Callable[..., Any], tuple, tuple]]:
+    rng = np.random.default_rng(5)
+    x, t = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    p, q = rng.uniform(0.1, 0.9, (4, 3)), rng.uniform(0, 1, (4, 3))
+    labels = rng.integers(0, 3, 4)
+    return [
+        ("mse_loss", F.mse_loss, (x, t), (4, 3)),
+        ("l1_loss", F.l1_loss, (x, t), (4, 3)),
+        ("huber_loss", F.huber_loss, (x, t), (4, 3)),
+        ("cross_entropy", F.cross_entropy, (x, labels), (4,)),
+        ("cross_entropy_nd", F.cross_entropy, (rng.standard_normal((2, 3, 5)),
+                                               rng.integers(0, 3, (2, 5))), (2, 5)),
+        ("nll_loss", F.nll_loss, (x, labels), (4,)),
+        ("binary_cross_entropy", F.binary_cross_entropy, (p, q), (4, 3)),
+        ("bce_with_logits", F.binary_cross_entropy_with_logits, (x, q), (4, 3)),
+        ("hinge_binary", F.hinge_loss, (x[:, 0], np.array([1, -1, 1, -1])), (4,)),
+        ("hinge_multiclass", F.hinge_loss, (x, labels), (4,)),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "fn", "args", "shape"), _loss_calls(),
+                         ids=[c[0] for c in _loss_calls()])  # fmt: skip
+def test_reductions(name: str, fn: Callable[..., Any], args: tuple, shape: tuple) -> None:
+    none = fn(*args, reduction="none").numpy()
+    assert none.shape == shape
+    total = fn(*args, reduction="sum")
+    mean = fn(*args, reduction="mean")
+    assert total.shape == mean.shape == ()
+    np.testing.assert_allclose(total.item(), none.sum(), rtol=1e-12)
+    np.testing.assert_allclose(mean.item(), none.mean(), rtol=1e-12)
+    np.testing.assert_allclose(fn(*args).item(), mean.item())  # "mean" is the default
+
+
+@pytest.mark.parametrize(("name", "fn", "args", "shape"), _loss_calls(),
+                         ids=[c[0] for c in _loss_calls()])  # fmt: skip
+def test_float32_stays_float32(name: str, fn: Callable[..., Any], args: tuple,
+                               shape: tuple) -> None:  # fmt: skip
+    args32 = tuple(a.astype(np.float32) if a.dtype.kind == "f" else a for a in args)
+    x = cr.tensor(args32[0], requires_grad=True)
+    loss = fn(x, *args32[1:])
+    loss.backward()
+    assert loss.dtype == np.float32 and x.grad.dtype == np.float32
+
+
+def test_activations_keep_float32() -> None:
+    x = cr.tensor(np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4), requires_grad=True)
+    w = cr.tensor(np.ones((2, 4), dtype=np.float32), requires_grad=True)
+    for y in (
+        F.leaky_relu(x, 0.2),
+        F.elu(x, 0.5),
+        F.softplus(x, 2.0),
+        F.hardtanh(x),
+        F.gelu(x),
+        F.gelu(x, "tanh"),
+        F.dropout(x, 0.5),
+        F.noisy_relu(x),
+        F.linear(x, w, cr.tensor(np.zeros(2, dtype=np.float32))),
+        F.softmax(x, dim=0),
+    ):
+        assert y.dtype == np.float32
+        y.sum().backward()
+        assert x.grad.dtype == np.float32  # fmt: skip
+
+
+def test_linear_is_x_at_weight_t_plus_bias() -> None:
+    rng = np.random.default_rng(6)
+    x, w, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)
+    np.testing.assert_allclose(F.linear(x, w, b).numpy(), x @ w.T + b)
+    np.testing.assert_allclose(F.linear(x, w).numpy(), x @ w.T)
+
+
+def test_functions_run_without_recording() -> None:
+    x = cr.tensor(np.linspace(-2, 2, 6).reshape(2, 3))
+    with cr.no_grad():
+        for y in (
+            F.gelu(x),
+            F.gelu(x, "tanh"),
+            F.elu(x),
+            F.softplus(x),
+            F.leaky_relu(x),
+            F.hardtanh(x),
+            F.cross_entropy(x, np.array([0, 2])),
+            F.linear(x, np.ones((4, 3)), np.ones(4)),
+        ):
+            assert not y.requires_grad  # fmt: skip
+
+
+# ---- convolution and pooling re-exports ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["conv1d", "conv2d", "max_pool2d", "avg_pool2d"])
+def test_conv_functions_delegate_to_ops_conv(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        from chainrule.ops import conv
+    except ImportError:  # not written yet: a stand-in module
+        conv = types.ModuleType("chainrule.ops.conv")
+        monkeypatch.setitem(sys.modules, "chainrule.ops.conv", conv)
+        monkeypatch.setattr(cr.ops, "conv", conv, raising=False)
+    monkeypatch.setattr(conv, name, lambda *a, **k: (name, a, k), raising=False)
+    assert getattr(F, name)(1, 2, stride=3) == (name, (1, 2), {"stride": 3})
+
+
+@pytest.mark.torch
+def test_hinge_margin_matches_torch() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    x, y = rng.standard_normal((5, 4)) * 2, rng.integers(0, 4, 5)
+    t = cr.tensor(x, requires_grad=True)
+    loss = F.hinge_loss(t, y, margin=2.0, reduction="sum")
+    loss.backward()
+    tx = torch.tensor(x, requires_grad=True)
+    want = torch.nn.functional.multi_margin_loss(tx, torch.tensor(y), margin=2.0, reduction="sum")
+    want.backward()
+    np.testing.assert_allclose(loss.item(), want.item(), rtol=1e-12)
+    np.testing.assert_allclose(t.grad.numpy(), tx.grad.numpy(), atol=1e-12)
