@@ -4,7 +4,7 @@ backwards through that graph.
 ``import chainrule as cr``; the public names are listed in ``__all__``.
 """
 
-from chainrule import data, datasets, nn, ops, optim, viz
+from chainrule import data, datasets, diagnostics, nn, ops, optim, train, viz
 from chainrule.autodiff import (
     checkpoint,
     detect_anomaly,
@@ -86,12 +86,12 @@ __all__ = [
     "AnomalyError", "ChainruleError", "CheckpointError", "DTypeError", "Function",
     "GradcheckError", "GraphError", "IndexingError", "ShapeError", "Tensor", "abs", "arange",
     "bool", "cat", "checkpoint", "clip", "concatenate", "cos", "data", "datasets", "detect_anomaly",
-    "enable_grad", "exp", "expand", "flatten", "float32", "float64", "full", "grad",
+    "diagnostics", "enable_grad", "exp", "expand", "flatten", "float32", "float64", "full", "grad",
     "gradcheck", "gradgradcheck", "hessian", "int64", "is_grad_enabled", "jacobian", "jvp",
     "load", "log", "log_softmax", "logsumexp", "manual_seed", "matmul", "max", "maximum", "mean",
     "min", "minimum", "nn", "no_grad", "ones", "ones_like", "ops", "optim", "pad", "rand",
     "randn", "relu",
     "reshape", "save", "sigmoid", "sin", "softmax", "split", "sqrt", "squeeze", "stack", "sum",
-    "swapaxes", "tanh", "tensor", "transpose", "unsqueeze", "value_and_grad", "var", "vjp",
+    "swapaxes", "tanh", "tensor", "train", "transpose", "unsqueeze", "value_and_grad", "var", "vjp",
     "viz", "where", "zeros", "zeros_like",
 ]  # fmt: skip

@@ -184,6 +184,7 @@ def _as_float64(x: Any) -> Any:
 def _gradcheck(
     f: Callable, xs: list, label: str, eps: float, atol: float, rtol: float, fwd: bool | None
 ) -> None:
+    f = _flat_outputs(f)
     try:
         try:
             gradcheck(f, xs, eps=eps, atol=atol, rtol=rtol, check_forward=fwd is not False)
@@ -193,6 +194,20 @@ def _gradcheck(
             gradcheck(f, xs, eps=eps, atol=atol, rtol=rtol, check_forward=False)
     except GradcheckError as exc:
         raise GradcheckError(f"check_module: {label}: {exc}") from exc
+
+
+def _flat_outputs(f: Callable) -> Callable:
+    """``f`` with its floating Tensor outputs as one flat tuple: gradcheck takes a Tensor or
+    a flat tuple, while modules may return nested ones (an LSTM's ``(out, (h, c))``) or
+    None (attention weights when not asked for)."""
+
+    def flat(*args: Any) -> Any:
+        out = f(*args)
+        if isinstance(out, Tensor):
+            return out
+        return tuple(o for o in _leaves(out) if _is_float(o))
+
+    return flat
 
 
 def _with_parameter(m: Module, pname: str, xs: list, call: Callable) -> Callable:
