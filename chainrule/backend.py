@@ -6,6 +6,8 @@ importing NumPy directly, so a CuPy array flows through the same op code.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import types
 from typing import Any
 
@@ -58,6 +60,51 @@ def to_device(x: Any, device: str) -> Any:
 
 def is_array(x: Any) -> bool:
     return isinstance(x, np.ndarray) or (_cupy is not None and isinstance(x, _cupy.ndarray))
+
+
+# ---------------------------------------------------------------------------------------
+# The C allocator. glibc's malloc serves every block above M_MMAP_THRESHOLD (128 KiB at
+# start) with a fresh mmap and hands it back with munmap on free, and it returns the top of
+# the heap to the OS whenever more than M_TRIM_THRESHOLD (128 KiB) is free there. A training
+# step allocates and frees the same multi-megabyte arrays every step (im2col columns,
+# activations, gradients), so with those defaults every step pays page faults on freshly
+# zeroed pages: measured here, a LeNet-like CNN step went from 6.0 to 3.9 ms (the issue
+# reports 13.9 -> 9.1 ms for a plain NumPy CNN) once both thresholds were raised.
+MALLOC_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest allowed value on 64-bit
+MALLOC_TRIM_THRESHOLD = 256 * 1024 * 1024
+malloc_tuned = False  # whether tune_malloc() changed the allocator (for reports)
+
+
+def tune_malloc() -> bool:
+    """Raise glibc's mmap and trim thresholds so freed large blocks stay in the heap and
+    are reused, instead of going back to the OS and faulting in again on the next step.
+
+    Called once when chainrule is imported. It changes the process's malloc (NumPy's and
+    every other library's large allocations), keeps up to ``MALLOC_TRIM_THRESHOLD`` bytes of
+    freed memory in the heap, and does nothing on other C libraries (macOS, musl, Windows).
+    Set ``CHAINRULE_MALLOC_TUNING=0`` in the environment to leave the allocator alone.
+    Returns whether the thresholds were set."""
+    global malloc_tuned
+    if os.environ.get("CHAINRULE_MALLOC_TUNING", "1") == "0":
+        return False
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
+            return False
+    except (AttributeError, ValueError, OSError):  # not a glibc system
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from <malloc.h>
+    malloc_tuned = bool(
+        mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD)
+        and mallopt(m_trim_threshold, MALLOC_TRIM_THRESHOLD)
+    )
+    return malloc_tuned
+
+
+tune_malloc()
 
 
 # ---------------------------------------------------------------------------------------

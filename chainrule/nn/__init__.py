@@ -21,6 +21,7 @@ from chainrule.nn.activation import (
 )
 from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.containers import Add, Concat, ModuleDict, ModuleList, Multiply, Sequential
+from chainrule.nn.conv import AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from chainrule.nn.graph import Graph, GraphBuildError
 from chainrule.nn.layers import (
     BatchNorm1d,
@@ -52,14 +53,15 @@ from chainrule.nn.module import (
     StateDictError,
 )
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.rnn import GRU, LSTM, RNN
 
 __all__ = [
-    "ELU", "GELU", "Add", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d",
-    "Concat", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "Graph",
-    "GraphBuildError", "HardTanh", "HingeLoss", "HuberLoss", "Identity", "IncompatibleKeys",
-    "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "Maxout",
-    "Module", "ModuleDict", "ModuleError", "ModuleList", "ModuleNameError", "ModuleTypeError",
-    "MultiheadAttention", "Multiply", "NLLLoss", "NoisyReLU", "Normalize", "Parameter",
-    "ReLU", "RemovableHandle", "Sequential", "Sigmoid", "Softmax", "Softplus",
-    "StateDictError", "Tanh", "functional", "init", "utils",
+    "Add", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Concat",
+    "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding", "Flatten", "GELU",
+    "GRU", "Graph", "GraphBuildError", "HardTanh", "HingeLoss", "HuberLoss", "Identity",
+    "IncompatibleKeys", "L1Loss", "LSTM", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax",
+    "MSELoss", "MaxPool2d", "Maxout", "Module", "ModuleDict", "ModuleError", "ModuleList",
+    "ModuleNameError", "ModuleTypeError", "MultiheadAttention", "Multiply", "NLLLoss", "NoisyReLU",
+    "Normalize", "Parameter", "RNN", "ReLU", "RemovableHandle", "Sequential", "Sigmoid", "Softmax",
+    "Softplus", "StateDictError", "Tanh", "functional", "init", "utils",
 ]  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any, overload
 
 from chainrule import ops
 from chainrule.errors import IndexingError, ShapeError
-from chainrule.nn.module import Module, ModuleTypeError, call_child
+from chainrule.nn.module import Module, ModuleTypeError, raise_in
 from chainrule.tensor import Tensor
 
 __all__ = ["Add", "Concat", "ModuleDict", "ModuleList", "Multiply", "Sequential"]
@@ -55,7 +55,10 @@ class Sequential(Module):
 
     def forward(self, x: Any, *args: Any, **kwargs: Any) -> Any:
         for key, m in self._modules.items():
-            x = call_child(_where(self, key, m), m, x, *args, **kwargs)
+            try:
+                x = m(x, *args, **kwargs)
+            except Exception as exc:  # the message naming the child is built only here
+                raise_in(_where(self, key, m), exc)
             args, kwargs = (), {}
         return x
 

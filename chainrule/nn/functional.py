@@ -209,16 +209,17 @@ def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
     """``input @ weight.T + bias``: ``input`` (..., in), ``weight`` (out, in) (PyTorch's
     layout), ``bias`` (out,) or None -> (..., out). One fused op."""
     x, w = _tensor(input), _tensor(weight)
-    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+    xs, ws = x.data.shape, w.data.shape
+    if len(ws) != 2 or not xs or xs[-1] != ws[1]:
         raise ShapeError(
-            f"linear: input shape {x.shape} and weight shape {w.shape} do not fit: expected "
+            f"linear: input shape {xs} and weight shape {ws} do not fit: expected "
             "input (..., in) and weight (out, in)"
         )
     if bias is None:
         return _nn.Linear.apply(x, w)
     b = _tensor(bias)
-    if b.shape != (w.shape[0],):
-        raise ShapeError(f"linear: bias shape {b.shape} does not fit weight shape {w.shape}")
+    if b.data.shape != ws[:1]:
+        raise ShapeError(f"linear: bias shape {b.shape} does not fit weight shape {ws}")
     return _nn.Linear.apply(x, w, b)
 
 

@@ -423,6 +423,13 @@ class Sigmoid(Op):
         return t * (y * (1 - y))
 
 
+# NumPy's maximum runs its SIMD loop only when both operands are arrays; against the scalar 0
+# it falls back to a scalar NaN-checking loop, ~2x slower than allocating a zero array and
+# taking the maximum in place (measured: 10 -> 4.6 us at 128x256 float32). Below this size the
+# extra allocation costs more than it saves (0.5 -> 1.0 us at 7 elements).
+_RELU_SIMD_SIZE = 4096
+
+
 class Relu(Op):
     """``max(x, 0)``; the derivative at 0 is taken as 0 (as PyTorch)."""
 
@@ -430,7 +437,12 @@ class Relu(Op):
 
     @staticmethod
     def forward(ctx, x):
-        y = array_module(x).maximum(x, 0)
+        xp = array_module(x)
+        if x.size < _RELU_SIMD_SIZE:
+            y = xp.maximum(x, 0)
+        else:  # the same values, ~2x faster: see _RELU_SIMD_SIZE
+            y = xp.zeros_like(x)
+            xp.maximum(x, y, out=y)
         ctx.save_for_backward(y)
         return y
 

@@ -382,16 +382,20 @@ class Linear(Op):
 
     @staticmethod
     def backward(ctx, g):
+        # Written with operators and methods, which arrays and Tensors share (the same rule
+        # serves both modes), and cheaper than the xp functions on small arrays. The GEMMs
+        # read the saved arrays in place: g.T and w are strided views that BLAS takes as
+        # transposed operands, so no transposed copy is made.
         x, w = ctx.saved
-        xp = ctx.xp
         need = ctx.needs_input_grad
-        gx = xp.matmul(g, w) if need[0] else None
+        gx = g @ w if need[0] else None  # (..., out) @ (out, in)
         gw = None
         if need[1]:
-            out_f, in_f = w.shape
-            g2 = xp.reshape(g, (-1, out_f))
-            x2 = xp.reshape(x, (-1, in_f))
-            gw = xp.matmul(xp.transpose(g2), x2)
+            if g.ndim == 2:
+                gw = g.T @ x  # (out, N) @ (N, in)
+            else:  # fold the leading axes into one
+                out_f, in_f = w.shape
+                gw = g.reshape(-1, out_f).T @ x.reshape(-1, in_f)
         if len(need) == 2:
             return gx, gw
         return gx, gw, (g if need[2] else None)  # the engine sums g down to (out,)
@@ -442,11 +446,10 @@ class CrossEntropy(Op):
             loss = -(target * logp).sum(axis=axis)
             ctx.save_for_backward(x, target, logp)
         else:
-            idx = xp.expand_dims(target, axis)
-            picked = xp.take_along_axis(e, idx, axis=axis)  # x[label] - max
+            picked = _at_labels(e, target, axis)  # x[label] - max
             xp.exp(e, out=e)
             s = e.sum(axis=axis, keepdims=True)
-            loss = (xp.log(s) - picked).squeeze(axis)
+            loss = xp.log(s).squeeze(axis) - picked
             ctx.save_for_backward(x, target, e, s)
         ctx.setup = (axis, probs, reduction, loss.size)
         return reduce_raw(loss, reduction)
@@ -480,10 +483,7 @@ class CrossEntropy(Op):
             return gx, (-logp * gs if need_t else None)
         x, target, e, s = ctx.saved
         gx = e * (gs / s)  # softmax * upstream, in one pass over (N, C)
-        m = array_module(gx)
-        idx = m.expand_dims(target, axis)
-        at_label = m.take_along_axis(gx, idx, axis=axis) - m.broadcast_to(gs, idx.shape)
-        m.put_along_axis(gx, idx, at_label, axis=axis)
+        _sub_at_labels(gx, target, axis, g if reduction == "none" else gs)  # minus onehot
         return gx, None
 
     @staticmethod
@@ -501,11 +501,31 @@ class CrossEntropy(Op):
             x, target, e, s = ctx.saved
             p = e / s
             tx = tx if _is_tangent(tx) else array_module(x).zeros_like(x)
-            picked = array_module(x).take_along_axis(tx, array_module(x).expand_dims(target, axis),
-                                                     axis=axis).squeeze(axis)  # fmt: skip
-            out = (p * tx).sum(axis=axis) - picked
+            out = (p * tx).sum(axis=axis) - _at_labels(tx, target, axis)
         out = array_module(x).asarray(out, dtype=x.dtype)
         return reduce_raw(out, reduction)
+
+
+def _at_labels(a: Any, labels: Any, axis: int) -> Any:
+    """The entries of ``a`` at the class ``labels`` along ``axis``: an array of the labels'
+    shape. (N, C) with labels (N,), the usual case, is one fancy index (``take_along_axis``
+    costs several microseconds of Python around the same work)."""
+    xp = array_module(a)
+    if a.ndim == 2 and axis == 1:
+        return a[xp.arange(a.shape[0]), labels]
+    return xp.take_along_axis(a, xp.expand_dims(labels, axis), axis=axis).squeeze(axis)
+
+
+def _sub_at_labels(a: Any, labels: Any, axis: int, v: Any) -> None:
+    """``a[label] -= v`` in place at each class label along ``axis``; ``v`` is a scalar or
+    has the labels' shape."""
+    xp = array_module(a)
+    if a.ndim == 2 and axis == 1:
+        a[xp.arange(a.shape[0]), labels] -= v  # one (row, label) pair per row: no repeats
+        return
+    idx = xp.expand_dims(labels, axis)
+    v = xp.expand_dims(v, axis) if v.ndim else v
+    xp.put_along_axis(a, idx, xp.take_along_axis(a, idx, axis=axis) - v, axis=axis)
 
 
 def _onehot(labels: Any, shape: tuple, axis: int, dtype: Any) -> Any:

@@ -243,9 +243,11 @@ class Optimizer:
                 loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
-                g = grad_array(p)
+                g = p.grad
                 if g is None:
                     continue
+                if isinstance(g, Tensor):  # (a raw array is accepted, as grad_array does)
+                    g = g.data
                 if g.shape != p.data.shape:
                     raise ShapeError(
                         f"{type(self).__name__}.step: a parameter of shape {p.data.shape} has a "
@@ -261,7 +263,7 @@ class Optimizer:
     def _scratch(self, like: Any, k: int) -> Any:
         """Work array number ``k`` with the shape, dtype and device of ``like``; shared by
         every parameter of that shape, so its contents do not outlive one update."""
-        key = (like.shape, like.dtype.str, backend.device_of(like), k)
+        key = (like.shape, like.dtype, type(like), k)  # the array type tells the device
         buf = self._work.get(key)
         if buf is None:
             buf = self._work[key] = backend.array_module(like).empty_like(like)

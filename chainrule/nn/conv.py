@@ -1,0 +1,138 @@
+"""Convolution and pooling layers over ``chainrule.ops.conv`` (im2col + one GEMM).
+
+Layouts are PyTorch's: inputs (N, C, L) for 1-D and (N, C, H, W) for 2-D; weights
+(C_out, C_in / groups, *kernel).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import float32
+from chainrule.nn import functional as F
+from chainrule.nn import init
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
+from chainrule.tensor import Tensor, as_dtype
+
+__all__ = ["AvgPool2d", "Conv1d", "Conv2d", "MaxPool2d"]
+
+
+def _tuple(v: Any, n: int) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+class _ConvNd(Module):
+    _dims = 2
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+        padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
+        dtype: Any = None,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"{type(self).__name__}: in_channels {in_channels} and out_channels "
+                f"{out_channels} must both be divisible by groups={groups}"
+            )
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _tuple(kernel_size, self._dims)
+        self.stride = _tuple(stride, self._dims)
+        self.padding = padding if isinstance(padding, str) else _tuple(padding, self._dims)
+        self.dilation = _tuple(dilation, self._dims)
+        dt = float32 if dtype is None else as_dtype(dtype)
+        shape = (out_channels, in_channels // groups, *self.kernel_size)
+        self.weight = Parameter(np.empty(shape, dtype=dt))
+        if bias:
+            self.bias = Parameter(np.empty((out_channels,), dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: weight ``kaiming_uniform_(a=sqrt(5))``, bias
+        U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C_in/groups * prod(kernel)."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self) -> str:
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")  # fmt: skip
+        if self.padding not in ((0,) * self._dims, "valid"):
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._dims:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        return s + ("" if self.bias is not None else ", bias=False")
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution (cross-correlation): (N, C_in, H, W) -> (N, C_out, OH, OW) with
+    ``OH = (H + 2*padding - dilation*(k-1) - 1) // stride + 1``; ``padding`` may be an int,
+    a pair, ``"valid"`` or ``"same"``.
+
+    Attributes: weight (C_out, C_in/groups, kH, kW), bias (C_out,), initialised as PyTorch.
+    """
+
+    _dims = 2
+
+    def forward(self, x: Any) -> Tensor:
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)  # fmt: skip
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution: (N, C_in, L) -> (N, C_out, OL).
+
+    Attributes: weight (C_out, C_in/groups, k), bias (C_out,), initialised as PyTorch.
+    """
+
+    _dims = 1
+
+    def forward(self, x: Any) -> Tensor:
+        return F.conv1d(x, self.weight, self.bias, self.stride[0],
+                        self.padding if isinstance(self.padding, str) else self.padding[0],
+                        self.dilation[0], self.groups)  # fmt: skip
+
+
+class MaxPool2d(Module):
+    """Max over ``kernel_size`` windows: (N, C, H, W) -> (N, C, OH, OW); ``stride``
+    defaults to ``kernel_size``; the gradient goes to each window's first maximum."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 dilation: Any = 1) -> None:  # fmt: skip
+        super().__init__()
+        self.kernel_size, self.stride, self.padding, self.dilation = (
+            kernel_size, stride, padding, dilation)  # fmt: skip
+
+    def forward(self, x: Any) -> Tensor:
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
+
+
+class AvgPool2d(Module):
+    """Mean over ``kernel_size`` windows: (N, C, H, W) -> (N, C, OH, OW); zero padding
+    counts in the mean unless ``count_include_pad=False`` (PyTorch's default is True)."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 count_include_pad: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x: Any) -> Tensor:
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding,
+                            self.count_include_pad)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"

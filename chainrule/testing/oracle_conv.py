@@ -1,0 +1,298 @@
+"""Oracle table entries for convolution and pooling (``chainrule.ops.conv``).
+
+:data:`CONV_OPS` is a list of :class:`~chainrule.testing.oracle.OpInfo` in the format of
+``chainrule.testing.oracle.OPS``, checked by the same generic checks (gradcheck, forward vs
+reverse mode, double backward, PyTorch in float64, a NumPy reference). The samples cover
+stride, padding (ints, pairs, ``"same"`` with an asymmetric split, ``"valid"``), dilation,
+groups (including depthwise), bias and no bias, odd and non-square sizes, kernels as large
+as the input, 1x1 kernels, ``conv1d``, both adjoints (``conv2d_input``/``conv2d_weight``
+against ``torch.nn.grad``) and both pools (tiling windows, overlapping windows, padding,
+dilation, leftover rows). Max-pool samples have distinct values (no ties), so the numeric
+derivatives are well defined.
+
+The NumPy references are written independently of chainrule's im2col: a convolution is
+``einsum`` over ``sliding_window_view`` windows, a pool a reduction over them.
+
+Neither torch nor hypothesis is imported at module level.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Any
+
+import numpy as np
+
+from chainrule.ops import conv as _conv
+from chainrule.testing.oracle import OpInfo, Sample, _r, _tm, distinct
+
+# ---- NumPy references ----------------------------------------------------------------------
+
+
+def _np_pair(v: Any) -> tuple[int, int]:
+    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
+
+
+def _np_pads(padding: Any, k: tuple, d: tuple) -> tuple[tuple[int, int], tuple[int, int]]:
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        th, tw = d[0] * (k[0] - 1), d[1] * (k[1] - 1)
+        return (th // 2, th - th // 2), (tw // 2, tw - tw // 2)
+    ph, pw = _np_pair(padding)
+    return (ph, ph), (pw, pw)
+
+
+def _np_windows(
+    x: np.ndarray, k: tuple, s: tuple, d: tuple, pads: tuple, fill: float = 0.0
+) -> np.ndarray:
+    """``(N, C, OH, OW, kH, kW)`` windows of zero- (or ``fill``-) padded ``x``."""
+    xp = np.pad(x, ((0, 0), (0, 0), pads[0], pads[1]), constant_values=fill)
+    eh, ew = d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1
+    win = np.lib.stride_tricks.sliding_window_view(xp, (eh, ew), axis=(2, 3))
+    return win[:, :, :: s[0], :: s[1], :: d[0], :: d[1]]
+
+
+def np_conv2d(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> np.ndarray:
+    """Reference 2-D convolution: einsum over the windows, group by group."""
+    k, s, d = w.shape[2:], _np_pair(stride), _np_pair(dilation)
+    win = _np_windows(x, k, s, d, _np_pads(padding, k, d))
+    n, _, oh, ow = win.shape[:4]
+    o, cg = w.shape[:2]
+    win = win.reshape(n, groups, cg, oh, ow, *k)
+    wg = w.reshape(groups, o // groups, cg, *k)
+    y = np.einsum("ngchwij,gocij->ngohw", win, wg).reshape(n, o, oh, ow)
+    return y if b is None else y + b[:, None, None]
+
+
+def np_conv1d(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> np.ndarray:
+    pad = padding if isinstance(padding, str) else (0, padding)
+    y = np_conv2d(x[:, :, None], w[:, :, None], b, (1, stride), pad, (1, dilation), groups)
+    return y[:, :, 0]
+
+
+def _np_pool(
+    x: np.ndarray, kernel_size: Any, stride: Any, padding: Any, dilation: Any, fill: float
+) -> np.ndarray:
+    k = _np_pair(kernel_size)
+    s = k if stride is None else _np_pair(stride)
+    p, d = _np_pair(padding), _np_pair(dilation)
+    return _np_windows(x, k, s, d, ((p[0], p[0]), (p[1], p[1])), fill)
+
+
+def np_max_pool2d(
+    x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1
+) -> np.ndarray:
+    return _np_pool(x, kernel_size, stride, padding, dilation, -np.inf).max(axis=(-2, -1))
+
+
+def np_avg_pool2d(
+    x: np.ndarray,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    count_include_pad: bool = True,
+) -> np.ndarray:
+    total = _np_pool(x, kernel_size, stride, padding, 1, 0.0).sum(axis=(-2, -1))
+    if count_include_pad:
+        return total / np.prod(_np_pair(kernel_size))
+    ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
+    return total / _np_pool(ones, kernel_size, stride, padding, 1, 0.0).sum(axis=(-2, -1))
+
+
+def np_conv2d_input(w: np.ndarray, g: np.ndarray, input_size: tuple, **kw: Any) -> np.ndarray:
+    """Reference dL/dx: the transpose of the reference convolution, built column by column
+    from its Jacobian (small sizes only)."""
+    n_in = int(np.prod(input_size))
+    jac = np.stack([np_conv2d(e.reshape(input_size), w, **kw).ravel() for e in np.eye(n_in)], 1)
+    return (g.ravel() @ jac).reshape(input_size)
+
+
+def np_conv2d_weight(x: np.ndarray, g: np.ndarray, weight_size: tuple, **kw: Any) -> np.ndarray:
+    """Reference dL/dW from the Jacobian of the reference convolution in W (small sizes)."""
+    n_w = int(np.prod(weight_size))
+    jac = np.stack([np_conv2d(x, e.reshape(weight_size), **kw).ravel() for e in np.eye(n_w)], 1)
+    return (g.ravel() @ jac).reshape(weight_size)
+
+
+# ---- torch equivalents (torch imported lazily) ---------------------------------------------
+
+
+def _quiet(fn: Any) -> Any:
+    """``fn`` with torch's warning about padding='same' with even kernels silenced."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return fn(*args, **kwargs)
+
+    return wrapped
+
+
+@_quiet
+def t_conv2d(x: Any, w: Any, b: Any = None, **kw: Any) -> Any:
+    return _tm().nn.functional.conv2d(x, w, b, **kw)
+
+
+@_quiet
+def t_conv1d(x: Any, w: Any, b: Any = None, **kw: Any) -> Any:
+    return _tm().nn.functional.conv1d(x, w, b, **kw)
+
+
+def t_max_pool2d(x: Any, **kw: Any) -> Any:
+    return _tm().nn.functional.max_pool2d(x, **kw)
+
+
+def t_avg_pool2d(x: Any, **kw: Any) -> Any:
+    return _tm().nn.functional.avg_pool2d(x, **kw)
+
+
+def t_conv2d_input(w: Any, g: Any, input_size: tuple, **kw: Any) -> Any:
+    return _tm().nn.grad.conv2d_input(input_size, w, g, **kw)
+
+
+def t_conv2d_weight(x: Any, g: Any, weight_size: tuple, **kw: Any) -> Any:
+    return _tm().nn.grad.conv2d_weight(x, weight_size, g, **kw)
+
+
+# ---- chainrule calls -----------------------------------------------------------------------
+
+
+def _conv2d(x: Any, w: Any, b: Any = None, **kw: Any) -> Any:
+    return _conv.conv2d(x, w, b, **kw)
+
+
+def _conv1d(x: Any, w: Any, b: Any = None, **kw: Any) -> Any:
+    return _conv.conv1d(x, w, b, **kw)
+
+
+def _conv2d_input(w: Any, g: Any, input_size: tuple, **kw: Any) -> Any:
+    return _conv.conv2d_input(input_size, w, g, **kw)
+
+
+def _conv2d_weight(x: Any, g: Any, weight_size: tuple, **kw: Any) -> Any:
+    return _conv.conv2d_weight(x, weight_size, g, **kw)
+
+
+# ---- samples -------------------------------------------------------------------------------
+
+# (x shape, weight shape, bias?, kwargs)
+CONV2D_CASES: list[tuple[tuple, tuple, bool, dict]] = [
+    ((2, 3, 6, 5), (4, 3, 3, 2), True, {}),
+    ((2, 3, 5, 5), (2, 3, 3, 3), False, {}),
+    ((1, 2, 7, 6), (3, 2, 3, 3), True, {"stride": 2, "padding": 1}),
+    ((1, 2, 8, 7), (2, 2, 2, 3), False, {"stride": (2, 1), "padding": (1, 2), "dilation": (2, 1)}),
+    ((2, 4, 5, 5), (6, 2, 3, 3), True, {"padding": 1, "groups": 2}),
+    ((1, 3, 6, 7), (3, 1, 3, 3), True, {"stride": 2, "groups": 3}),  # depthwise
+    ((1, 2, 5, 6), (2, 2, 2, 4), True, {"padding": "same"}),  # even kernel: asymmetric pad
+    ((1, 2, 6, 5), (3, 2, 3, 3), False, {"padding": "same", "dilation": 2}),
+    ((2, 2, 5, 4), (3, 2, 2, 2), True, {"padding": "valid", "stride": 3}),
+    ((2, 3, 5, 5), (2, 3, 1, 1), True, {"stride": 2}),  # 1x1 kernel
+    ((1, 2, 4, 3), (2, 2, 4, 3), True, {}),  # kernel as large as the input
+    ((3, 2, 4, 4), (2, 1, 3, 2), False, {"padding": (2, 1), "dilation": (1, 2), "groups": 2}),
+]
+
+CONV1D_CASES: list[tuple[tuple, tuple, bool, dict]] = [
+    ((2, 3, 9), (4, 3, 3), True, {}),
+    ((2, 2, 8), (3, 2, 2), False, {"stride": 2, "padding": 1}),
+    ((1, 4, 7), (4, 2, 3), True, {"groups": 2, "padding": "same", "dilation": 2}),
+    ((2, 2, 6), (2, 2, 4), True, {"padding": "same"}),
+]
+
+# (x shape, kwargs)
+MAX_POOL_CASES: list[tuple[tuple, dict]] = [
+    ((2, 3, 6, 6), {"kernel_size": 2}),  # windows tile the input: the fast path
+    ((1, 2, 7, 5), {"kernel_size": 2}),  # tiles with a leftover row and column
+    ((1, 2, 7, 9), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ((2, 2, 5, 7), {"kernel_size": (2, 3), "stride": 1}),  # overlapping windows
+    ((1, 2, 7, 7), {"kernel_size": 3, "stride": 2, "dilation": 2}),
+    ((1, 3, 4, 6), {"kernel_size": (1, 3)}),
+]
+
+AVG_POOL_CASES: list[tuple[tuple, dict]] = [
+    ((2, 3, 6, 6), {"kernel_size": 2}),
+    ((1, 2, 7, 5), {"kernel_size": (3, 2)}),
+    ((1, 2, 7, 9), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ((1, 2, 6, 5), {"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": False}),
+    ((2, 2, 5, 7), {"kernel_size": (2, 3), "stride": (1, 2)}),
+]
+
+
+def _conv_inputs(cases: list) -> Any:
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        out = []
+        for xs, ws, bias, kw in cases:
+            args = (_r(rng, xs), _r(rng, ws)) + ((_r(rng, ws[:1]),) if bias else ())
+            out.append(Sample(args, kw))
+        return out
+
+    return gen
+
+
+def _pool_inputs(cases: list) -> Any:
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        return [Sample((_r(rng, xs),), kw) for xs, kw in cases]
+
+    return gen
+
+
+def _out_shape(xs: tuple, ws: tuple, kw: dict) -> tuple:
+    return np_conv2d(np.zeros(xs), np.zeros(ws), **kw).shape
+
+
+def _input_grad_inputs(rng: np.random.Generator) -> list[Sample]:
+    out = []
+    for xs, ws, _, kw in CONV2D_CASES[:6] + CONV2D_CASES[-1:]:
+        g = _r(rng, _out_shape(xs, ws, kw))
+        out.append(Sample((_r(rng, ws), g), {"input_size": xs, **kw}))
+    return out
+
+
+def _weight_grad_inputs(rng: np.random.Generator) -> list[Sample]:
+    out = []
+    for xs, ws, _, kw in CONV2D_CASES[:6] + CONV2D_CASES[-1:]:
+        g = _r(rng, _out_shape(xs, ws, kw))
+        out.append(Sample((_r(rng, xs), g), {"weight_size": ws, **kw}))
+    return out
+
+
+# ---- the table -----------------------------------------------------------------------------
+
+CONV_OPS: list[OpInfo] = [
+    OpInfo(name="conv2d", fn=_conv2d, torch_fn=t_conv2d, ref_fn=np_conv2d,
+           inputs=_conv_inputs(CONV2D_CASES)),
+    OpInfo(name="conv1d", fn=_conv1d, torch_fn=t_conv1d, ref_fn=np_conv1d,
+           inputs=_conv_inputs(CONV1D_CASES)),
+    OpInfo(name="conv2d_input", fn=_conv2d_input, torch_fn=t_conv2d_input,
+           ref_fn=np_conv2d_input, inputs=_input_grad_inputs),
+    OpInfo(name="conv2d_weight", fn=_conv2d_weight, torch_fn=t_conv2d_weight,
+           ref_fn=np_conv2d_weight, inputs=_weight_grad_inputs),
+    OpInfo(name="max_pool2d", fn=_conv.max_pool2d, torch_fn=t_max_pool2d,
+           ref_fn=np_max_pool2d, inputs=_pool_inputs(MAX_POOL_CASES), domain=distinct()),
+    OpInfo(name="avg_pool2d", fn=_conv.avg_pool2d, torch_fn=t_avg_pool2d,
+           ref_fn=np_avg_pool2d, inputs=_pool_inputs(AVG_POOL_CASES)),
+]  # fmt: skip
+
+__all__ = [
+    "AVG_POOL_CASES", "CONV1D_CASES", "CONV2D_CASES", "CONV_OPS", "MAX_POOL_CASES",
+    "np_avg_pool2d", "np_conv1d", "np_conv2d", "np_conv2d_input", "np_conv2d_weight",
+    "np_max_pool2d",
+]  # fmt: skip
