@@ -26,9 +26,14 @@ How it is fast (each op is one graph node whatever the sequence length):
   (gate derivatives times their partner values) is computed for all steps at once before
   the loop, which is then a handful of in-place NumPy calls and one GEMM per step; the
   per-step gate gradients land in one (T, B, G*H) array, so ``dW_hh``, ``dW_ih``, ``dx``
-  and the bias gradients are one GEMM (or sum) each after the loop;
-* buffers are preallocated and written with ``out=``; the loops are iterative, so a
-  sequence of any length backprops.
+  and the bias gradients are one GEMM (or GEMV) each after the loop;
+* buffers are allocated once per call and written with ``out=``; the loops are iterative,
+  so a sequence of any length backprops (memory kept for backward: the gate activations
+  and states of every step, ``7 * T * B * H`` numbers for the LSTM, 5 for the GRU, 1 for
+  the RNN).
+
+Dtypes: the inputs are promoted together (NEP 50) and must be floating; every gradient
+comes back in its input's dtype. The fast paths are written for NumPy arrays (CPU).
 
 Higher derivatives: the fast backward is raw NumPy. When the backward itself is recorded
 (``create_graph=True``, ``ctx.xp.is_graph``), the layer is recomputed as a composition of
