@@ -6,15 +6,15 @@ state ``(h, c)``, and a linear layer giving the scores of the next character. Tr
 with truncated backpropagation through time on random windows of the text, then asked to
 write, one sampled character after another.
 
-The LSTM is ``nn.LSTM`` when this chainrule has it; otherwise (or with ``--manual``) it
-is the cell written out with core ops below -- the four gates (input, forget, cell,
+The LSTM is ``nn.LSTM`` (one fused op for the whole sequence); with ``--manual`` it is
+the cell written out with core ops below -- the four gates (input, forget, cell,
 output, PyTorch's order) from two matrix products, ``c = f*c + i*g``, ``h = o*tanh(c)``
--- and autodiff backpropagates through every time step of the Python loop. Where both
-exist, the script first checks that they compute the same thing.
+-- and autodiff backpropagates through every time step of the Python loop. The script
+first checks that the two compute the same thing.
 
     python examples/char_lstm.py            # 1500 steps
     python examples/char_lstm.py --quick    # 150 steps, a smaller net
-    python examples/char_lstm.py --manual   # the hand-written cell even if nn.LSTM exists
+    python examples/char_lstm.py --manual   # the hand-written cell instead of nn.LSTM
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (1e-2)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--manual", action="store_true", help="the core-ops cell, always")
+    parser.add_argument("--manual", action="store_true", help="core-ops cell, not nn.LSTM")
     parser.add_argument("--quick", action="store_true", help="150 steps, a smaller net")
     args = parser.parse_args(argv)
     steps = args.steps or (150 if args.quick else 1500)
@@ -162,16 +162,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     seq_len = args.seq_len or (24 if args.quick else 48)
     batch = 16 if args.quick and args.batch_size == 32 else args.batch_size
 
-    has_lstm = hasattr(nn, "LSTM")
-    manual = args.manual or not has_lstm
-    if not has_lstm:
-        print("this chainrule has no nn.LSTM yet: using the LSTM cell written with core ops")
-    elif manual:
-        print("using the LSTM cell written with core ops (--manual)")
-    else:
-        print("using nn.LSTM")
-    if has_lstm:
-        print(f"hand-written cell matches nn.LSTM: {check_against_nn_lstm(args.seed)}")
+    manual = args.manual
+    print("using the LSTM cell written with core ops (--manual)" if manual else "using nn.LSTM")
+    print(f"hand-written cell matches nn.LSTM: {check_against_nn_lstm(args.seed)}")
 
     chars = sorted(set(TEXT))
     data = np.array([chars.index(ch) for ch in TEXT], dtype=np.int64)

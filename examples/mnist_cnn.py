@@ -2,9 +2,8 @@
 
 conv 5x5 (32) -> ReLU -> max-pool 2 -> conv 5x5 (64) -> ReLU -> max-pool 2 -> 256 -> 10.
 Convolutions share one small filter across the whole image, so the network sees strokes
-wherever they are; pooling makes it tolerant to small shifts. It needs ``nn.Conv2d`` and
-``nn.MaxPool2d``; where this version of chainrule lacks them, the script says so and
-stops.
+wherever they are; pooling makes it tolerant to small shifts (``nn.Conv2d`` and
+``nn.MaxPool2d``).
 
 The data are handled as in ``mnist_mlp.py``: ``cr.datasets.mnist()`` reads the four
 standard files from ``~/.cache/chainrule/mnist`` (or ``--root``; ``--download`` fetches
@@ -103,12 +102,6 @@ def main(argv: Sequence[str] | None = None) -> float | None:
     parser.add_argument("--stand-in", action="store_true", help="use the digits if no MNIST")
     parser.add_argument("--quick", action="store_true", help="1 epoch on a subset (or stand-in)")
     args = parser.parse_args(argv)
-
-    missing = [name for name in ("Conv2d", "MaxPool2d") if not hasattr(nn, name)]
-    if missing:
-        print(f"this chainrule has no nn.{' or nn.'.join(missing)} yet, which the CNN needs;")
-        print("examples/mnist_mlp.py trains an MLP on the same data meanwhile")
-        return None
 
     X_train, y_train, X_test, y_test, source = load_data(args)
     stand_in = source != "MNIST"
