@@ -33,6 +33,7 @@ import numpy as np
 from chainrule import backend, ops
 from chainrule.errors import ShapeError
 from chainrule.ops import nn as _nn
+from chainrule.ops.conv import avg_pool2d, conv1d, conv2d, max_pool2d  # the same functions
 from chainrule.ops.nn import ArgumentError, LabelError
 from chainrule.tensor import Tensor, to_array
 
@@ -364,37 +365,6 @@ def hinge_loss(input: Any, target: Any, *, reduction: str = "mean", margin: floa
     others = (np.arange(c) != labels[:, None]).astype(x.dtype)
     margins = ops.relu(margin - picked + x) * others
     return _reduce(ops.sum(margins, axis=1) / c, reduction)
-
-
-# ---- convolution and pooling (from chainrule.ops.conv) ----------------------------------------
-
-
-def conv1d(*args: Any, **kwargs: Any) -> Tensor:
-    """``chainrule.ops.conv.conv1d`` (see there for arguments and shapes)."""
-    from chainrule.ops import conv
-
-    return conv.conv1d(*args, **kwargs)
-
-
-def conv2d(*args: Any, **kwargs: Any) -> Tensor:
-    """``chainrule.ops.conv.conv2d`` (see there for arguments and shapes)."""
-    from chainrule.ops import conv
-
-    return conv.conv2d(*args, **kwargs)
-
-
-def max_pool2d(*args: Any, **kwargs: Any) -> Tensor:
-    """``chainrule.ops.conv.max_pool2d`` (see there for arguments and shapes)."""
-    from chainrule.ops import conv
-
-    return conv.max_pool2d(*args, **kwargs)
-
-
-def avg_pool2d(*args: Any, **kwargs: Any) -> Tensor:
-    """``chainrule.ops.conv.avg_pool2d`` (see there for arguments and shapes)."""
-    from chainrule.ops import conv
-
-    return conv.avg_pool2d(*args, **kwargs)
 
 
 __all__ = [
