@@ -43,10 +43,12 @@ class MultiheadAttention(Module):
     positional order differs from chainrule's documented one) -> ``(out, weights)``.
 
     Shapes: query (L, N, E), key and value (S, N, E) (batch_first: (N, L, E), (N, S, E);
-    unbatched: (L, E), (S, E)); ``attn_mask`` (L, S) or (N * H, L, S), bool (True = may not
-    attend) or float (added to the scores); ``key_padding_mask`` (N, S), bool (True =
-    ignore that key) or float. ``out`` is shaped like query; ``weights`` (N, L, S)
-    averaged over heads ((N, H, L, S) with ``average_attn_weights=False``), or None when
+    unbatched: (L, E), (S, E)); ``attn_mask`` (L, S), shared by every batch element and
+    head, or (N * H, L, S), one per batch element and head (entry ``n * H + h``; unbatched
+    input: (H, L, S)), bool (True = may not attend) or float (added to the scores);
+    ``key_padding_mask`` (N, S) (unbatched: (S,)), bool (True = ignore that key) or float.
+    ``out`` is shaped like query; ``weights`` (N, L, S) averaged over heads ((N, H, L, S)
+    with ``average_attn_weights=False``; no N when unbatched), or None when
     ``need_weights=False``. A query whose keys are all masked gets NaN, as in PyTorch.
     """
 

@@ -1,6 +1,7 @@
 """Convolution and pooling layers over ``chainrule.ops.conv`` (im2col + one GEMM).
 
-Layouts are PyTorch's: inputs (N, C, L) for 1-D and (N, C, H, W) for 2-D; weights
+Layouts are PyTorch's: inputs (N, C, L) for 1-D and (N, C, H, W) for 2-D, or unbatched
+(C, L) / (C, H, W) (the output then has no N axis either); weights
 (C_out, C_in / groups, *kernel).
 """
 
@@ -76,8 +77,9 @@ class _ConvNd(Module):
 
 class Conv2d(_ConvNd):
     """2-D convolution (cross-correlation): (N, C_in, H, W) -> (N, C_out, OH, OW) with
-    ``OH = (H + 2*padding - dilation*(k-1) - 1) // stride + 1``; ``padding`` may be an int,
-    a pair, ``"valid"`` or ``"same"``.
+    ``OH = (H + 2*padding - dilation*(k-1) - 1) // stride + 1`` (OW likewise along W);
+    ``padding`` may be an int, a pair, ``"valid"`` or ``"same"``. Unbatched
+    (C_in, H, W) -> (C_out, OH, OW).
 
     Attributes: weight (C_out, C_in/groups, kH, kW), bias (C_out,), initialised as PyTorch.
     """
@@ -90,7 +92,9 @@ class Conv2d(_ConvNd):
 
 
 class Conv1d(_ConvNd):
-    """1-D convolution: (N, C_in, L) -> (N, C_out, OL).
+    """1-D convolution: (N, C_in, L) -> (N, C_out, OL) with
+    ``OL = (L + 2*padding - dilation*(k-1) - 1) // stride + 1``; ``padding`` may be an int,
+    ``"valid"`` or ``"same"``. Unbatched (C_in, L) -> (C_out, OL).
 
     Attributes: weight (C_out, C_in/groups, k), bias (C_out,), initialised as PyTorch.
     """
@@ -104,8 +108,11 @@ class Conv1d(_ConvNd):
 
 
 class MaxPool2d(Module):
-    """Max over ``kernel_size`` windows: (N, C, H, W) -> (N, C, OH, OW); ``stride``
-    defaults to ``kernel_size``; the gradient goes to each window's first maximum."""
+    """Max over ``kernel_size`` windows: (N, C, H, W) -> (N, C, OH, OW) with
+    ``OH = (H + 2*padding - dilation*(k-1) - 1) // stride + 1`` (OW likewise; floor mode),
+    or unbatched (C, H, W) -> (C, OH, OW). ``stride`` defaults to ``kernel_size``; padding
+    (at most half the kernel) counts as -inf; the gradient goes to each window's first
+    maximum."""
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  dilation: Any = 1) -> None:  # fmt: skip
@@ -117,12 +124,19 @@ class MaxPool2d(Module):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
+        stride = self.kernel_size if self.stride is None else self.stride
+        return (
+            f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, "
+            f"dilation={self.dilation}"
+        )
 
 
 class AvgPool2d(Module):
-    """Mean over ``kernel_size`` windows: (N, C, H, W) -> (N, C, OH, OW); zero padding
-    counts in the mean unless ``count_include_pad=False`` (PyTorch's default is True)."""
+    """Mean over ``kernel_size`` windows: (N, C, H, W) -> (N, C, OH, OW) with
+    ``OH = (H + 2*padding - k) // stride + 1`` (OW likewise; floor mode), or unbatched
+    (C, H, W) -> (C, OH, OW). ``stride`` defaults to ``kernel_size``; zero padding (at most
+    half the kernel) counts in the mean unless ``count_include_pad=False`` (PyTorch's
+    default is True)."""
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  count_include_pad: bool = True) -> None:  # fmt: skip
@@ -135,4 +149,8 @@ class AvgPool2d(Module):
                             self.count_include_pad)  # fmt: skip
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
+        stride = self.kernel_size if self.stride is None else self.stride
+        return (
+            f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, "
+            f"count_include_pad={self.count_include_pad}"
+        )

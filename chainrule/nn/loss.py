@@ -27,21 +27,22 @@ class _Loss(Module):
 
 
 class MSELoss(_Loss):
-    """Mean squared error; input and target of one shape."""
+    """Mean squared error; input and target of one shape (*); "none" returns (*)."""
 
     def forward(self, input: Any, target: Any) -> Tensor:
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
-    """Mean absolute error; input and target of one shape."""
+    """Mean absolute error; input and target of one shape (*); "none" returns (*)."""
 
     def forward(self, input: Any, target: Any) -> Tensor:
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class HuberLoss(_Loss):
-    """Squared error below ``delta``, linear above (PyTorch's ``HuberLoss``)."""
+    """Squared error below ``delta``, linear above (PyTorch's ``HuberLoss``); input and
+    target of one shape (*); "none" returns (*)."""
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
@@ -52,30 +53,35 @@ class HuberLoss(_Loss):
 
 
 class CrossEntropyLoss(_Loss):
-    """Cross-entropy of logits (N, C) (or (N, C, d...)) against integer labels (N,) or
-    class probabilities shaped like the logits; log-softmax is fused in, so it is finite
-    for any logits. Its gradient is ``softmax - onehot`` (scaled by the reduction)."""
+    """Cross-entropy of logits (N, C), (N, C, d1, ...) or unbatched (C,) against integer
+    labels (N,), (N, d1, ...) or () or class probabilities shaped like the logits;
+    log-softmax is fused in, so it is finite for any logits. Its gradient is
+    ``softmax - onehot`` (scaled by the reduction). "none" returns (N,), (N, d1, ...) or
+    ()."""
 
     def forward(self, input: Any, target: Any) -> Tensor:
         return F.cross_entropy(input, target, reduction=self.reduction)
 
 
 class NLLLoss(_Loss):
-    """Negative log-likelihood of log-probabilities (N, C) at integer labels (N,)."""
+    """Negative log-likelihood of log-probabilities (N, C), (N, C, d1, ...) or unbatched
+    (C,) at integer labels (N,), (N, d1, ...) or (); "none" returns the labels' shape."""
 
     def forward(self, input: Any, target: Any) -> Tensor:
         return F.nll_loss(input, target, reduction=self.reduction)
 
 
 class BCELoss(_Loss):
-    """Binary cross-entropy of probabilities in [0, 1] (logs clamped at -100, as torch)."""
+    """Binary cross-entropy of probabilities in [0, 1] (logs clamped at -100, as torch);
+    input and target of one shape (*); "none" returns (*)."""
 
     def forward(self, input: Any, target: Any) -> Tensor:
         return F.binary_cross_entropy(input, target, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy from logits, stable for any logit."""
+    """Binary cross-entropy from logits, stable for any logit; input and target of one
+    shape (*); "none" returns (*)."""
 
     def forward(self, input: Any, target: Any) -> Tensor:
         return F.binary_cross_entropy_with_logits(input, target, reduction=self.reduction)

@@ -1,9 +1,16 @@
 """chainrule's differentiable ops as functions: ``cr.exp(x)``, ``cr.sum(x, axis=1)``, ...
 
 Each function checks and converts its arguments, then calls one :class:`Op` from the
-family modules (elementwise, reduction, linalg, shape), where the op's forward, vjp and
-jvp sit side by side. ``graph_ops`` at the bottom is the NumPy-like namespace that
+core family modules (elementwise, reduction, linalg, shape), where the op's forward, vjp
+and jvp sit side by side. ``graph_ops`` at the bottom is the NumPy-like namespace that
 derivative rules see as ``ctx.xp`` when the backward pass itself is recorded.
+
+The package's other modules are not re-exported here; import them as submodules:
+``nn`` (fused activations, losses, linear), ``norm`` (batch/layer norm, embedding,
+normalize, maxout), ``attention`` (scaled dot-product and multi-head attention),
+``conv`` (convolution and pooling) and ``rnn`` (fused LSTM/GRU/RNN layers). Users reach
+them through :mod:`chainrule.nn`: :mod:`chainrule.nn.functional` wraps ``nn`` and
+re-exports ``conv``'s functions, and the layer modules build on all five.
 """
 
 from __future__ import annotations

@@ -178,21 +178,26 @@ def multi_head_attention_forward(
     training: bool = True,
 ) -> tuple[Tensor, Tensor | None]:
     """The forward pass of ``torch.nn.MultiheadAttention`` (same embedding size E for
-    query, key and value; no dropout).
+    query, key and value), with dropout on the attention weights.
 
     Shapes: ``query`` (L, N, E), ``key`` and ``value`` (S, N, E), or (N, L, E) / (N, S, E)
     with ``batch_first``, or unbatched (L, E) / (S, E); ``in_proj_weight`` (3E, E) (rows
     q, k, v), ``in_proj_bias`` (3E,) or None, ``out_proj_weight`` (E, E),
-    ``out_proj_bias`` (E,) or None; ``attn_mask`` (L, S) or (N * num_heads, L, S), bool
-    (True = masked out) or float (added); ``key_padding_mask`` (N, S), bool (True = ignore
-    that key) or float (added).
+    ``out_proj_bias`` (E,) or None; ``attn_mask`` (L, S), shared by every batch element
+    and head, or (N * num_heads, L, S), one per batch element and head (entry
+    ``n * num_heads + h``; unbatched: (num_heads, L, S)), bool (True = masked out) or
+    float (added); ``key_padding_mask`` (N, S) (unbatched: (S,)), bool (True = ignore that
+    key) or float (added).
 
-    ``dropout_p`` is the dropout probability on the attention weights, applied only when
-    ``training`` (as ``torch.nn.functional.multi_head_attention_forward``).
+    ``dropout_p``: when ``training`` is True and ``dropout_p > 0``, the attention weights
+    go through inverted dropout (each zeroed with probability ``dropout_p``, the rest
+    scaled by ``1 / (1 - dropout_p)``, masks from chainrule's generator) before they
+    multiply the values; with ``training=False`` there is no dropout (as
+    ``torch.nn.functional.multi_head_attention_forward``).
 
     Returns ``(out, weights)``: out shaped like ``query``; weights (N, L, S) averaged over
     heads (``(N, num_heads, L, S)`` with ``average_attn_weights=False``; no N when
-    unbatched), or None when ``need_weights`` is False.
+    unbatched), taken after dropout as in PyTorch, or None when ``need_weights`` is False.
     """
     from chainrule import ops
 
@@ -277,7 +282,8 @@ def multi_head_attention_forward(
 
 
 def _mha_attn_mask(mask: Any, n: int, h: int, tgt: int, src: int) -> Any:
-    """A (L, S) mask as is; a (N * H, L, S) one reshaped to (N, H, L, S)."""
+    """A (L, S) mask as is; a (N * H, L, S) one reshaped to (N, H, L, S); the (1, H, L, S)
+    that an unbatched call makes of a (H, L, S) mask as is."""
     from chainrule import ops
 
     m = _as_mask(mask, "attn_mask")

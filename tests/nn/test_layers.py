@@ -1,5 +1,6 @@
 """Normalisation, embedding, dropout, maxout, normalize and attention modules against the
-torch modules with the same weights copied across, in train and eval mode."""
+torch modules with the same weights copied across, in train and eval mode (plus the reprs
+of the pooling modules)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.nn.attention import MultiheadAttention
+from chainrule.nn.conv import AvgPool2d, MaxPool2d
 from chainrule.nn.layers import (
     BatchNorm1d,
     BatchNorm2d,
@@ -270,6 +272,28 @@ def test_dropout_train_and_eval() -> None:
     assert repr(d).startswith("Dropout(p=0.25)")
     with pytest.raises(ValueError, match="probability"):
         Dropout(1.5)
+
+
+# ---- pooling reprs --------------------------------------------------------------------------
+
+
+def test_pool_repr_shows_every_argument() -> None:
+    """Regression: the reprs dropped padding (and dilation / count_include_pad), so
+    ``AvgPool2d(3, stride=2, padding=1)`` printed as ``AvgPool2d(kernel_size=3, stride=2)``.
+    Like PyTorch's, they now list every argument, with stride None shown as kernel_size."""
+    assert repr(MaxPool2d(2)) == "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1)"
+    assert (
+        repr(MaxPool2d(3, stride=2, padding=1, dilation=2))
+        == "MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=2)"
+    )
+    assert (
+        repr(AvgPool2d(3, stride=2, padding=1))
+        == "AvgPool2d(kernel_size=3, stride=2, padding=1, count_include_pad=True)"
+    )
+    assert (
+        repr(AvgPool2d((2, 3), padding=(1, 0), count_include_pad=False))
+        == "AvgPool2d(kernel_size=(2, 3), stride=(2, 3), padding=(1, 0), count_include_pad=False)"
+    )
 
 
 # ---- multi-head attention -------------------------------------------------------------------
