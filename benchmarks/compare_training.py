@@ -225,8 +225,7 @@ def run_chainrule(setup: Setup, data: Data, seed: int) -> ChainruleRun:
         epochs=setup.epochs,
         batch_size=setup.batch_size,
         scheduler=scheduler,
-        progress=False,
-        seed=seed,
+        progress=False,  # no seed=: as the CLI, one stream from manual_seed(seed) above
         callbacks=[probe],
     )
     seconds = time.perf_counter() - t0
