@@ -8,13 +8,17 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
+from chainrule.errors import ShapeError
 from chainrule.tensor import Tensor, as_dtype, to_array
 
 
 def _shape(shape: tuple) -> tuple:
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
-        return tuple(shape[0])
-    return tuple(shape)
+        shape = tuple(shape[0])
+    shape = tuple(shape)
+    if any(isinstance(n, (int, np.integer)) and n < 0 for n in shape):
+        raise ShapeError(f"cannot make a tensor of shape {shape}: negative dimensions")
+    return shape
 
 
 def _finish(arr: Any, dtype: Any, requires_grad: bool, device: str) -> Tensor:

@@ -19,6 +19,7 @@ from chainrule.autograd.mode import state
 from chainrule.errors import DTypeError, GraphError, ShapeError
 
 _FLOAT_KINDS = "fc"
+_NUMERIC_KINDS = "fciub"  # not strings, bytes, objects, dates or records
 
 
 def as_dtype(dtype: Any) -> np.dtype:
@@ -36,8 +37,10 @@ def to_array(data: Any, dtype: Any = None, copy: bool = False) -> Any:
     if backend.is_array(data):
         arr = data
         if dtype is not None and arr.dtype != as_dtype(dtype):
-            return arr.astype(dtype)
-        return arr.copy() if copy else arr
+            arr = arr.astype(dtype)
+        elif copy:
+            arr = arr.copy()
+        return _numeric(arr, data)
     if isinstance(data, np.generic):
         arr = np.asarray(data)
     else:
@@ -53,7 +56,18 @@ def to_array(data: Any, dtype: Any = None, copy: bool = False) -> Any:
             raise DTypeError(f"cannot make a tensor from {type(data).__name__} {data!r}")
     if dtype is not None:
         arr = arr.astype(as_dtype(dtype), copy=False)
+    _numeric(arr, data)
     return arr.copy() if copy and isinstance(data, np.generic) else arr
+
+
+def _numeric(arr: Any, data: Any) -> Any:
+    """``arr``, after checking that it holds numbers (not strings, objects or dates)."""
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise DTypeError(
+            f"cannot make a tensor of dtype {arr.dtype} from {type(data).__name__} "
+            f"{data!r:.80}: tensors hold numeric (float, int or bool) data"
+        )
+    return arr
 
 
 def wrap(data: Any, requires_grad: bool = False, node: Any = None, index: int = 0) -> Tensor:

@@ -4,6 +4,7 @@ second derivatives of a small CNN against PyTorch."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -328,3 +329,29 @@ def test_gradient_penalty_of_a_small_cnn_matches_torch() -> None:
     sum((g * g).sum() for g in gt).backward()
     for a, b in zip([*ps, xc], [*pt, xt]):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-10)
+
+
+def test_bad_argument_values_are_chainrule_errors() -> None:
+    # these were plain ValueErrors (clear, but not ChainruleErrors)
+    x, w = cr.zeros((1, 2, 5, 5)), cr.zeros((3, 2, 3, 3))
+    cases = [
+        (lambda: conv.conv2d(x, w, stride=0), "conv2d: stride must be >= 1"),
+        (lambda: conv.conv2d(x, w, groups=0), "conv2d: groups must be a positive int"),
+        (lambda: conv.conv2d(x, w, padding=-1), "conv2d: padding must be >= 0"),
+        (lambda: conv.conv2d(x, w, padding="full"), "conv2d: padding must be"),
+        (lambda: conv.conv2d(x, w, stride=(1, 2, 3)), "conv2d: stride must be an int or a pair"),
+        (lambda: conv.max_pool2d(x, 0), "max_pool2d: kernel_size must be >= 1"),
+        (lambda: conv.avg_pool2d(x, 2, stride=0), "avg_pool2d: stride must be >= 1"),
+        (lambda: conv.conv1d(cr.zeros((1, 2, 5)), cr.zeros((3, 2, 3)), stride=(1, 1)), "conv1d"),
+    ]
+    for call, message in cases:
+        with pytest.raises(cr.nn.functional.ArgumentError, match=re.escape(message)):
+            call()
+
+
+def test_empty_kernel_is_a_shape_error() -> None:
+    # a (1, 1, 0, 0) weight used to give a (1, 1, 5, 5) output of zeros for a 4x4 input
+    with pytest.raises(cr.ShapeError, match=r"conv2d: .*\(1, 1, 0, 0\) has an empty kernel"):
+        conv.conv2d(cr.zeros((1, 1, 4, 4)), cr.zeros((1, 1, 0, 0)))
+    with pytest.raises(cr.ShapeError, match=r"conv1d: .*\(1, 1, 0\).*empty kernel"):
+        conv.conv1d(cr.zeros((1, 1, 4)), cr.zeros((1, 1, 0)))

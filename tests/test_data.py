@@ -133,6 +133,24 @@ def test_bad_arguments() -> None:
     assert isinstance(DataError("x"), cr.ChainruleError) and isinstance(DataError("x"), ValueError)
 
 
+@pytest.mark.parametrize("dataset", [5, None, iter([1, 2]), {1, 2}])
+def test_loader_over_something_that_is_not_a_dataset(dataset: object) -> None:
+    # DataLoader(5) used to fail at the first iteration with "object of type 'int' has no len()"
+    name = type(dataset).__name__
+    with pytest.raises(DataError, match=f"DataLoader: dataset must .* got {name}"):
+        DataLoader(dataset, batch_size=2)  # type: ignore[arg-type]
+
+
+def test_tensor_dataset_index_out_of_range() -> None:
+    ds = TensorDataset(*_xy(4))
+    with pytest.raises(cr.IndexingError, match="TensorDataset: index 10 is out of range for 4"):
+        ds[10]
+    with pytest.raises(cr.IndexingError, match="index -5"):
+        ds[-5]
+    assert ds[-1][1] == 3 and ds[np.int64(2)][1] == 2
+    assert [int(y) for _, y in ds] == [0, 1, 2, 3]  # iteration stops at IndexError
+
+
 # ---- shuffling and determinism ------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule.ops import norm as norm_ops
 
 BUILTIN = {
     "ShapeError": ValueError,
@@ -190,3 +191,56 @@ def test_dtype_errors():
         cr.tensor({"a": 1})
     with pytest.raises(cr.DTypeError, match="argument 0"):
         cr.grad(lambda t: t.sum())(cr.tensor([1, 2]))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: cr.tensor(["a", "b"]),
+        lambda: cr.tensor(np.array(["a", "b"])),
+        lambda: cr.tensor(b"ab"),
+        lambda: cr.tensor(np.array([1, None], dtype=object)),
+        lambda: cr.tensor([1.0], dtype="U3"),
+        lambda: cr.tensor(np.array(["2024-01-01"], dtype="datetime64[D]")),
+    ],
+)
+def test_non_numeric_data_is_a_dtype_error(make):
+    # a string tensor used to be made, and failed later deep inside NumPy
+    with pytest.raises(cr.DTypeError, match="numeric"):
+        make()
+
+
+@pytest.mark.parametrize(
+    ("make", "shown"),
+    [
+        (lambda: cr.zeros(-1, 3), r"\(-1, 3\)"),
+        (lambda: cr.ones((2, -2)), r"\(2, -2\)"),
+        (lambda: cr.full((-1,), 0.5), r"\(-1,\)"),
+        (lambda: cr.randn(3, -1), r"\(3, -1\)"),
+        (lambda: cr.rand(-4), r"\(-4,\)"),
+    ],
+)
+def test_negative_dimension_is_a_shape_error(make, shown):
+    with pytest.raises(cr.ShapeError, match=shown) as info:
+        make()
+    assert "negative" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: cr.clip(A23), "clip: give min, max or both"),
+        (lambda: cr.pad(A23, 1, mode="nope"), "pad: unknown mode"),
+        (lambda: cr.pad(A23, -1), "pad: negative pad_width"),
+        (lambda: norm_ops.normalize(A23, p=0), "normalize: p must be positive"),
+        (
+            lambda: norm_ops.batch_norm(A23, None, None, training=False),
+            "batch_norm: running_mean and running_var must be given",
+        ),
+    ],
+)
+def test_bad_op_arguments_are_chainrule_errors(call, message):
+    # these were plain ValueErrors: clear, but outside the ChainruleError hierarchy
+    with pytest.raises(cr.ChainruleError, match=message) as info:
+        call()
+    assert isinstance(info.value, ValueError)

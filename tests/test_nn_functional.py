@@ -401,3 +401,24 @@ def test_hinge_margin_matches_torch() -> None:
     want.backward()
     np.testing.assert_allclose(loss.item(), want.item(), rtol=1e-12)
     np.testing.assert_allclose(t.grad.numpy(), tx.grad.numpy(), atol=1e-12)
+
+
+def test_bool_labels_are_rejected_as_labels() -> None:
+    # a bool target of the label shape used to be reported as a shape mismatch
+    x = cr.tensor(np.zeros((4, 3)))
+    with _raises(F.LabelError, "cross_entropy", "integer dtype", "bool"):
+        F.cross_entropy(x, np.array([True, False, True, False]))
+    with _raises(F.LabelError, "nll_loss", "integer dtype", "bool"):
+        F.nll_loss(x, np.array([True, False, True, False]))
+
+
+@pytest.mark.parametrize(
+    "fn", [F.binary_cross_entropy, F.binary_cross_entropy_with_logits], ids=lambda f: f.__name__
+)
+@pytest.mark.parametrize("bad", [[1.0, -1.0, 1.0], [0.0, 2.0, 1.0], [0.0, np.nan, 1.0]])
+def test_binary_targets_outside_0_1_are_rejected(fn: Callable[..., Any], bad: list) -> None:
+    # +-1 targets (hinge-style) used to give a silently wrong loss
+    x = cr.tensor(np.full(3, 0.5))
+    with _raises(F.LabelError, fn.__name__, "target", r"\[0, 1\]"):
+        fn(x, np.array(bad))
+    fn(x, np.array([0.0, 0.25, 1.0]))  # soft targets inside [0, 1] stay fine

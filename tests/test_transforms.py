@@ -456,3 +456,46 @@ def test_gradcheck_large_input_wrong_gradient_caught():
 def test_gradgradcheck():
     x = f64([0.3, -0.4, 1.1], requires_grad=True)
     assert cr.gradgradcheck(lambda t: (t.sin() * t.exp()).sum(), (x,))
+
+
+# ---- misuse --------------------------------------------------------------------------------
+
+
+def test_jacobian_bad_mode_is_a_chainrule_error():
+    with pytest.raises(cr.ChainruleError, match="'rev' or 'fwd'"):
+        cr.jacobian(lambda t: t, f64([1.0]), mode="sideways")
+
+
+def test_argnums_out_of_range_is_an_indexing_error():
+    with pytest.raises(cr.IndexingError, match="argnums 2 is out of range for 1 argument"):
+        cr.grad(lambda t: t.sum(), argnums=2)(f64([1.0]))
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda f, x: cr.jacobian(f, x), "jacobian"),
+        (lambda f, x: cr.jacobian(f, x, mode="fwd"), "jacobian"),
+        (lambda f, x: cr.vjp(f, x), "vjp"),
+        (lambda f, x: cr.jvp(f, (x,), (x,)), "jvp"),
+        (lambda f, x: cr.gradcheck(f, (x,)), "gradcheck"),
+    ],
+    ids=["jacobian_rev", "jacobian_fwd", "vjp", "jvp", "gradcheck"],
+)
+@pytest.mark.parametrize(
+    ("f", "kind"),
+    [(lambda t: 3.0, "float"), (lambda t: t.numpy() * 2, "ndarray"), (lambda t: (t, 1.0), "float")],
+    ids=["float", "ndarray", "tuple_with_float"],
+)
+def test_transforms_need_f_to_return_tensors(call, name, f, kind):
+    # a NumPy result used to give a Jacobian of zeros; a float, an AttributeError
+    with pytest.raises(cr.ShapeError, match=rf"{name}: f must return a Tensor.*got {kind}"):
+        call(f, f64([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("inputs", [(3.0,), (np.array([1.0, 2.0]),), (cr.tensor([1, 2]),), ()])
+def test_gradcheck_with_nothing_to_check_is_an_error(inputs):
+    # it used to return True without checking anything
+    with pytest.raises(cr.ChainruleError, match="gradcheck: no floating-point Tensor") as info:
+        cr.gradcheck(lambda *a: a[0] * 2 if a else cr.tensor(1.0), inputs)
+    assert isinstance(info.value, ValueError)

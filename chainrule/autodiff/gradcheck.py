@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autodiff.transforms import jvp, vjp
+from chainrule.autodiff.transforms import check_outputs, jvp_named, vjp, vjp_named
 from chainrule.autograd.mode import no_grad
 from chainrule.errors import GradcheckError
+from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, wrap
 
 FULL_JACOBIAN_LIMIT = 4096  # compare entry by entry when inputs x outputs stays below this
@@ -26,9 +27,9 @@ def _flat_outputs(out: Any) -> np.ndarray:
     return np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
 
 
-def _prepare(inputs: Any) -> tuple[list, list]:
+def _prepare(inputs: Any, name: str = "gradcheck") -> tuple[list, list]:
     """Inputs as float64 tensors, and which of them to check (those that require grad,
-    or every floating one when none does)."""
+    or every floating one when none does); an error when there is none to check."""
     xs = list(inputs) if isinstance(inputs, (tuple, list)) else [inputs]
     out = []
     for x in xs:
@@ -40,6 +41,14 @@ def _prepare(inputs: Any) -> tuple[list, list]:
             out.append(x)
     floats = [i for i, x in enumerate(out) if isinstance(x, Tensor) and x.dtype.kind == "f"]
     wanted = [i for i in floats if out[i].requires_grad] or floats
+    if not wanted:
+        got = ", ".join(
+            f"{x.dtype} Tensor" if isinstance(x, Tensor) else type(x).__name__ for x in xs
+        )
+        raise ArgumentError(
+            f"{name}: no floating-point Tensor among the inputs to check (got {got or 'none'}); "
+            "pass them as float Tensors, e.g. cr.tensor(x, dtype=cr.float64)"
+        )
     for i in floats:
         out[i].requires_grad = False
     return out, wanted
@@ -65,11 +74,11 @@ class _Problem:
         return self.f(*args)
 
     def forward(self, v: np.ndarray) -> np.ndarray:
-        _, tout = jvp(self.only_i, (wrap(self.x0),), (v,))
+        _, tout = jvp_named("gradcheck", self.only_i, (wrap(self.x0),), (v,))
         return _flat_outputs(tout)
 
     def reverse_fn(self) -> tuple[Callable, list]:
-        out, vjp_fn = vjp(self.only_i, wrap(self.x0))
+        out, vjp_fn = vjp_named("gradcheck", self.only_i, wrap(self.x0))
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         shapes = [o.shape for o in outs]
 
@@ -97,7 +106,8 @@ def gradcheck(
     """Check ``f``'s derivatives at ``inputs``; returns True or raises GradcheckError.
 
     Floating inputs are promoted to float64. Only inputs that require grad are checked
-    (all floating ones when none does).
+    (all floating ones when none does); with no floating Tensor among ``inputs`` it raises
+    ``ArgumentError`` rather than pass vacuously.
     """
     xs, wanted = _prepare(inputs)
     rng = np.random.default_rng(seed)
@@ -172,10 +182,11 @@ def gradgradcheck(
 ) -> bool:  # fmt: skip
     """Check second derivatives: the map ``(inputs, u) -> vjp(f)(u)`` is itself checked
     (reverse over reverse against central differences of the first-order vjp)."""
-    xs, wanted = _prepare(inputs)
+    xs, wanted = _prepare(inputs, "gradgradcheck")
     rng = np.random.default_rng(seed)
     with no_grad():
         out = f(*xs)
+    check_outputs("gradgradcheck", out)
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
     us = [wrap(rng.standard_normal(o.shape)) for o in outs]
     n = len(xs)

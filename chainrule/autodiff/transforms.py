@@ -18,7 +18,8 @@ import numpy as np
 from chainrule import backend, ops
 from chainrule.autograd import engine
 from chainrule.autograd.mode import enable_grad, state
-from chainrule.errors import DTypeError, GraphError, ShapeError
+from chainrule.errors import DTypeError, GraphError, IndexingError, ShapeError
+from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, to_array, wrap
 
 
@@ -33,7 +34,7 @@ def _track(args: Sequence[Any], argnums: Sequence[int]) -> tuple[list, bool]:
     nested = False
     for i in argnums:
         if not 0 <= i < len(args):
-            raise IndexError(f"argnums {i} is out of range for {len(args)} arguments")
+            raise IndexingError(f"argnums {i} is out of range for {len(args)} arguments")
         a = args[i]
         if isinstance(a, Tensor) and a._tangent is not None and state.forward_active:
             raise GraphError(
@@ -51,6 +52,17 @@ def _track(args: Sequence[Any], argnums: Sequence[int]) -> tuple[list, bool]:
         t.requires_grad = True
         args[i] = t
     return args, nested
+
+
+def check_outputs(name: str, out: Any) -> None:
+    """``f``'s result must be a Tensor or a tuple/list of them (a NumPy array or a number
+    has left the graph: its derivative would silently read as zero)."""
+    for o in out if isinstance(out, (tuple, list)) else (out,):
+        if not isinstance(o, Tensor):
+            raise ShapeError(
+                f"{name}: f must return a Tensor or a tuple of Tensors, got {type(o).__name__} "
+                "(compute the result with chainrule ops; .numpy() and .item() leave the graph)"
+            )
 
 
 def _gradients(outs: Sequence[Tensor], cts: Sequence[Any], inputs: list, nested: bool) -> list:
@@ -97,9 +109,15 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
 def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     """``(f(*primals), vjp_fn)`` where ``vjp_fn(cotangent)`` is the tuple of
     cotangent-Jacobian products, one per primal. ``vjp_fn`` may be called many times."""
+    return vjp_named("vjp", f, *primals)
+
+
+def vjp_named(name: str, f: Callable, *primals: Any) -> tuple[Any, Callable]:
+    """:func:`vjp`, with errors about ``f``'s result naming ``name`` (the caller)."""
     targs, nested = _track(primals, range(len(primals)))
     with enable_grad():
         out = f(*targs)
+    check_outputs(name, out)
     outs = _as_tuple(out)
 
     def vjp_fn(cotangent: Any) -> tuple:
@@ -124,6 +142,11 @@ def _detach_all(out: Any) -> Any:
 
 def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
     """Forward mode: ``(f(*primals), J @ tangents)`` in one pass of ``f``, no backward pass."""
+    return jvp_named("jvp", f, primals, tangents)
+
+
+def jvp_named(name: str, f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple:
+    """:func:`jvp`, with errors about ``f``'s result naming ``name`` (the caller)."""
     if state.forward_active:
         raise GraphError("nested jvp (forward-over-forward) is not supported")
     primals, tangents = _as_tuple(primals), _as_tuple(tangents)
@@ -143,6 +166,7 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
         out = f(*args)
     finally:
         state.forward_active = False
+    check_outputs(name, out)
     outs = _as_tuple(out)
     touts = []
     for o in outs:
@@ -160,9 +184,11 @@ def jacobian(f: Callable, x: Any, mode: str = "rev") -> Tensor:
     ``mode="rev"`` builds it row by row with vjp (cheap for few outputs); ``mode="fwd"``
     column by column with jvp (cheap for few inputs). Both give the same matrix.
     """
+    if mode not in ("rev", "fwd"):
+        raise ArgumentError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}")
     x = x if isinstance(x, Tensor) else wrap(to_array(x))
     if mode == "rev":
-        out, vjp_fn = vjp(f, x)
+        out, vjp_fn = vjp_named("jacobian", f, x)
         rows = []
         for i in range(out.size):
             ct = np.zeros(out.size, dtype=out.dtype)
@@ -171,19 +197,18 @@ def jacobian(f: Callable, x: Any, mode: str = "rev") -> Tensor:
         if not rows:
             return wrap(np.zeros(out.shape + x.shape, dtype=x.dtype))
         return ops.reshape(ops.stack(rows), out.shape + x.shape)
-    if mode == "fwd":
-        cols = []
-        out = None
-        for j in range(x.size):
-            t = np.zeros(x.size, dtype=x.dtype)
-            t[j] = 1
-            out, col = jvp(f, (x,), (t.reshape(x.shape),))
-            cols.append(col.data.reshape(-1))
-        if out is None:
-            out = f(x)
-        jac = np.stack(cols, axis=-1) if cols else np.zeros((out.size, 0), dtype=out.dtype)
-        return wrap(jac.reshape(out.shape + x.shape))
-    raise ValueError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}")
+    cols = []
+    out = None
+    for j in range(x.size):
+        t = np.zeros(x.size, dtype=x.dtype)
+        t[j] = 1
+        out, col = jvp_named("jacobian", f, (x,), (t.reshape(x.shape),))
+        cols.append(col.data.reshape(-1))
+    if out is None:
+        out = f(x)
+        check_outputs("jacobian", out)
+    jac = np.stack(cols, axis=-1) if cols else np.zeros((out.size, 0), dtype=out.dtype)
+    return wrap(jac.reshape(out.shape + x.shape))
 
 
 def hessian(f: Callable, x: Any) -> Tensor:

@@ -12,7 +12,7 @@ import numpy as np
 
 import chainrule.ops  # noqa: F401  (load order: ops first, then tensor; see tensor.py)
 from chainrule import backend
-from chainrule.errors import ChainruleError, ShapeError
+from chainrule.errors import ChainruleError, IndexingError, ShapeError
 from chainrule.tensor import Tensor, to_array
 
 __all__ = ["DataError", "Dataset", "Subset", "TensorDataset", "random_split"]
@@ -78,6 +78,13 @@ class TensorDataset(Dataset):
         self.arrays: tuple[np.ndarray, ...] = tuple(converted)
 
     def __getitem__(self, index: int) -> tuple[Any, ...]:
+        if isinstance(index, int | np.integer):
+            n = len(self)
+            if not -n <= index < n:
+                raise IndexingError(
+                    f"TensorDataset: index {index} is out of range for {n} samples "
+                    f"(valid indices are {-n}..{n - 1})"
+                )
         return tuple(a[index] for a in self.arrays)
 
     def __len__(self) -> int:

@@ -102,6 +102,11 @@ class DataLoader:
         drop_last: bool = False,
         seed: int | None = None,
     ) -> None:
+        if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+            raise DataError(
+                "DataLoader: dataset must support len() and indexing (a Dataset such as "
+                f"TensorDataset(X, y), or a list of samples), got {type(dataset).__name__}"
+            )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
             raise DataError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if batch_size < 1:

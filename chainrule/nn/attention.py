@@ -7,11 +7,12 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import float32
-from chainrule.nn import init
+from chainrule.nn import _checks, init
 from chainrule.nn.linear import Linear
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.ops.attention import multi_head_attention_forward
+from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
 __all__ = ["MultiheadAttention"]
@@ -63,15 +64,14 @@ class MultiheadAttention(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        self.embed_dim = int(embed_dim)
-        self.num_heads = int(num_heads)
-        if self.num_heads < 1 or self.embed_dim % self.num_heads:
-            raise ValueError(
+        self.embed_dim = _checks.size("MultiheadAttention", "embed_dim", embed_dim, 1)
+        self.num_heads = _checks.size("MultiheadAttention", "num_heads", num_heads, 1)
+        if self.embed_dim % self.num_heads:
+            raise ArgumentError(
                 f"MultiheadAttention: embed_dim {embed_dim} must be divisible by num_heads "
                 f"{num_heads}"
             )
-        if not 0 <= dropout <= 1:
-            raise ValueError(f"MultiheadAttention: dropout must be in [0, 1], got {dropout}")
+        _checks.probability("MultiheadAttention", "dropout", dropout)
         self.head_dim = self.embed_dim // self.num_heads
         self.dropout = dropout
         self.batch_first = batch_first

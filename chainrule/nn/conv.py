@@ -13,17 +13,14 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import float32
+from chainrule.nn import _checks, init
 from chainrule.nn import functional as F
-from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
 __all__ = ["AvgPool2d", "Conv1d", "Conv2d", "MaxPool2d"]
-
-
-def _tuple(v: Any, n: int) -> tuple:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
 
 
 class _ConvNd(Module):
@@ -35,16 +32,29 @@ class _ConvNd(Module):
         dtype: Any = None,
     ) -> None:  # fmt: skip
         super().__init__()
+        name, n = type(self).__name__, self._dims
+        in_channels = _checks.size(name, "in_channels", in_channels)
+        out_channels = _checks.size(name, "out_channels", out_channels)
+        groups = _checks.size(name, "groups", groups, 1)
         if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"{type(self).__name__}: in_channels {in_channels} and out_channels "
+            raise ArgumentError(
+                f"{name}: in_channels {in_channels} and out_channels "
                 f"{out_channels} must both be divisible by groups={groups}"
             )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _tuple(kernel_size, self._dims)
-        self.stride = _tuple(stride, self._dims)
-        self.padding = padding if isinstance(padding, str) else _tuple(padding, self._dims)
-        self.dilation = _tuple(dilation, self._dims)
+        self.kernel_size = _checks.sizes(name, "kernel_size", kernel_size, n, 1)
+        self.stride = _checks.sizes(name, "stride", stride, n, 1)
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ArgumentError(
+                    f"{name}: padding must be an int, {n} ints, 'valid' or 'same', got {padding!r}"
+                )
+            if padding == "same" and self.stride != (1,) * n:
+                raise ArgumentError(f"{name}: padding='same' needs stride 1, got {stride!r}")
+            self.padding = padding
+        else:
+            self.padding = _checks.sizes(name, "padding", padding, n, 0)
+        self.dilation = _checks.sizes(name, "dilation", dilation, n, 1)
         dt = float32 if dtype is None else as_dtype(dtype)
         shape = (out_channels, in_channels // groups, *self.kernel_size)
         self.weight = Parameter(np.empty(shape, dtype=dt))
@@ -107,6 +117,15 @@ class Conv1d(_ConvNd):
                         self.dilation[0], self.groups)  # fmt: skip
 
 
+def _check_pool(name: str, kernel_size: Any, stride: Any, padding: Any, dilation: Any) -> None:
+    """The pooling arguments as given (kept as they are, for the repr), checked."""
+    _checks.sizes(name, "kernel_size", kernel_size, 2, 1)
+    if stride is not None:
+        _checks.sizes(name, "stride", stride, 2, 1)
+    _checks.sizes(name, "padding", padding, 2, 0)
+    _checks.sizes(name, "dilation", dilation, 2, 1)
+
+
 class MaxPool2d(Module):
     """Max over ``kernel_size`` windows: (N, C, H, W) -> (N, C, OH, OW) with
     ``OH = (H + 2*padding - dilation*(k-1) - 1) // stride + 1`` (OW likewise; floor mode),
@@ -117,6 +136,7 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  dilation: Any = 1) -> None:  # fmt: skip
         super().__init__()
+        _check_pool("MaxPool2d", kernel_size, stride, padding, dilation)
         self.kernel_size, self.stride, self.padding, self.dilation = (
             kernel_size, stride, padding, dilation)  # fmt: skip
 
@@ -141,6 +161,7 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  count_include_pad: bool = True) -> None:  # fmt: skip
         super().__init__()
+        _check_pool("AvgPool2d", kernel_size, stride, padding, 1)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.count_include_pad = count_include_pad
 

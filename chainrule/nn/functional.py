@@ -70,6 +70,18 @@ def _same_shape(name: str, x: Tensor, target: Any) -> None:
         )
 
 
+def _check_binary_targets(name: str, target: Any) -> None:
+    """Binary targets must lie in [0, 1] (hard 0/1 labels or soft probabilities)."""
+    t = _data(target)
+    if t.size:
+        lo, hi = float(t.min()), float(t.max())
+        if not (lo >= 0 and hi <= 1):
+            raise LabelError(
+                f"{name}: target must hold values in [0, 1], got values in [{lo:g}, {hi:g}] "
+                "(map -1/+1 targets to 0/1 with (t + 1) / 2, or use hinge_loss)"
+            )
+
+
 def _check_labels(name: str, labels: Any, n_classes: int) -> Any:
     """``labels`` as int64 after checking the dtype and that every value is in 0..C-1."""
     if labels.dtype.kind not in "iu":
@@ -275,7 +287,7 @@ def cross_entropy(input: Any, target: Any, *, reduction: str = "mean") -> Tensor
     if t.dtype.kind == "f" and t.shape == x.shape:
         return _nn.CrossEntropy.apply(x, target if isinstance(target, Tensor) else t,
                                       axis=axis, probs=True, reduction=reduction)  # fmt: skip
-    if t.dtype.kind == "f" and t.shape == _label_shape(x, axis):
+    if t.dtype.kind in "fb" and t.shape == _label_shape(x, axis):
         raise LabelError(
             f"cross_entropy: class labels must have an integer dtype, got {t.dtype} of shape "
             f"{t.shape}; for class probabilities pass a target of the input's shape {x.shape}"
@@ -308,10 +320,12 @@ def nll_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
 
 def binary_cross_entropy(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
     """``-(t log p + (1 - t) log(1 - p))`` on probabilities ``p`` in [0, 1] (``input``) and
-    targets ``t`` of the same shape; each log is clamped to ``>= -100`` (as PyTorch)."""
+    targets ``t`` in [0, 1] of the same shape; each log is clamped to ``>= -100`` (as
+    PyTorch)."""
     _check_reduction("binary_cross_entropy", reduction)
     p = _tensor(input)
     _same_shape("binary_cross_entropy", p, target)
+    _check_binary_targets("binary_cross_entropy", target)
     if p.size and not (p.data.min() >= 0 and p.data.max() <= 1):
         raise ArgumentError(
             "binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
@@ -325,10 +339,11 @@ def binary_cross_entropy_with_logits(input: Any, target: Any, *, reduction: str 
                                      ) -> Tensor:  # fmt: skip
     """Binary cross-entropy of ``sigmoid(input)`` computed from the logits directly
     (``max(x, 0) - x t + log1p(exp(-|x|))``): stable for any logit; ``target`` has
-    ``input``'s shape."""
+    ``input``'s shape and values in [0, 1]."""
     _check_reduction("binary_cross_entropy_with_logits", reduction)
     x = _tensor(input)
     _same_shape("binary_cross_entropy_with_logits", x, target)
+    _check_binary_targets("binary_cross_entropy_with_logits", target)
     return _reduce(_nn.BinaryCrossEntropyWithLogits.apply(x, target), reduction)
 
 

@@ -16,11 +16,12 @@ import numpy as np
 
 from chainrule.backend import float32
 from chainrule.errors import ShapeError
-from chainrule.nn import init
+from chainrule.nn import _checks, init
 from chainrule.nn.linear import Linear
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.ops import norm as _norm
+from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
@@ -48,7 +49,7 @@ class _BatchNorm(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        self.num_features = int(num_features)
+        self.num_features = _checks.size(type(self).__name__, "num_features", num_features)
         self.eps = eps
         self.momentum = momentum
         self.affine = affine
@@ -176,8 +177,10 @@ class LayerNorm(Module):
     ) -> None:
         super().__init__()
         if isinstance(normalized_shape, int | np.integer):
-            normalized_shape = (int(normalized_shape),)
-        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = _checks.sizes(
+            "LayerNorm", "normalized_shape", normalized_shape, len(normalized_shape), 0
+        )
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         dt = _dtype(dtype)
@@ -230,11 +233,14 @@ class Embedding(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        self.num_embeddings = int(num_embeddings)
-        self.embedding_dim = int(embedding_dim)
+        self.num_embeddings = _checks.size("Embedding", "num_embeddings", num_embeddings)
+        self.embedding_dim = _checks.size("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None:
+            padding_idx = _checks.size(
+                "Embedding", "padding_idx", padding_idx, -self.num_embeddings
+            )
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
-                raise ValueError(
+                raise ArgumentError(
                     f"Embedding: padding_idx {padding_idx} must be within "
                     f"[-{self.num_embeddings}, {self.num_embeddings - 1}]"
                 )
@@ -282,8 +288,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
+        _checks.probability("Dropout", "p", p)
         self.p = p
 
     def forward(self, x: Any) -> Tensor:
@@ -316,11 +321,9 @@ class Maxout(Module):
         dtype: Any = None,
     ) -> None:  # fmt: skip
         super().__init__()
-        if pieces < 1:
-            raise ValueError(f"Maxout: pieces must be a positive integer, got {pieces}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
-        self.pieces = int(pieces)
+        self.in_features = _checks.size("Maxout", "in_features", in_features)
+        self.out_features = _checks.size("Maxout", "out_features", out_features)
+        self.pieces = _checks.size("Maxout", "pieces", pieces, 1)
         self.linear = Linear(self.in_features, self.out_features * self.pieces, bias, dtype)
 
     def forward(self, x: Any) -> Tensor:
@@ -343,7 +346,7 @@ class Normalize(Module):
     def __init__(self, p: float = 2, axis: int = 1, eps: float = 1e-12) -> None:
         super().__init__()
         if not p > 0:
-            raise ValueError(f"Normalize: p must be positive, got {p}")
+            raise ArgumentError(f"Normalize: p must be positive, got {p}")
         self.p = p
         self.axis = axis
         self.eps = eps

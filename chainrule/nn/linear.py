@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import float32
+from chainrule.nn import _checks, init
 from chainrule.nn import functional as F
-from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor, as_dtype
@@ -41,8 +41,8 @@ class Linear(Module):
         self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None
     ) -> None:
         super().__init__()
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
+        self.in_features = _checks.size("Linear", "in_features", in_features)
+        self.out_features = _checks.size("Linear", "out_features", out_features)
         dt = float32 if dtype is None else as_dtype(dtype)
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dt))
         if bias:

@@ -37,10 +37,11 @@ import numpy as np
 from chainrule import ops
 from chainrule.backend import float32
 from chainrule.errors import ShapeError
-from chainrule.nn import init
+from chainrule.nn import _checks, init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.ops import rnn as _rnn
+from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
 __all__ = ["GRU", "LSTM", "RNN"]
@@ -70,17 +71,10 @@ class _RNNBase(Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if int(hidden_size) <= 0 or int(num_layers) <= 0 or int(input_size) < 0:
-            raise ValueError(
-                f"{name}: hidden_size and num_layers must be positive and input_size "
-                f"non-negative, got input_size={input_size}, hidden_size={hidden_size}, "
-                f"num_layers={num_layers}"
-            )
-        if not 0 <= dropout <= 1:
-            raise ValueError(f"{name}: dropout must be a probability in [0, 1], got {dropout}")
-        self.input_size = int(input_size)
-        self.hidden_size = int(hidden_size)
-        self.num_layers = int(num_layers)
+        self.input_size = _checks.size(name, "input_size", input_size)
+        self.hidden_size = _checks.size(name, "hidden_size", hidden_size, 1)
+        self.num_layers = _checks.size(name, "num_layers", num_layers, 1)
+        _checks.probability(name, "dropout", dropout)
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
@@ -229,7 +223,7 @@ class RNN(_RNNBase):
         dtype: Any = None,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(
+            raise ArgumentError(
                 f"RNN: unknown nonlinearity {nonlinearity!r}; expected 'tanh' or 'relu'"
             )
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,

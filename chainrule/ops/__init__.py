@@ -29,6 +29,7 @@ from chainrule.ops import linalg as _la
 from chainrule.ops import reduction as _red
 from chainrule.ops import shape as _sh
 from chainrule.ops._util import normalize_axis
+from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, wrap
 
 
@@ -127,7 +128,7 @@ def relu(x: Any) -> Tensor:
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - NumPy's names
     """Limit ``x`` to ``[min, max]``; either bound may be None."""
     if min is None and max is None:
-        raise ValueError("clip: give min, max or both")
+        raise ArgumentError("clip: give min, max or both")
     return _ew.Clip.apply(x, lo=min, hi=max)
 
 
@@ -314,13 +315,13 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", value: float = 0) -> Ten
     and ``wrap`` gather existing elements, so their gradient flows through indexing."""
     x = _tensor(x)
     if mode not in _PAD_MODES:
-        raise ValueError(f"pad: unknown mode {mode!r}; expected one of {sorted(_PAD_MODES)}")
+        raise ArgumentError(f"pad: unknown mode {mode!r}; expected one of {sorted(_PAD_MODES)}")
     try:
         widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
     except ValueError:
         raise ShapeError(f"pad: pad_width {pad_width!r} does not fit shape {x.shape}") from None
     if (widths < 0).any():
-        raise ValueError(f"pad: negative pad_width {pad_width!r}")
+        raise ArgumentError(f"pad: negative pad_width {pad_width!r}")
     widths = tuple((int(b), int(a)) for b, a in widths)
     if mode == "constant":
         return _sh.Pad.apply(x, pad_width=widths, value=value)

@@ -22,6 +22,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.errors import ShapeError
+from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor
 
 
@@ -140,7 +141,7 @@ def _dropout(w: Tensor, p: float) -> Tensor:
     from chainrule import ops
 
     if not 0 <= p <= 1:
-        raise ValueError(f"attention: dropout_p must be a probability in [0, 1], got {p}")
+        raise ArgumentError(f"attention: dropout_p must be a probability in [0, 1], got {p}")
     data = w.data
     if p == 1:
         return ops.mul(w, backend.array_module(data).zeros_like(data))

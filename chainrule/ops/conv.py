@@ -62,6 +62,7 @@ from chainrule import backend
 from chainrule.autograd.function import Op
 from chainrule.backend import array_module
 from chainrule.errors import ShapeError
+from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor
 
 IntOrPair = int | Sequence[int]
@@ -155,7 +156,7 @@ class ConvGeometry:
 def _pair(v: Any, name: str, op: str) -> tuple[int, int]:
     if isinstance(v, (list, tuple)):
         if len(v) != 2:
-            raise ValueError(f"{op}: {name} must be an int or a pair, got {v!r}")
+            raise ArgumentError(f"{op}: {name} must be an int or a pair, got {v!r}")
         a, b = v
     else:
         a = b = v
@@ -170,7 +171,7 @@ def _pair(v: Any, name: str, op: str) -> tuple[int, int]:
 
 def _positive(pair: tuple[int, int], name: str, op: str) -> tuple[int, int]:
     if min(pair) < 1:
-        raise ValueError(f"{op}: {name} must be >= 1, got {pair}")
+        raise ArgumentError(f"{op}: {name} must be >= 1, got {pair}")
     return pair
 
 
@@ -194,17 +195,17 @@ def _window(
             pads = (0, 0, 0, 0)
         elif padding == "same":
             if (sh, sw) != (1, 1):
-                raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride}")
+                raise ArgumentError(f"{op}: padding='same' needs stride 1, got stride {stride}")
             th, tw = dh * (kh - 1), dw * (kw - 1)  # PyTorch puts the odd extra at the end
             pads = (th // 2, th - th // 2, tw // 2, tw - tw // 2)
         else:
-            raise ValueError(
+            raise ArgumentError(
                 f"{op}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}"
             )
     else:
         ph, pw = _pair(padding, "padding", op)
         if min(ph, pw) < 0:
-            raise ValueError(f"{op}: padding must be >= 0, got {padding!r}")
+            raise ArgumentError(f"{op}: padding must be >= 0, got {padding!r}")
         pads = (ph, ph, pw, pw)
     eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
     hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
@@ -790,7 +791,7 @@ def _conv_geometry(
     if len(ws) != 4:
         raise ShapeError(f"{op}: weight must be (C_out, C_in/groups, kH, kW), got shape {ws}")
     if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+        raise ArgumentError(f"{op}: groups must be a positive int, got {groups!r}")
     n, c, h, w = xs
     o, cg, kh, kw = ws
     if c % groups:
@@ -805,6 +806,11 @@ def _conv_geometry(
         raise ShapeError(
             f"{op}: {shown} has {c} channels but weight {ws} expects "
             f"{cg} x groups={groups} = {cg * groups}"
+        )
+    if kh == 0 or kw == 0:
+        raise ShapeError(
+            f"{op}: weight {ws} has an empty kernel {(kh, kw)} (every kernel axis needs "
+            "length >= 1)"
         )
     if bs is not None and tuple(bs) != (o,):
         raise ShapeError(
@@ -887,7 +893,7 @@ def conv1d(
     def one(v: Any, name: str) -> int:
         if isinstance(v, (list, tuple)):
             if len(v) != 1:
-                raise ValueError(f"conv1d: {name} must be an int or a 1-tuple, got {v!r}")
+                raise ArgumentError(f"conv1d: {name} must be an int or a 1-tuple, got {v!r}")
             return v[0]
         return v
 
@@ -902,8 +908,8 @@ def conv1d(
             dilation=(1, one(dilation, "dilation")),
             groups=groups,
         )
-    except ShapeError as exc:
-        raise ShapeError(
+    except (ShapeError, ArgumentError) as exc:
+        raise type(exc)(
             f"conv1d: input {x.shape}, weight {weight.shape}: {str(exc).removeprefix('conv2d: ')}"
         ) from None
     y = y.reshape((y.shape[0], y.shape[1], y.shape[3]))
@@ -982,7 +988,7 @@ def _pool_window(
     dilation = _positive(_pair(dilation, "dilation", op), "dilation", op)
     ph, pw = _pair(padding, "padding", op)
     if ph < 0 or pw < 0 or 2 * ph > kernel[0] or 2 * pw > kernel[1]:
-        raise ValueError(
+        raise ArgumentError(
             f"{op}: padding {(ph, pw)} must be >= 0 and at most half the kernel size {kernel}"
         )
     win = _window(op, shape[2:], kernel, stride, (ph, pw), dilation, f"input {shape}")

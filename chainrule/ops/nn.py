@@ -39,12 +39,14 @@ from chainrule.errors import ChainruleError
 
 
 class ArgumentError(ChainruleError, ValueError):
-    """A bad argument value for an nn function (``reduction``, ``p``, ``approximate``...)."""
+    """A bad argument value for an nn function (``reduction``, ``p``, ``approximate``...),
+    a layer's constructor (a negative size, ``kernel_size=0``) or another op or transform."""
 
 
 class LabelError(ArgumentError):
     """Bad targets for a loss: a class label outside ``0..C-1``, class labels of a
-    non-integer dtype, or binary hinge targets other than -1 and +1."""
+    non-integer dtype, binary hinge targets other than -1 and +1, or binary cross-entropy
+    targets outside [0, 1]."""
 
 
 # ---- helpers --------------------------------------------------------------------------------

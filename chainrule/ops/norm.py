@@ -26,6 +26,7 @@ import numpy as np
 from chainrule import backend
 from chainrule.autograd.function import Op
 from chainrule.errors import DTypeError, IndexingError, ShapeError
+from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor
 
 
@@ -207,7 +208,7 @@ def batch_norm(
     axes = (0, *range(2, x.ndim))
     if not training:
         if running_mean is None or running_var is None:
-            raise ValueError(
+            raise ArgumentError(
                 "batch_norm: running_mean and running_var must be given in evaluation mode "
                 "(training=False)"
             )
@@ -359,7 +360,7 @@ def normalize(x: Any, p: float = 2, axis: int = 1, eps: float = 1e-12) -> Tensor
     x = _tensor(x)
     _check_float("normalize", x)
     if not p > 0:
-        raise ValueError(f"normalize: p must be positive, got {p}")
+        raise ArgumentError(f"normalize: p must be positive, got {p}")
     axis = normalize_axis(axis, x.ndim, "normalize")
     if p == 2:  # sqrt(max(sum x^2, eps^2)) = max(||x||, eps), with a finite slope at 0
         sq = ops.sum(ops.mul(x, x), axis=axis, keepdims=True)
@@ -385,7 +386,7 @@ def maxout(x: Any, pieces: int) -> Tensor:
 
     x = _tensor(x)
     if not isinstance(pieces, (int, np.integer)) or pieces < 1:
-        raise ValueError(f"maxout: pieces must be a positive integer, got {pieces!r}")
+        raise ArgumentError(f"maxout: pieces must be a positive integer, got {pieces!r}")
     if x.ndim == 0 or x.shape[-1] % pieces:
         raise ShapeError(
             f"maxout: the last axis of input shape {x.shape} is not divisible by pieces={pieces}"

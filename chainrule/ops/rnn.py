@@ -50,6 +50,7 @@ import numpy as np
 
 from chainrule.autograd.function import Op
 from chainrule.errors import DTypeError, ShapeError
+from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor
 
 # ---- checks and small helpers ------------------------------------------------------------
@@ -800,7 +801,7 @@ def rnn_layer(x: Any, h0: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any
     (B, H).
     """
     if nonlinearity not in _NONLINEARITIES:
-        raise ValueError(
+        raise ArgumentError(
             f"rnn_layer: unknown nonlinearity {nonlinearity!r}; expected 'tanh' or 'relu'"
         )
     return RNNLayer.apply(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity=nonlinearity)

@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +68,10 @@ class Recipe:
 
 # digits/mlp: measured on a 2-core machine over seeds 0..9, SGD (momentum 0.9, lr 0.05,
 # cosine) for 100 epochs reaches 97.2-98.6% test accuracy (mean 98.0%; seed 0, the
-# default, 98.6%) in 1-2 s of training; Adam at lr 1e-3 averaged 97.8% with some seeds below 97%. Layers of 128 units or
-# fewer also keep OpenBLAS on one thread, which is far faster for matrices this small on a
-# busy 2-core machine. The MNIST recipes are standard ones (in PyTorch a 512-256 MLP reaches
-# about 98.3% and a LeNet-like CNN about 99%).
+# default, 98.6%) in 1-2 s of training; Adam at lr 1e-3 averaged 97.8% with some seeds
+# below 97%. Layers of 128 units or fewer also keep OpenBLAS on one thread, which is far
+# faster for matrices this small on a busy 2-core machine. The MNIST recipes are standard
+# ones (in PyTorch a 512-256 MLP reaches about 98.3% and a LeNet-like CNN about 99%).
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("digits", "mlp"): Recipe((128, 64), "sgd", 100, 32, 0.2, 1e-3, 0.05),
     ("digits", "linear"): Recipe((), "sgd", 60, 32, 0.0, 1e-2, 0.1),
@@ -321,6 +322,23 @@ def _out_dir(args: argparse.Namespace) -> Path:
     return out
 
 
+def _check_out_dir(out: Path) -> None:
+    """Fail before training, not after it, when ``out`` cannot be made (it is created only
+    once the run has results, so a failed run leaves nothing behind)."""
+    if out.exists() and not out.is_dir():
+        raise OSError(f"--out {out} exists and is not a directory")
+    parent = out
+    while not parent.exists():  # the nearest existing ancestor must be a writable directory
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OSError(f"--out {out} cannot be created: {parent} is not a directory")
+    try:  # a real probe: permissions alone miss read-only mounts and /proc for root
+        with tempfile.TemporaryDirectory(dir=parent, prefix=".chainrule-probe-"):
+            pass
+    except OSError as exc:
+        raise OSError(f"--out {out} cannot be created in {parent}: {exc.strerror}") from None
+
+
 def _table(results: dict[str, dict[str, float]]) -> str:
     lines = [f"{'split':<7}{'samples':>9}{'loss':>10}{'accuracy':>11}"]
     for split, r in results.items():
@@ -366,8 +384,7 @@ def _run(args: argparse.Namespace) -> int:
     opt_name = args.optimizer or recipe.optimizer
     lr = args.lr or (recipe.adam_lr if opt_name == "adam" else recipe.sgd_lr)
     out = _out_dir(args)
-    if out.exists() and not out.is_dir():
-        raise OSError(f"--out {out} exists and is not a directory")
+    _check_out_dir(out)
 
     data = load_splits(args)
     images = args.dataset != "digits" and args.dataset in IMAGE_SETS

@@ -146,6 +146,12 @@ class Trainer:
         self.val_loader = (
             None if val_data is None else as_loader(val_data, batch_size, False, "val_data")
         )
+        for name, loader in (("train_data", self.train_loader), ("val_data", self.val_loader)):
+            if loader is not None and len(loader) == 0:
+                n = len(loader.dataset)
+                why = (f" and batch_size {loader.batch_size} with drop_last=True"
+                       if n and loader.drop_last else "")  # fmt: skip
+                raise TrainError(f"{name} gives no batches: it has {n} samples{why}")
         logits = isinstance(loss_fn, BCEWithLogitsLoss | HingeLoss)
         self.metrics: list[Metric] = resolve_metrics(metrics, logits=logits)
         self._default_metrics = metrics is DEFAULT_METRICS

@@ -440,3 +440,71 @@ def test_modular_backward_equals_autodiff(make: Callable[[], Any], shape: tuple)
     if isinstance(module, BatchNorm2d):  # both calls must see the same running stats
         module.eval()
     _modular_vs_autodiff(module, inputs)
+
+
+# ---- constructor arguments ---------------------------------------------------------------
+
+_BAD_VALUES = {
+    "Linear(-1, 2)": (lambda: cr.nn.Linear(-1, 2), "Linear", "in_features", "-1"),
+    "Linear(2, -3)": (lambda: cr.nn.Linear(2, -3), "Linear", "out_features", "-3"),
+    "Embedding(-1, 3)": (lambda: Embedding(-1, 3), "Embedding", "num_embeddings", "-1"),
+    "BatchNorm1d(-2)": (lambda: BatchNorm1d(-2), "BatchNorm1d", "num_features", "-2"),
+    "LayerNorm(-3)": (lambda: LayerNorm(-3), "LayerNorm", "normalized_shape", "-3"),
+    "MHA(0, 1)": (lambda: MultiheadAttention(0, 1), "MultiheadAttention", "embed_dim", "0"),
+    "MHA(8, 0)": (lambda: MultiheadAttention(8, 0), "MultiheadAttention", "num_heads", "0"),
+    "MHA(10, 3)": (lambda: MultiheadAttention(10, 3), "MultiheadAttention", "divisible", "3"),
+    "Dropout(1.5)": (lambda: Dropout(1.5), "Dropout", "p", "1.5"),
+    "Maxout(pieces=0)": (lambda: Maxout(4, 2, 0), "Maxout", "pieces", "0"),
+    "Normalize(p=0)": (lambda: Normalize(p=0), "Normalize", "p", "0"),
+    "Conv2d(-1, 2, 3)": (lambda: cr.nn.Conv2d(-1, 2, 3), "Conv2d", "in_channels", "-1"),
+    "Conv2d(kernel 0)": (lambda: cr.nn.Conv2d(1, 2, 0), "Conv2d", "kernel_size", "0"),
+    "Conv1d(kernel 0)": (lambda: cr.nn.Conv1d(1, 2, 0), "Conv1d", "kernel_size", "0"),
+    "Conv2d(stride 0)": (lambda: cr.nn.Conv2d(1, 2, 3, stride=0), "Conv2d", "stride", "0"),
+    "Conv2d(dilation 0)": (lambda: cr.nn.Conv2d(1, 2, 3, dilation=0), "Conv2d", "dilation", "0"),
+    "Conv2d(padding -1)": (lambda: cr.nn.Conv2d(1, 2, 3, padding=-1), "Conv2d", "padding", "-1"),
+    "Conv2d(groups 0)": (lambda: cr.nn.Conv2d(1, 2, 3, groups=0), "Conv2d", "groups", "0"),
+    "Conv2d(groups 2)": (lambda: cr.nn.Conv2d(3, 4, 3, groups=2), "Conv2d", "groups=2", "3"),
+    "Conv2d(kernel 3-D)": (lambda: cr.nn.Conv2d(1, 2, (3, 3, 3)), "Conv2d", "kernel_size", "3"),
+    "LSTM(4, 0)": (lambda: cr.nn.LSTM(4, 0), "LSTM", "hidden_size", "0"),
+    "GRU(layers 0)": (lambda: cr.nn.GRU(4, 8, num_layers=0), "GRU", "num_layers", "0"),
+    "RNN(dropout 2)": (lambda: cr.nn.RNN(4, 8, dropout=2.0), "RNN", "dropout", "2"),
+    "MaxPool2d(stride 0)": (lambda: MaxPool2d(2, stride=0), "MaxPool2d", "stride", "0"),
+    "AvgPool2d(kernel 0)": (lambda: AvgPool2d(0), "AvgPool2d", "kernel_size", "0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_VALUES))
+def test_bad_constructor_values_are_argument_errors(case: str) -> None:
+    # these used to be NumPy's "negative dimensions are not allowed", a ZeroDivisionError,
+    # a plain ValueError, or no error at all (a zero-size kernel gave an output of zeros)
+    make, *words = _BAD_VALUES[case]
+    with pytest.raises(cr.nn.functional.ArgumentError) as info:
+        make()
+    msg = str(info.value)
+    assert all(w in msg for w in words), msg
+
+
+_BAD_TYPES = {
+    "Linear(2.5, 3)": (lambda: cr.nn.Linear(2.5, 3), "Linear", "in_features", "2.5"),
+    "Linear('4', 3)": (lambda: cr.nn.Linear("4", 3), "Linear", "in_features", "'4'"),
+    "Embedding(10, 2.0)": (lambda: Embedding(10, 2.0), "Embedding", "embedding_dim", "2.0"),
+    "Conv2d(kernel 'a')": (lambda: cr.nn.Conv2d(1, 1, "a"), "Conv2d", "kernel_size", "'a'"),
+    "LSTM(4.5, 8)": (lambda: cr.nn.LSTM(4.5, 8), "LSTM", "input_size", "4.5"),
+    "MHA(8, 2.0)": (lambda: MultiheadAttention(8, 2.0), "MultiheadAttention", "num_heads", "2.0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_TYPES))
+def test_non_integer_sizes_are_type_errors(case: str) -> None:
+    # Linear(2.5, 3) used to truncate silently to Linear(2, 3)
+    make, *words = _BAD_TYPES[case]
+    with pytest.raises(cr.nn.ModuleTypeError) as info:
+        make()
+    msg = str(info.value)
+    assert all(w in msg for w in words), msg
+
+
+def test_sizes_accept_numpy_integers_and_zero() -> None:
+    assert cr.nn.Linear(np.int64(3), 0).weight.shape == (0, 3)  # PyTorch allows 0 features
+    assert Embedding(np.int32(5), 0).weight.shape == (5, 0)
+    assert cr.nn.Conv2d(2, 4, (np.int64(3), 1)).weight.shape == (4, 2, 3, 1)

@@ -183,6 +183,18 @@ def test_mnist_without_files_says_where_to_put_them(tmp_path: Path, capsys) -> N
     assert not (tmp_path / "out").exists()
 
 
+def test_unusable_out_directory_fails_before_training(tmp_path: Path, capsys) -> None:
+    # it used to train every epoch first, then fail to create the directory
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    code = main(["train", "--dataset", "xor", "--epochs", "2", "--out", str(blocker / "run")])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("chainrule train: error: --out ")
+    assert str(blocker) in captured.err and "not a directory" in captured.err
+    assert "epoch" not in captured.out and "Traceback" not in captured.err
+
+
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
 def test_mnist_style_sets_with_stand_in_files(name: str, tmp_path: Path, capsys, monkeypatch):
     """The MNIST path (global normalisation, flattening, a 5,000-image validation split,

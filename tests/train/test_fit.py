@@ -372,6 +372,20 @@ def test_terminate_on_nan() -> None:
         ({"train_data": 5}, "train_data must be a DataLoader"),
         ({"optimizer": object()}, "optimizer must be"),
         ({"progress": "loud"}, "progress must be"),
+        # an empty set used to "train" one epoch on nothing and report no loss
+        ({"train_data": (np.zeros((0, 4)), np.zeros(0, np.int64))}, "train_data gives no batch"),
+        (
+            {"val_data": (np.zeros((0, 4)), np.zeros(0, np.int64))},
+            "val_data gives no batch.*0 samples",
+        ),
+        (
+            {
+                "train_data": cr.data.DataLoader(
+                    cr.data.TensorDataset(*blobs(20)), 32, drop_last=True
+                )
+            },
+            "train_data gives no batch.*20 samples.*batch_size 32.*drop_last",
+        ),
     ],
 )
 def test_bad_arguments(kwargs: dict, match: str) -> None:
