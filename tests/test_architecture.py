@@ -28,6 +28,7 @@ LAYERS: list[set[str]] = [
     {"__init__"},  # the public namespace: imports everything up to train
     {"testing"},  # the oracle tables, built on the whole package
     {"cli"},  # the chainrule command: train and gradcheck (which runs the tables)
+    {"__main__"},  # python -m chainrule
 ]
 RANK = {unit: level for level, units in enumerate(LAYERS) for unit in units}
 

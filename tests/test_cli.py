@@ -69,3 +69,14 @@ def test_bad_command_is_a_usage_error_not_a_traceback() -> None:
     assert proc.returncode == 2
     assert "usage: chainrule" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "chainrule", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "train" in done.stdout and "gradcheck" in done.stdout
