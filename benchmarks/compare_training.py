@@ -55,7 +55,7 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -120,21 +120,6 @@ def resolve_setup(dataset: str, model: str, epochs: int | None) -> Setup:
 
 
 # ---- data ----------------------------------------------------------------------------------
-@dataclass
-class Data:
-    """Normalised float32 inputs and int64 labels of the three splits, as the CLI feeds them."""
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    classes: int
-    in_shape: tuple[int, ...]
-    description: str
-
-
 def load_splits(dataset: str, seed: int, data_dir: str | None, download: bool) -> cli.Splits:
     """The CLI's split for ``--seed seed`` (raises DatasetError when files are missing)."""
     args = argparse.Namespace(
@@ -143,30 +128,11 @@ def load_splits(dataset: str, seed: int, data_dir: str | None, download: bool) -
     return cli.load_splits(args)
 
 
-def prepare(splits: cli.Splits, dataset: str, model: str) -> Data:
-    """Standardise and shape the splits as ``cli._run`` does."""
-    images = dataset != "digits"
-    mean, std = cli._normalizer(splits.X_train, per_feature=not images)
-
-    def prep(X: np.ndarray) -> np.ndarray:
-        Z = ((X - mean) / std).astype(np.float32)
-        if model == "cnn" and dataset == "digits":
-            Z = Z.reshape(-1, 1, 8, 8)
-        if model != "cnn" and Z.ndim > 2:
-            Z = Z.reshape(len(Z), -1)
-        return Z
-
-    X_train, X_val, X_test = (prep(X) for X in (splits.X_train, splits.X_val, splits.X_test))
-    return Data(
-        X_train,
-        splits.y_train,
-        X_val,
-        splits.y_val,
-        X_test,
-        splits.y_test,
-        splits.classes,
-        tuple(X_train.shape[1:]),
-        splits.description,
+def prepare(splits: cli.Splits, dataset: str, model: str) -> cli.Splits:
+    """The splits standardised and shaped as ``chainrule train`` feeds them to ``model``."""
+    prep = cli.InputTransform.fit(splits.X_train, dataset, model)
+    return replace(
+        splits, X_train=prep(splits.X_train), X_val=prep(splits.X_val), X_test=prep(splits.X_test)
     )
 
 
@@ -199,7 +165,7 @@ class LoaderSeed(Callback):
         self.seed = self.trainer.train_loader.seed
 
 
-def run_chainrule(setup: Setup, data: Data, seed: int) -> ChainruleRun:
+def run_chainrule(setup: Setup, data: cli.Splits, seed: int) -> ChainruleRun:
     """Build, train and test the model as ``chainrule train`` does."""
     backend.manual_seed(seed)
     model = cli.build_model(setup.model, data.in_shape, data.classes, setup.hidden, setup.dropout)
@@ -273,7 +239,7 @@ def load_weights(model: Any, weights: list[np.ndarray]) -> None:
             p.copy_(TORCH.from_numpy(w))
 
 
-def check_architecture(setup: Setup, data: Data, run: ChainruleRun) -> float:
+def check_architecture(setup: Setup, data: cli.Splits, run: ChainruleRun) -> float:
     """Largest |output difference| of the untrained networks given the same weights."""
     model = torch_model(setup, data.in_shape, data.classes)
     load_weights(model, run.initial)
@@ -319,7 +285,9 @@ def torch_accuracy(model: Any, loss_fn: Any, X: Any, y: Any, batch: int) -> floa
     return correct / len(y)
 
 
-def run_torch(setup: Setup, data: Data, seed: int, run: ChainruleRun, same_init: bool) -> Outcome:
+def run_torch(
+    setup: Setup, data: cli.Splits, seed: int, run: ChainruleRun, same_init: bool
+) -> Outcome:
     """The recipe in plain PyTorch, in the batch order chainrule's run used."""
     torch = TORCH
     torch.manual_seed(seed)
@@ -468,7 +436,7 @@ def load_or_explain(args: argparse.Namespace, dataset: str, seed: int) -> cli.Sp
         return None
 
 
-def run_pair(setup: Setup, data: Data, seed: int, args: argparse.Namespace) -> Pair:
+def run_pair(setup: Setup, data: cli.Splits, seed: int, args: argparse.Namespace) -> Pair:
     if args.wait_quiet > 0:
         print(f"  [seed {seed} {setup.model}] {H.wait_quiet(args.wait_quiet)}")
     run = run_chainrule(setup, data, seed)

@@ -226,6 +226,11 @@ class Splits:
     classes: int
     description: str
 
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        """The shape of one input."""
+        return tuple(self.X_train.shape[1:])
+
 
 def _split(X: np.ndarray, y: np.ndarray, val: float, test: float, seed: int) -> tuple:
     order = np.random.default_rng(seed).permutation(len(X))
@@ -270,6 +275,31 @@ def _normalizer(X_train: np.ndarray, per_feature: bool) -> tuple[np.ndarray, np.
     return mean.astype(np.float32), std.astype(np.float32)
 
 
+@dataclass(frozen=True)
+class InputTransform:
+    """Raw inputs -> what the model takes: standardised with the training inputs' ``mean``
+    and ``std`` (see :func:`_normalizer`) as float32, the digits reshaped to 1x8x8 images
+    for the CNN, and images flattened for the other models."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    dataset: str
+    model: str
+
+    @classmethod
+    def fit(cls, X_train: np.ndarray, dataset: str, model: str) -> InputTransform:
+        images = dataset != "digits" and dataset in IMAGE_SETS
+        return cls(*_normalizer(X_train, per_feature=not images), dataset, model)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        Z = ((X - self.mean) / self.std).astype(np.float32)
+        if self.model == "cnn" and self.dataset == "digits":
+            return Z.reshape(-1, 1, 8, 8)
+        if self.model != "cnn" and Z.ndim > 2:
+            return Z.reshape(len(Z), -1)
+        return Z
+
+
 # ---- models ------------------------------------------------------------------------------
 def _dense_stack(d: int, hidden: tuple[int, ...], classes: int, dropout: float) -> list:
     layers: list = []
@@ -280,11 +310,6 @@ def _dense_stack(d: int, hidden: tuple[int, ...], classes: int, dropout: float) 
         d = h
     layers.append(nn.Linear(d, classes))
     return layers
-
-
-def has_conv() -> bool:
-    """Whether this chainrule has the layers ``--model cnn`` needs."""
-    return hasattr(nn, "Conv2d") and hasattr(nn, "MaxPool2d")
 
 
 def build_model(
@@ -351,17 +376,11 @@ def _table(results: dict[str, dict[str, float]]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run ``chainrule train`` with parsed ``args``; returns the exit status."""
     parser: argparse.ArgumentParser = args.train_parser
-    if args.model == "cnn":
-        if args.dataset in TOY_SETS:
-            parser.error(
-                f"--model cnn needs an image dataset ({', '.join(IMAGE_SETS)}), "
-                f"not the 2-D set {args.dataset!r}"
-            )
-        if not has_conv():
-            parser.error(
-                "--model cnn needs chainrule.nn.Conv2d and MaxPool2d, which this "
-                "version of chainrule does not have yet; use --model mlp"
-            )
+    if args.model == "cnn" and args.dataset in TOY_SETS:
+        parser.error(
+            f"--model cnn needs an image dataset ({', '.join(IMAGE_SETS)}), "
+            f"not the 2-D set {args.dataset!r}"
+        )
     if args.model == "linear" and args.hidden:
         parser.error("--hidden does not apply to --model linear (it has no hidden layers)")
     try:
@@ -387,21 +406,9 @@ def _run(args: argparse.Namespace) -> int:
     _check_out_dir(out)
 
     data = load_splits(args)
-    images = args.dataset != "digits" and args.dataset in IMAGE_SETS
-    mean, std = _normalizer(data.X_train, per_feature=not images)
-
-    def prep(X: np.ndarray) -> np.ndarray:
-        Z = ((X - mean) / std).astype(np.float32)
-        if args.model == "cnn" and args.dataset == "digits":
-            Z = Z.reshape(-1, 1, 8, 8)
-        return Z
-
+    prep = InputTransform.fit(data.X_train, args.dataset, args.model)
     X_train, X_val, X_test = prep(data.X_train), prep(data.X_val), prep(data.X_test)
-    if args.model != "cnn" and X_train.ndim > 2:
-        in_shape: tuple[int, ...] = (int(np.prod(X_train.shape[1:])),)
-        X_train, X_val, X_test = (a.reshape(len(a), -1) for a in (X_train, X_val, X_test))
-    else:
-        in_shape = tuple(X_train.shape[1:])
+    in_shape = tuple(X_train.shape[1:])  # of the prepared inputs: data.in_shape is the raw one
 
     backend.manual_seed(args.seed)
     model = build_model(args.model, in_shape, data.classes, hidden, dropout)
@@ -469,7 +476,7 @@ def _run(args: argparse.Namespace) -> int:
         {
             "model": model.state_dict(),
             "config": config,
-            "normalize": {"mean": mean, "std": std},
+            "normalize": {"mean": prep.mean, "std": prep.std},
         },
         out / "model.ckpt",
     )
@@ -492,7 +499,7 @@ def _plots(
     history: History,
     model: nn.Module,
     data: Splits,
-    prep: Any,
+    prep: InputTransform,
     out: Path,
     results: dict[str, dict[str, float]],
 ) -> list[str]:
