@@ -21,7 +21,8 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 for _var in _THREAD_VARS:
     os.environ.setdefault(_var, str(BENCH_THREADS))
 
-import gc  # noqa: E402  (the thread variables must be set before NumPy is imported)
+import argparse  # noqa: E402  (the thread variables must be set before NumPy is imported)
+import gc  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -76,6 +77,37 @@ class Row:
         if self.torch is None or self.chainrule.median_ms == 0:
             return None
         return self.torch.median_ms / self.chainrule.median_ms
+
+
+def add_run_options(parser: argparse.ArgumentParser, wait_quiet_s: float = 30.0) -> None:
+    """``--strict`` and ``--wait-quiet S``, which every benchmark script takes."""
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=wait_quiet_s,
+        metavar="S",
+        help="before each workload wait up to S seconds for other processes to leave the "
+        f"CPUs idle (0: do not wait; default {wait_quiet_s:g})",
+    )
+
+
+def add_timing_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the timing scripts: ``--quick``, ``--gc-off``, ``--torch-threads N``,
+    ``--json PATH`` and those of :func:`add_run_options`."""
+    parser.add_argument("--quick", action="store_true", help="fewer iterations and repeats")
+    parser.add_argument(
+        "--gc-off", action="store_true", help="disable the garbage collector in timed loops"
+    )
+    add_run_options(parser)
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=BENCH_THREADS,
+        metavar="N",
+        help=f"torch intra-op threads (default {BENCH_THREADS}, the targets' setting)",
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the raw timings as JSON")
 
 
 def setup_torch() -> Any:

@@ -224,27 +224,10 @@ def _jsonable(raw: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer iterations and repeats")
-    parser.add_argument("--gc-off", action="store_true", help="no garbage collector in timed loops")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
-    parser.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="wait up to S seconds for idle CPUs before each row (0: no wait)",
-    )
-    parser.add_argument(
-        "--torch-threads",
-        type=int,
-        default=H.BENCH_THREADS,
-        metavar="N",
-        help=f"torch intra-op threads (default {H.BENCH_THREADS})",
-    )
+    H.add_timing_options(parser)
     parser.add_argument(
         "--profile", action="store_true", help="also print a cProfile of the chainrule step"
     )
-    parser.add_argument("--json", metavar="PATH", help="also write the raw timings as JSON")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     if TORCH is not None:

@@ -352,27 +352,7 @@ def _jsonable(raw: dict[str, Any]) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer iterations and repeats")
-    parser.add_argument(
-        "--gc-off", action="store_true", help="disable the garbage collector in timed loops"
-    )
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
-    parser.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="before each workload wait up to S seconds for other processes to leave the "
-        "CPUs idle (0: do not wait; default 30)",
-    )
-    parser.add_argument(
-        "--torch-threads",
-        type=int,
-        default=H.BENCH_THREADS,
-        metavar="N",
-        help=f"torch intra-op threads (default {H.BENCH_THREADS}, the targets' setting)",
-    )
-    parser.add_argument("--json", metavar="PATH", help="also write the raw timings as JSON")
+    H.add_timing_options(parser)
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     if TORCH is not None:

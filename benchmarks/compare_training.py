@@ -413,14 +413,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--same-init", action="store_true", help="start torch from chainrule's initial weights"
     )
-    p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
-    p.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="before each run pair, wait up to S seconds for idle CPUs (0: no wait)",
-    )
+    H.add_run_options(p, wait_quiet_s=10.0)
     return p.parse_args(argv)
 
 
