@@ -71,7 +71,9 @@ def _root_grad(root: Tensor, grad: Any, create_graph: bool) -> Any:
                 f"backward on a non-scalar tensor of shape {root.shape} needs a gradient "
                 "argument of the same shape (or reduce it to a scalar first)"
             )
-        g = backend.array_module(root.data).ones(root.shape, root.dtype)
+        g = backend.array_module(root.data).array(1, root.dtype)  # faster than ones(())
+        if root.shape != ():
+            g = g.reshape(root.shape)
         return wrap(g) if create_graph else g
     g = grad if isinstance(grad, Tensor) and create_graph else to_array(grad, copy=True)
     if g.shape != root.shape:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -16,7 +17,7 @@ def shape_of(x: Any) -> tuple:
 def normalize_axes(axis: Any, ndim: int, op: str) -> tuple:
     """``axis`` (None, an int or a tuple, negatives allowed) as a sorted tuple of axes."""
     if axis is None:
-        return tuple(range(ndim))
+        return _all_axes(ndim)
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out = []
     for a in axes:
@@ -32,16 +33,26 @@ def normalize_axes(axis: Any, ndim: int, op: str) -> tuple:
     return tuple(sorted(out)) if ndim else ()
 
 
+@functools.lru_cache(maxsize=64)
+def _all_axes(ndim: int) -> tuple:
+    return tuple(range(ndim))
+
+
 def normalize_axis(axis: int, ndim: int, op: str) -> int:
     if not isinstance(axis, int) or not -ndim <= axis < ndim:
         raise ShapeError(f"{op}: axis {axis} is out of range for a tensor of {ndim} dimensions")
     return axis % ndim
 
 
+# The two below run in every reduction's forward; a cache makes them a dict lookup
+# (generator expressions cost more than the NumPy reduction of a small array).
+@functools.lru_cache(maxsize=4096)
 def kept_shape(shape: tuple, axes: tuple) -> tuple:
     """``shape`` with the reduced ``axes`` set to 1 (the keepdims shape)."""
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+@functools.lru_cache(maxsize=4096)
 def count(shape: tuple, axes: tuple) -> int:
+    """How many elements a reduction over ``axes`` of ``shape`` combines."""
     return math.prod(shape[i] for i in axes)
