@@ -10,7 +10,10 @@ Workloads (identical float32 data and initial weights on both sides):
 * ``MLP 2-16-16-1 step``: one SGD step of a 2-16-16-1 tanh MLP at batch 32 written with core
   ops only (``x @ W + b``, ``tanh``, ``(d * d).mean()``, ``loss.backward()``, then
   ``p -= lr * p.grad; p.grad = None`` under ``no_grad``). The NumPy floor is the same
-  arithmetic written by hand in NumPy (forward, backward and update, no autodiff).
+  arithmetic written by hand in NumPy (forward, backward and update, no autodiff). The
+  minimal engine (``_minimal_engine.py``) is the same step on the leanest define-by-run
+  engine that can run it (six ops, no checks): what recording a graph in Python costs at
+  all, compared with chainrule's step that also updates the arrays directly.
 
 Targets (issue 2, throughput vs PyTorch 2.13 CPU eager with 2 threads): the MLP step
 >= 2x PyTorch (and not below 1.5x); the 1,000-op chain backward < 3 ms.
@@ -36,6 +39,7 @@ if importlib.util.find_spec("chainrule") is None:  # run from a checkout without
     sys.path.insert(0, _REPO)
 
 import _harness as H  # noqa: E402  (sets the thread variables before NumPy is imported)
+import _minimal_engine  # noqa: E402
 import numpy as np  # noqa: E402
 
 import chainrule as cr  # noqa: E402
@@ -230,16 +234,25 @@ def make_numpy_mlp(seed: int = 0) -> Callable[[], Any]:
     return step
 
 
+def make_minimal_mlp(seed: int = 0) -> Callable[[], Any]:
+    """The same step on ``_minimal_engine`` (SGD on the arrays): what recording a graph in
+    Python costs with none of a library's checks and features (returns the loss)."""
+    x, t, params = mlp_data(seed)
+    step = _minimal_engine.make_mlp_step(x, t, params, MLP_LR)
+    return lambda: step().data
+
+
 def check_mlp_agreement(steps: int = 50) -> str:
-    """Run the three MLP implementations side by side; report the largest loss gap."""
-    cr_step, np_step = make_cr_mlp(), make_numpy_mlp()
+    """Run the MLP implementations side by side; report the largest loss gap."""
+    cr_step, np_step, min_step = make_cr_mlp(), make_numpy_mlp(), make_minimal_mlp()
     data_step = make_cr_mlp(update="data")
     torch_step = make_torch_mlp() if TORCH is not None else None
     worst_np, worst_torch = 0.0, 0.0
     first = last = 0.0
     for k in range(steps):
         lc = float(cr_step().item())
-        worst_np = max(worst_np, abs(lc - float(np_step())), abs(lc - float(data_step().item())))
+        others = (np_step(), data_step().item(), min_step())
+        worst_np = max(worst_np, *(abs(lc - float(v)) for v in others))
         if torch_step is not None:
             worst_torch = max(worst_torch, abs(lc - float(torch_step().item())))
         first = lc if k == 0 else first
@@ -292,6 +305,7 @@ def run(cfg: Config, gc_off: bool, quiet_s: float) -> tuple[list[H.Row], dict[st
         "chainrule": make_cr_mlp(),
         "chainrule_data": make_cr_mlp(update="data"),
         "numpy": make_numpy_mlp(),
+        "minimal": make_minimal_mlp(),
     }
     if TORCH is not None:
         fns["torch"] = make_torch_mlp()
@@ -306,6 +320,8 @@ def run(cfg: Config, gc_off: bool, quiet_s: float) -> tuple[list[H.Row], dict[st
     )
     rows.append(H.Row("MLP step, SGD on .data (info)", t["chainrule_data"], t.get("torch"), "info"))
     floor_note = f"cr/numpy {t['chainrule'].median_ms / t['numpy'].median_ms:.1f}x"
+    min_note = f"cr(.data)/minimal {t['chainrule_data'].median_ms / t['minimal'].median_ms:.2f}x"
+    rows.append(H.Row("MLP step, minimal engine (info)", t["minimal"], t.get("torch"), min_note))
     rows.append(H.Row("MLP step, NumPy floor (by hand)", t["numpy"], t.get("torch"), floor_note))
     raw["mlp"] = t
     return rows, raw
