@@ -156,6 +156,17 @@ def test_inplace_add_after_save_raises_naming_op():
     assert isinstance(info.value, RuntimeError)
 
 
+def test_inplace_on_either_saved_operand_raises():
+    # mul and matmul save both operands (the short path of the engine's saved-value map)
+    for op, name in ((lambda a, w: a * w, "'mul'"), (lambda a, w: a @ w, "'matmul'")):
+        for which in (0, 1):
+            a, w = f64([[1.0, 2.0], [3.0, 4.0]]) * 1, f64([[0.5, 1.0], [2.0, 1.0]]) * 1
+            out = op(a, w)
+            (a, w)[which].__iadd__(1.0)
+            with pytest.raises(cr.GraphError, match=name):
+                out.sum().backward()
+
+
 def test_setitem_after_save_raises_naming_op():
     x = f64([1.0, 2.0, 3.0])
     a = x * 1

@@ -320,9 +320,17 @@ def _map_saved(node: Node, args: tuple, arrays: list, outs: tuple, results: Any)
     """Note which saved values are inputs or outputs (so graph mode can reconnect them)
     and the versions of saved inputs and outputs (so an in-place write is caught in
     backward)."""
+    saved = node.saved
+    if len(saved) == 2 == len(arrays) and saved[0] is arrays[0] and saved[1] is arrays[1]:
+        # the usual saved pair: both operands (mul, div, matmul...), kept short
+        a, b = args
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            node.saved_from = _SAVED_INPUTS01
+            node.versions = ((a._version, a._version[0]), (b._version, b._version[0]))
+            return
     where = []
     versions = []
-    for value in node.saved:
+    for value in saved:
         if value is outs[0]:  # the usual saved output (exp, tanh, softmax...)
             where.append(_OUTPUT0)
             versions.append((results[0]._version, 0))
@@ -347,6 +355,7 @@ def _map_saved(node: Node, args: tuple, arrays: list, outs: tuple, results: Any)
 
 
 _OUTPUT0 = ("out", 0)
+_SAVED_INPUTS01 = (("in", 0), ("in", 1))
 
 
 def _propagate_tangents(cls: type, node: Node, args: tuple, arrays: list, results: list) -> None:
