@@ -165,6 +165,13 @@ def test_inplace_on_either_saved_operand_raises():
             (a, w)[which].__iadd__(1.0)
             with pytest.raises(cr.GraphError, match=name):
                 out.sum().backward()
+    # one operand a constant: the Tensor one is still checked
+    for op in (lambda a: a * 2.0, lambda a: 2.0 * a, lambda a: a / 3.0, lambda a: 3.0 / a):
+        a = f64([1.0, 2.0]) * 1
+        out = op(a)
+        a += 1.0
+        with pytest.raises(cr.GraphError, match="in place"):
+            out.sum().backward()
 
 
 def test_setitem_after_save_raises_naming_op():

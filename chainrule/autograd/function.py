@@ -322,12 +322,22 @@ def _map_saved(node: Node, args: tuple, arrays: list, outs: tuple, results: Any)
     backward)."""
     saved = node.saved
     if len(saved) == 2 == len(arrays) and saved[0] is arrays[0] and saved[1] is arrays[1]:
-        # the usual saved pair: both operands (mul, div, matmul...), kept short
+        # the usual saved pair: both operands (mul, div, matmul...), kept short; an
+        # operand that is not a Tensor (``y * 2.0``) is a constant, with no version
         a, b = args
-        if isinstance(a, Tensor) and isinstance(b, Tensor):
-            node.saved_from = _SAVED_INPUTS01
-            node.versions = ((a._version, a._version[0]), (b._version, b._version[0]))
-            return
+        if isinstance(a, Tensor):
+            if isinstance(b, Tensor):
+                node.saved_from = _SAVED_INPUTS01
+                node.versions = ((a._version, a._version[0]), (b._version, b._version[0]))
+            else:
+                node.saved_from = _SAVED_INPUT0
+                node.versions = ((a._version, a._version[0]),)
+        elif isinstance(b, Tensor):
+            node.saved_from = _SAVED_INPUT1
+            node.versions = ((b._version, b._version[0]),)
+        else:
+            node.saved_from, node.versions = (None, None), ()
+        return
     where = []
     versions = []
     for value in saved:
@@ -356,6 +366,8 @@ def _map_saved(node: Node, args: tuple, arrays: list, outs: tuple, results: Any)
 
 _OUTPUT0 = ("out", 0)
 _SAVED_INPUTS01 = (("in", 0), ("in", 1))
+_SAVED_INPUT0 = (("in", 0), None)
+_SAVED_INPUT1 = (None, ("in", 1))
 
 
 def _propagate_tangents(cls: type, node: Node, args: tuple, arrays: list, results: list) -> None:
