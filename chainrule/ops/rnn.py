@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.function import Op
+from chainrule.backend import array_module, is_array
 from chainrule.errors import DTypeError, ShapeError
 from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor
@@ -98,7 +99,7 @@ def _check(op: str, x: Any, h0: Any, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any,
 
 def _common_dtype(op: str, *arrays: Any) -> np.dtype:
     present = [a for a in arrays if a is not None]
-    dt = np.result_type(*present)
+    dt = np.result_type(*(a.dtype for a in present))
     if dt.kind != "f":
         raise DTypeError(f"{op}: expected floating-point inputs, got {dt}")
     return dt
@@ -117,12 +118,12 @@ def _like(g: Any, a: Any) -> Any:
 
 def _tangent(t: Any) -> Any:
     """A jvp argument, or None where it is zero (operands that are not Tensors get 0)."""
-    return t if isinstance(t, np.ndarray) else None
+    return t if is_array(t) else None
 
 
-def _gate_vector(values: tuple, H: int, dt: np.dtype) -> np.ndarray:
+def _gate_vector(xp: Any, values: tuple, H: int, dt: np.dtype) -> Any:
     """A (len(values)*H,) vector holding ``values[k]`` over gate ``k``'s block."""
-    return np.repeat(np.asarray(values, dtype=dt), H)
+    return xp.repeat(xp.asarray(values, dtype=dt), H)
 
 
 def _input_projection(x: np.ndarray, w: np.ndarray, bias: Any) -> np.ndarray:
@@ -146,6 +147,7 @@ class _WeightGrads:
 
     def __init__(self, d_ih: np.ndarray, d_hh: np.ndarray, x: np.ndarray, out: np.ndarray,
                  h0: Any, w_ih: np.ndarray, needs: tuple) -> None:  # fmt: skip
+        xp = array_module(out)
         T, B, H = out.shape
         nx, nwi, nwh, nbi, nbh = needs
         di = d_ih.reshape(T * B, -1)
@@ -157,7 +159,7 @@ class _WeightGrads:
             self.dw_hh = d_hh[1:].reshape(rows, d_hh.shape[-1]).T @ out[:-1].reshape(rows, H)
             if h0 is not None:
                 self.dw_hh += d_hh[0].T @ h0
-        ones = np.ones(T * B, dtype=out.dtype)  # a GEMV sums faster than ndarray.sum(0)
+        ones = xp.ones(T * B, dtype=out.dtype)  # a GEMV sums faster than ndarray.sum(0)
         if d_hh is d_ih:
             db = ones @ di if nbi or nbh else None
             self.db_ih = db if nbi else None
@@ -297,21 +299,22 @@ def _lstm_forward(x: np.ndarray, h0: Any, c0: Any, w_ih: np.ndarray, w_hh: np.nd
     """The recurrence on arrays of one dtype. Returns ``(out, C, TC, Y)``: hidden states
     (T, B, H), cell states (T, B, H), tanh of the cell states (T, B, H) and the gate
     activations (T, B, 4H) in the order (i, f, g, o)."""
+    xp = array_module(x)
     T, B, _ = x.shape
     H = w_hh.shape[1]
     dt = x.dtype
     # sigmoid(a) = 0.5 + 0.5 * tanh(a / 2): halve the sigmoid gates' rows once, so a single
     # tanh over the (B, 4H) block followed by y * scale + shift gives every gate.
-    scale = _gate_vector((0.5, 0.5, 1.0, 0.5), H, dt)
-    shift = _gate_vector((0.5, 0.5, 0.0, 0.5), H, dt)
+    scale = _gate_vector(xp, (0.5, 0.5, 1.0, 0.5), H, dt)
+    shift = _gate_vector(xp, (0.5, 0.5, 0.0, 0.5), H, dt)
     bias = None
     if b_ih is not None or b_hh is not None:
         bias = (b_ih if b_hh is None else b_hh if b_ih is None else b_ih + b_hh) * scale
     Y = _input_projection(x, w_ih * scale[:, None], bias)  # becomes the gate activations
     w_hh_t = (w_hh * scale[:, None]).T  # (H, 4H)
-    out = np.empty((T, B, H), dt)
-    C = np.empty((T, B, H), dt)
-    TC = np.empty((T, B, H), dt)
+    out = xp.empty((T, B, H), dt)
+    C = xp.empty((T, B, H), dt)
+    TC = xp.empty((T, B, H), dt)
     _lstm_steps(Y, out, C, TC, h0, c0, w_hh_t, scale, shift)
     return out, C, TC, Y
 
@@ -322,28 +325,29 @@ def _lstm_steps(Y: np.ndarray, out: np.ndarray, C: np.ndarray, TC: np.ndarray, h
     """The forward recurrence, step by step: ``Y`` (T, B, 4H) holds the input projection (with
     the sigmoid rows halved) and becomes the gate activations; ``out``, ``C``, ``TC``
     (T, B, H) are filled. Per step: one GEMM and nine in-place elementwise calls."""
+    xp = array_module(Y)
     T, B, G = Y.shape
     H = G // 4
-    hw = np.empty((B, G), Y.dtype)
-    ig = np.empty((B, H), Y.dtype)
+    hw = xp.empty((B, G), Y.dtype)
+    ig = xp.empty((B, H), Y.dtype)
     h, c = h0, c0
     for t in range(T):
         y = Y[t]
         if h is not None:
-            np.matmul(h, w_hh_t, out=hw)
+            xp.matmul(h, w_hh_t, out=hw)
             y += hw
-        np.tanh(y, out=y)
+        xp.tanh(y, out=y)
         y *= scale
         y += shift
         ct = C[t]
         if c is None:
-            np.multiply(y[:, :H], y[:, 2 * H : 3 * H], out=ct)
+            xp.multiply(y[:, :H], y[:, 2 * H : 3 * H], out=ct)
         else:
-            np.multiply(y[:, H : 2 * H], c, out=ct)
-            np.multiply(y[:, :H], y[:, 2 * H : 3 * H], out=ig)
+            xp.multiply(y[:, H : 2 * H], c, out=ct)
+            xp.multiply(y[:, :H], y[:, 2 * H : 3 * H], out=ig)
             ct += ig
-        np.tanh(ct, out=TC[t])
-        np.multiply(y[:, 3 * H :], TC[t], out=out[t])
+        xp.tanh(ct, out=TC[t])
+        xp.multiply(y[:, 3 * H :], TC[t], out=out[t])
         h, c = out[t], ct
 
 
@@ -351,14 +355,15 @@ def _lstm_factors(Y: np.ndarray, C: np.ndarray, TC: np.ndarray, c0: Any, E: np.n
                   K: np.ndarray) -> None:  # fmt: skip
     """Fill ``E`` and ``K`` (see :func:`_lstm_backward`) for all steps at once from the
     forward's activations: everything off the recurrence."""
+    xp = array_module(Y)
     T, B, G = Y.shape
     H = G // 4
     y4, e4 = Y.reshape(T, B, 4, H), E.reshape(T, B, 4, H)
-    np.multiply(Y, Y, out=E)
-    np.subtract(Y, E, out=E)  # s(1 - s) on the sigmoid gates
+    xp.multiply(Y, Y, out=E)
+    xp.subtract(Y, E, out=E)  # s(1 - s) on the sigmoid gates
     eg = e4[:, :, 2]
-    np.multiply(y4[:, :, 2], y4[:, :, 2], out=eg)
-    np.subtract(1, eg, out=eg)
+    xp.multiply(y4[:, :, 2], y4[:, :, 2], out=eg)
+    xp.subtract(1, eg, out=eg)
     eg *= y4[:, :, 0]  # i * (1 - g^2)
     e4[:, :, 0] *= y4[:, :, 2]  # g * i'
     if c0 is None:  # c_prev * f'
@@ -367,8 +372,8 @@ def _lstm_factors(Y: np.ndarray, C: np.ndarray, TC: np.ndarray, c0: Any, E: np.n
         e4[0, :, 1] *= c0
     e4[1:, :, 1] *= C[:-1]
     e4[:, :, 3] *= TC  # tanh(c) * o'
-    np.multiply(TC, TC, out=K)
-    np.subtract(1, K, out=K)
+    xp.multiply(TC, TC, out=K)
+    xp.subtract(1, K, out=K)
     K *= y4[:, :, 3]  # o * (1 - tanh(c)^2)
 
 
@@ -384,13 +389,14 @@ def _lstm_backward(x: np.ndarray, h0: Any, c0: Any, w_ih: np.ndarray, w_hh: np.n
     ``g' = 1 - g^2`` -- and ``K = o * (1 - tanh(c)^2)`` carries dh into dc. The loop is then
     six in-place NumPy calls and one GEMM per step; the weight gradients come after it, one
     GEMM each."""
+    xp = array_module(out)
     dt = out.dtype
-    E = np.empty(Y.shape, dt)
-    K = np.empty(TC.shape, dt)
-    DA = np.empty(Y.shape, dt)  # gradients of a = W_ih x + W_hh h + b
+    E = xp.empty(Y.shape, dt)
+    K = xp.empty(TC.shape, dt)
+    DA = xp.empty(Y.shape, dt)  # gradients of a = W_ih x + W_hh h + b
     nx, nh0, nc0, nwi, nwh, nbi, nbh = needs
-    dh = np.array(g_h, dtype=dt)  # fresh copies, updated in place
-    dc = np.array(g_c, dtype=dt)
+    dh = xp.array(g_h, dtype=dt)  # fresh copies, updated in place
+    dc = xp.array(g_c, dtype=dt)
     _lstm_factors(Y, C, TC, c0, E, K)
     _lstm_bptt(Y, E, K, DA, g_out, dh, dc, w_hh, nh0)
     g = _WeightGrads(DA, DA, x, out, h0, w_ih, (nx, nwi, nwh, nbi, nbh))
@@ -403,20 +409,21 @@ def _lstm_bptt(Y: np.ndarray, E: np.ndarray, K: np.ndarray, DA: np.ndarray,
                need_h0: bool) -> None:  # fmt: skip
     """The backward recurrence, step by step: fills ``DA`` (T, B, 4H); ``dh`` and ``dc``
     (B, H) come in as the gradients of the final states and leave as those of h0 and c0."""
+    xp = array_module(Y)
     T, B, G = Y.shape
     H = G // 4
     f = Y.reshape(T, B, 4, H)[:, :, 1]
     E4, DA4 = E.reshape(T, B, 4, H), DA.reshape(T, B, 4, H)
-    tmp = np.empty((B, H), Y.dtype)
+    tmp = xp.empty((B, H), Y.dtype)
     for t in range(T - 1, -1, -1):
         dh += g_out[t]
-        np.multiply(dh, K[t], out=tmp)
+        xp.multiply(dh, K[t], out=tmp)
         dc += tmp  # dc_t = dc from above + dh * o * (1 - tanh(c)^2)
-        np.multiply(E4[t, :, :3], dc[:, None, :], out=DA4[t, :, :3])
-        np.multiply(E4[t, :, 3], dh, out=DA4[t, :, 3])
+        xp.multiply(E4[t, :, :3], dc[:, None, :], out=DA4[t, :, :3])
+        xp.multiply(E4[t, :, 3], dh, out=DA4[t, :, 3])
         dc *= f[t]  # dc_{t-1}
         if t > 0 or need_h0:
-            np.matmul(DA[t], w_hh, out=dh)  # dh_{t-1}
+            xp.matmul(DA[t], w_hh, out=dh)  # dh_{t-1}
 
 
 class LSTMLayer(Op):
@@ -448,14 +455,15 @@ class LSTMLayer(Op):
     @staticmethod
     def jvp(ctx, tx, th0, tc0, tw_ih, tw_hh, tb_ih, tb_hh):
         x, h0, c0, w_ih, w_hh, _, _, out, C, TC, Y = ctx.saved
+        xp = array_module(out)
         T, B, H = out.shape
         dt = out.dtype
         w_ih, w_hh, h0, c0 = _cast(w_ih, dt), _cast(w_hh, dt), _cast(h0, dt), _cast(c0, dt)
         dA = _tangent_projection(x, out, h0, w_ih, tx, tw_ih, tw_hh, (tb_ih, tb_hh), 4 * H)
         Y4 = Y.reshape(T, B, 4, H)
-        D = np.subtract(Y, Y * Y).reshape(T, B, 4, H)  # s' on sigmoid gates
+        D = xp.subtract(Y, Y * Y).reshape(T, B, 4, H)  # s' on sigmoid gates
         D[:, :, 2] = 1 - Y4[:, :, 2] ** 2  # tanh' on g
-        dout = np.empty_like(out)
+        dout = xp.empty_like(out)
         dh, dc = _tangent(th0), _tangent(tc0)
         for t in range(T):
             da = dA[t]
@@ -480,9 +488,10 @@ def _tangent_projection(x: np.ndarray, out: np.ndarray, h0: Any, w_ih: np.ndarra
                         tw_ih: Any, tw_hh: Any, tbs: tuple, rows: int) -> np.ndarray:  # fmt: skip
     """Tangent of ``W_ih x_t + W_hh h_{t-1} + b`` from every term except the recurrent
     ``W_hh dh_{t-1}``, for all steps: (T, B, rows)."""
+    xp = array_module(out)
     T, B, _ = out.shape
     dt = out.dtype
-    dA = np.zeros((T, B, rows), dt)
+    dA = xp.zeros((T, B, rows), dt)
     tx, tw_ih, tw_hh = _tangent(tx), _tangent(tw_ih), _tangent(tw_hh)
     if tx is not None:
         dA += _input_projection(tx, w_ih, None)
@@ -516,10 +525,11 @@ def _gru_forward(x: np.ndarray, h0: Any, w_ih: np.ndarray, w_hh: np.ndarray, b_i
                  b_hh: Any) -> tuple:  # fmt: skip
     """Returns ``(out, Y, HN)``: hidden states (T, B, H), gate activations (T, B, 3H) in the
     order (r, z, n) and ``W_hn h_{t-1} + b_hn`` (T, B, H)."""
+    xp = array_module(x)
     T, B, _ = x.shape
     H = w_hh.shape[1]
     dt = x.dtype
-    scale = _gate_vector((0.5, 0.5, 1.0), H, dt)  # sigmoid via tanh, as in the LSTM
+    scale = _gate_vector(xp, (0.5, 0.5, 1.0), H, dt)  # sigmoid via tanh, as in the LSTM
     bias = None if b_ih is None else b_ih * scale
     if b_hh is not None:  # b_hr, b_hz join the input projection; b_hn stays inside r * (.)
         rz = b_hh * scale
@@ -528,37 +538,37 @@ def _gru_forward(x: np.ndarray, h0: Any, w_ih: np.ndarray, w_hh: np.ndarray, b_i
     b_hn = None if b_hh is None else b_hh[2 * H :]
     Y = _input_projection(x, w_ih * scale[:, None], bias)  # becomes the gate activations
     w_hh_t = (w_hh * scale[:, None]).T  # (H, 3H)
-    out = np.empty((T, B, H), dt)
-    HN = np.empty((T, B, H), dt)
-    hw = np.empty((B, 3 * H), dt)
-    tmp = np.empty((B, H), dt)
+    out = xp.empty((T, B, H), dt)
+    HN = xp.empty((T, B, H), dt)
+    hw = xp.empty((B, 3 * H), dt)
+    tmp = xp.empty((B, H), dt)
     h = h0
     for t in range(T):
         y = Y[t]
         rz, n, hn, ht = y[:, : 2 * H], y[:, 2 * H :], HN[t], out[t]
         if h is not None:
-            np.matmul(h, w_hh_t, out=hw)
+            xp.matmul(h, w_hh_t, out=hw)
             rz += hw[:, : 2 * H]
             if b_hn is None:
                 hn[...] = hw[:, 2 * H :]
             else:
-                np.add(hw[:, 2 * H :], b_hn, out=hn)
+                xp.add(hw[:, 2 * H :], b_hn, out=hn)
         elif b_hn is None:
             hn[...] = 0
         else:
             hn[...] = b_hn
-        np.tanh(rz, out=rz)
+        xp.tanh(rz, out=rz)
         rz *= 0.5
         rz += 0.5
-        np.multiply(y[:, :H], hn, out=tmp)
+        xp.multiply(y[:, :H], hn, out=tmp)
         n += tmp
-        np.tanh(n, out=n)
+        xp.tanh(n, out=n)
         z = y[:, H : 2 * H]
         if h is None:  # h' = n - z * n
-            np.multiply(z, n, out=ht)
-            np.subtract(n, ht, out=ht)
+            xp.multiply(z, n, out=ht)
+            xp.subtract(n, ht, out=ht)
         else:  # h' = n + z * (h - n)
-            np.subtract(h, n, out=ht)
+            xp.subtract(h, n, out=ht)
             ht *= z
             ht += n
         h = ht
@@ -568,19 +578,20 @@ def _gru_forward(x: np.ndarray, h0: Any, w_ih: np.ndarray, w_hh: np.ndarray, b_i
 def _gru_factors(Y: np.ndarray, HN: np.ndarray, out: np.ndarray, h0: Any,
                  E: np.ndarray) -> None:  # fmt: skip
     """Fill ``E`` (see :func:`_gru_backward`) for all steps: everything off the recurrence."""
+    xp = array_module(Y)
     T, B, G = Y.shape
     H = G // 3
     y3, e3 = Y.reshape(T, B, 3, H), E.reshape(T, B, 3, H)
     z, n = y3[:, :, 1], y3[:, :, 2]
-    np.multiply(Y, Y, out=E)
-    np.subtract(Y, E, out=E)  # s(1 - s) on r and z
+    xp.multiply(Y, Y, out=E)
+    xp.subtract(Y, E, out=E)  # s(1 - s) on r and z
     e3[:, :, 0] *= HN  # hn * r'
     ez = e3[:, :, 1]  # (h_prev - n) * z'
     ez[0] *= -n[0] if h0 is None else h0 - n[0]
     ez[1:] *= out[:-1] - n[1:]
     en = e3[:, :, 2]  # (1 - z) * (1 - n^2)
-    np.multiply(n, n, out=en)
-    np.subtract(1, en, out=en)
+    xp.multiply(n, n, out=en)
+    xp.subtract(1, en, out=en)
     en *= 1 - z
 
 
@@ -594,30 +605,31 @@ def _gru_backward(x: np.ndarray, h0: Any, w_ih: np.ndarray, w_hh: np.ndarray,
     hidden side of n gets ``dn * r``. Per step, ``Q = [d(W_hn h + b_hn), dr, dz, dn]``: its
     first three blocks are the gradient of the hidden projection (rows of W_hh taken in the
     order n, r, z), its last three the gradient of the input projection (rows r, z, n)."""
+    xp = array_module(out)
     T, B, H = out.shape
     dt = out.dtype
     Y3 = Y.reshape(T, B, 3, H)
     r, z = Y3[:, :, 0], Y3[:, :, 1]
-    E = np.empty(Y.shape, dt)
+    E = xp.empty(Y.shape, dt)
     _gru_factors(Y, HN, out, h0, E)
-    Q = np.empty((T, B, 4 * H), dt)
+    Q = xp.empty((T, B, 4 * H), dt)
     E3, Q4 = E.reshape(T, B, 3, H), Q.reshape(T, B, 4, H)
-    w_hh_p = np.concatenate([w_hh[2 * H :], w_hh[: 2 * H]])  # rows (n, r, z)
+    w_hh_p = xp.concatenate([w_hh[2 * H :], w_hh[: 2 * H]])  # rows (n, r, z)
     nx, nh0, nwi, nwh, nbi, nbh = needs
-    dh = np.array(g_h, dtype=dt)
-    tmp = np.empty((B, H), dt)
+    dh = xp.array(g_h, dtype=dt)
+    tmp = xp.empty((B, H), dt)
     for t in range(T - 1, -1, -1):
         dh += g_out[t]
-        np.multiply(E3[t, :, 1:], dh[:, None, :], out=Q4[t, :, 2:])  # dz, dn
-        np.multiply(Q4[t, :, 3], E3[t, :, 0], out=Q4[t, :, 1])  # dr
-        np.multiply(Q4[t, :, 3], r[t], out=Q4[t, :, 0])  # d(W_hn h + b_hn)
+        xp.multiply(E3[t, :, 1:], dh[:, None, :], out=Q4[t, :, 2:])  # dz, dn
+        xp.multiply(Q4[t, :, 3], E3[t, :, 0], out=Q4[t, :, 1])  # dr
+        xp.multiply(Q4[t, :, 3], r[t], out=Q4[t, :, 0])  # d(W_hn h + b_hn)
         if t > 0 or nh0:
             dh *= z[t]
-            np.matmul(Q[t, :, : 3 * H], w_hh_p, out=tmp)
+            xp.matmul(Q[t, :, : 3 * H], w_hh_p, out=tmp)
             dh += tmp
     g = _WeightGrads(Q[:, :, H:], Q[:, :, : 3 * H], x, out, h0, w_ih, (nx, nwi, nwh, nbi, nbh))
-    dw_hh = None if g.dw_hh is None else np.concatenate([g.dw_hh[H:], g.dw_hh[:H]])
-    db_hh = None if g.db_hh is None else np.concatenate([g.db_hh[H:], g.db_hh[:H]])
+    dw_hh = None if g.dw_hh is None else xp.concatenate([g.dw_hh[H:], g.dw_hh[:H]])
+    db_hh = None if g.db_hh is None else xp.concatenate([g.db_hh[H:], g.db_hh[:H]])
     return g.dx, (dh if nh0 else None), g.dw_ih, dw_hh, g.db_ih, db_hh
 
 
@@ -650,6 +662,7 @@ class GRULayer(Op):
     @staticmethod
     def jvp(ctx, tx, th0, tw_ih, tw_hh, tb_ih, tb_hh):
         x, h0, w_ih, w_hh, _, _, out, Y, HN = ctx.saved
+        xp = array_module(out)
         T, B, H = out.shape
         dt = out.dtype
         w_ih, w_hh, h0 = _cast(w_ih, dt), _cast(w_hh, dt), _cast(h0, dt)
@@ -658,7 +671,7 @@ class GRULayer(Op):
         # hidden side without the recurrent term: h_{t-1} @ tW_hh.T + tb_hh
         dHc = _tangent_projection(x, out, h0, w_ih, None, None, tw_hh, (tb_hh,), 3 * H)
         Y3 = Y.reshape(T, B, 3, H)
-        dout = np.empty_like(out)
+        dout = xp.empty_like(out)
         dh = _tangent(th0)
         for t in range(T):
             r, z, n = Y3[t, :, 0], Y3[t, :, 1], Y3[t, :, 2]
@@ -695,34 +708,36 @@ _NONLINEARITIES = ("tanh", "relu")
 def _rnn_forward(x: np.ndarray, h0: Any, w_ih: np.ndarray, w_hh: np.ndarray, b_ih: Any,
                  b_hh: Any, relu: bool) -> np.ndarray:  # fmt: skip
     """The hidden states (T, B, H)."""
+    xp = array_module(x)
     T, B, _ = x.shape
     H = w_hh.shape[1]
     bias = b_ih if b_hh is None else b_hh if b_ih is None else b_ih + b_hh
     out = _input_projection(x, w_ih, bias)  # each step is finished in place
     w_hh_t = w_hh.T
-    hw = np.empty((B, H), x.dtype)
+    hw = xp.empty((B, H), x.dtype)
     h = h0
     for t in range(T):
         y = out[t]
         if h is not None:
-            np.matmul(h, w_hh_t, out=hw)
+            xp.matmul(h, w_hh_t, out=hw)
             y += hw
         if relu:
-            np.maximum(y, 0, out=y)
+            xp.maximum(y, 0, out=y)
         else:
-            np.tanh(y, out=y)
+            xp.tanh(y, out=y)
         h = y
     return out
 
 
 def _rnn_derivative(out: np.ndarray, relu: bool, dest: np.ndarray | None = None) -> np.ndarray:
     """The nonlinearity's derivative from its output (relu'(0) = 0), into ``dest``."""
-    dest = np.empty_like(out) if dest is None else dest
+    xp = array_module(out)
+    dest = xp.empty_like(out) if dest is None else dest
     if relu:
-        np.greater(out, 0, out=dest)
+        xp.greater(out, 0, out=dest)
     else:
-        np.multiply(out, out, out=dest)
-        np.subtract(1, dest, out=dest)
+        xp.multiply(out, out, out=dest)
+        xp.subtract(1, dest, out=dest)
     return dest
 
 
@@ -730,17 +745,18 @@ def _rnn_backward(x: np.ndarray, h0: Any, w_ih: np.ndarray, w_hh: np.ndarray,
                   out: np.ndarray, g_out: np.ndarray, g_h: np.ndarray, relu: bool,
                   needs: tuple) -> tuple:  # fmt: skip
     """BPTT. Returns ``(dx, dh0, dW_ih, dW_hh, db_ih, db_hh)`` (None where not needed)."""
+    xp = array_module(out)
     T = out.shape[0]
     dt = out.dtype
     D = _rnn_derivative(out, relu)
-    DA = np.empty(out.shape, dt)
+    DA = xp.empty(out.shape, dt)
     nx, nh0, nwi, nwh, nbi, nbh = needs
-    dh = np.array(g_h, dtype=dt)
+    dh = xp.array(g_h, dtype=dt)
     for t in range(T - 1, -1, -1):
         dh += g_out[t]
-        np.multiply(dh, D[t], out=DA[t])
+        xp.multiply(dh, D[t], out=DA[t])
         if t > 0 or nh0:
-            np.matmul(DA[t], w_hh, out=dh)
+            xp.matmul(DA[t], w_hh, out=dh)
     g = _WeightGrads(DA, DA, x, out, h0, w_ih, (nx, nwi, nwh, nbi, nbh))
     return g.dx, (dh if nh0 else None), g.dw_ih, g.dw_hh, g.db_ih, g.db_hh
 
@@ -777,12 +793,13 @@ class RNNLayer(Op):
     @staticmethod
     def jvp(ctx, tx, th0, tw_ih, tw_hh, tb_ih, tb_hh):
         x, h0, w_ih, w_hh, _, _, out = ctx.saved
+        xp = array_module(out)
         T, _, H = out.shape
         dt = out.dtype
         w_ih, w_hh, h0 = _cast(w_ih, dt), _cast(w_hh, dt), _cast(h0, dt)
         dA = _tangent_projection(x, out, h0, w_ih, tx, tw_ih, tw_hh, (tb_ih, tb_hh), H)
         D = _rnn_derivative(out, ctx.nonlinearity == "relu")
-        dout = np.empty_like(out)
+        dout = xp.empty_like(out)
         dh = _tangent(th0)
         for t in range(T):
             da = dA[t] if dh is None else dA[t] + dh @ w_hh.T
