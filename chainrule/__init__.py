@@ -35,6 +35,7 @@ from chainrule.errors import (
     AnomalyError,
     ChainruleError,
     CheckpointError,
+    DeviceError,
     DTypeError,
     GradcheckError,
     GraphError,
@@ -83,7 +84,7 @@ from chainrule.tensor import Tensor
 __version__ = "0.1.0"
 
 __all__ = [
-    "AnomalyError", "ChainruleError", "CheckpointError", "DTypeError", "Function",
+    "AnomalyError", "ChainruleError", "CheckpointError", "DeviceError", "DTypeError", "Function",
     "GradcheckError", "GraphError", "IndexingError", "ShapeError", "Tensor", "abs", "arange",
     "bool", "cat", "checkpoint", "clip", "concatenate", "cos", "data", "datasets", "detect_anomaly",
     "diagnostics", "enable_grad", "exp", "expand", "flatten", "float32", "float64", "full", "grad",

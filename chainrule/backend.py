@@ -58,6 +58,14 @@ def to_device(x: Any, device: str) -> Any:
     raise ChainruleError(f"unknown device {device!r}; expected 'cpu' or 'cuda'")
 
 
+def to_device_of(x: Any, ref: Any) -> Any:
+    """``x`` on the device of the array ``ref`` (copied only when the devices differ): how
+    the autodiff transforms accept NumPy tangents, cotangents and probes for CUDA inputs."""
+    if _cupy is None:
+        return x
+    return to_device(x, device_of(ref)) if device_of(x) != device_of(ref) else x
+
+
 def is_array(x: Any) -> bool:
     return isinstance(x, np.ndarray) or (_cupy is not None and isinstance(x, _cupy.ndarray))
 

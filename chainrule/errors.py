@@ -21,6 +21,10 @@ class GraphError(ChainruleError, RuntimeError):
     """Misuse of the autograd graph: a freed graph, a stale saved tensor, a bad root."""
 
 
+class DeviceError(ChainruleError, RuntimeError):
+    """Tensors on different devices (CPU and CUDA) met in one op; names the op and both."""
+
+
 class GradcheckError(ChainruleError, AssertionError):
     """Analytic and numerical derivatives disagree; names the input, index and values."""
 

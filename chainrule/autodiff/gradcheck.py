@@ -1,7 +1,8 @@
 """gradcheck: reverse mode, forward mode and central differences must agree (float64).
 
 For small inputs the whole Jacobian is compared entry by entry; for large ones, random
-projections ``u^T J v`` (one vjp, one jvp and two evaluations of ``f`` each).
+projections ``u^T J v`` (one vjp, one jvp and two evaluations of ``f`` each). The probe
+vectors and the comparison live on the host (NumPy); ``f`` runs on its inputs' device.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import backend
 from chainrule.autodiff.transforms import check_outputs, jvp_named, vjp, vjp_named
 from chainrule.autograd.mode import no_grad
 from chainrule.errors import GradcheckError
@@ -24,7 +26,11 @@ RANDOM_DIRECTIONS = 6
 def _flat_outputs(out: Any) -> np.ndarray:
     outs = out if isinstance(out, (tuple, list)) else (out,)
     arrays = [o.data if isinstance(o, Tensor) else o for o in outs]
-    return np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
+    return np.concatenate([_host(a).ravel() for a in arrays])
+
+
+def _host(a: Any) -> np.ndarray:
+    return np.asarray(backend.to_device(a, "cpu") if backend.is_array(a) else a, np.float64)
 
 
 def _prepare(inputs: Any, name: str = "gradcheck") -> tuple[list, list]:
@@ -66,6 +72,7 @@ class _Problem:
             return _flat_outputs(self.only_i(wrap(xi)))
 
     def numeric(self, v: np.ndarray, eps: float) -> np.ndarray:
+        v = backend.to_device_of(v, self.x0)
         return (self.call(self.x0 + eps * v) - self.call(self.x0 - eps * v)) / (2 * eps)
 
     def only_i(self, xi: Tensor) -> Any:
@@ -86,10 +93,10 @@ class _Problem:
             cts, k = [], 0
             for s in shapes:
                 n = int(np.prod(s))
-                cts.append(wrap(u[k : k + n].reshape(s)))
+                cts.append(wrap(backend.to_device_of(u[k : k + n].reshape(s), self.x0)))
                 k += n
             (g,) = vjp_fn(tuple(cts) if isinstance(out, (tuple, list)) else cts[0])
-            return np.asarray(g.data, dtype=np.float64).ravel()
+            return _host(g.data).ravel()
 
         return reverse, shapes
 
@@ -188,7 +195,7 @@ def gradgradcheck(
         out = f(*xs)
     check_outputs("gradgradcheck", out)
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
-    us = [wrap(rng.standard_normal(o.shape)) for o in outs]
+    us = [wrap(backend.to_device_of(rng.standard_normal(o.shape), o.data)) for o in outs]
     n = len(xs)
 
     def first_order(*args: Any) -> tuple:

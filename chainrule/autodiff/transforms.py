@@ -155,7 +155,7 @@ def jvp_named(name: str, f: Callable, primals: Sequence[Any], tangents: Sequence
     args = []
     for i, (p, t) in enumerate(zip(primals, tangents)):
         x = p if isinstance(p, Tensor) else wrap(to_array(p))
-        tv = to_array(t)
+        tv = backend.to_device_of(to_array(t), x.data)
         if tv.shape != x.shape:
             raise ShapeError(f"jvp: tangent {i} has shape {tv.shape}, primal has {x.shape}")
         x = wrap(x.data, x.requires_grad, x._node, x._index) if x.requires_grad else wrap(x.data)
@@ -189,25 +189,27 @@ def jacobian(f: Callable, x: Any, mode: str = "rev") -> Tensor:
     x = x if isinstance(x, Tensor) else wrap(to_array(x))
     if mode == "rev":
         out, vjp_fn = vjp_named("jacobian", f, x)
+        xp = backend.array_module(out.data)
         rows = []
         for i in range(out.size):
-            ct = np.zeros(out.size, dtype=out.dtype)
+            ct = xp.zeros(out.size, dtype=out.dtype)
             ct[i] = 1
             rows.append(vjp_fn(wrap(ct.reshape(out.shape)))[0])
         if not rows:
-            return wrap(np.zeros(out.shape + x.shape, dtype=x.dtype))
+            return wrap(xp.zeros(out.shape + x.shape, dtype=x.dtype))
         return ops.reshape(ops.stack(rows), out.shape + x.shape)
+    xp = backend.array_module(x.data)
     cols = []
     out = None
     for j in range(x.size):
-        t = np.zeros(x.size, dtype=x.dtype)
+        t = xp.zeros(x.size, dtype=x.dtype)
         t[j] = 1
         out, col = jvp_named("jacobian", f, (x,), (t.reshape(x.shape),))
         cols.append(col.data.reshape(-1))
     if out is None:
         out = f(x)
         check_outputs("jacobian", out)
-    jac = np.stack(cols, axis=-1) if cols else np.zeros((out.size, 0), dtype=out.dtype)
+    jac = xp.stack(cols, axis=-1) if cols else xp.zeros((out.size, 0), dtype=out.dtype)
     return wrap(jac.reshape(out.shape + x.shape))
 
 

@@ -78,8 +78,10 @@ def _root_grad(root: Tensor, grad: Any, create_graph: bool) -> Any:
     g = grad if isinstance(grad, Tensor) and create_graph else to_array(grad, copy=True)
     if g.shape != root.shape:
         raise ShapeError(f"backward: gradient shape {g.shape} != tensor shape {root.shape}")
-    if not isinstance(g, Tensor) and g.dtype != root.dtype:
-        g = g.astype(root.dtype)
+    if not isinstance(g, Tensor):  # an array: to the root's dtype and device
+        if g.dtype != root.dtype:
+            g = g.astype(root.dtype)
+        g = backend.to_device_of(g, root.data)
     return wrap(g) if create_graph and not isinstance(g, Tensor) else g
 
 

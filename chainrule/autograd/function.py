@@ -24,12 +24,12 @@ from __future__ import annotations
 import itertools
 import os
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from chainrule import backend
 from chainrule.autograd.mode import state
-from chainrule.errors import GraphError
+from chainrule.errors import DeviceError, GraphError
 from chainrule.tensor import Tensor, to_array, wrap
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -213,7 +213,11 @@ class Function:
         st = state
         record = record and st.grad_enabled
         if not (record or st.forward_active or st.anomaly):
-            out = cls.forward(_NULL, *arrays, **params)
+            try:
+                out = cls.forward(_NULL, *arrays, **params)
+            except TypeError:  # CuPy's answer to a NumPy operand, among others
+                check_same_device(cls, arrays)
+                raise
             if type(out) is tuple:
                 return tuple(wrap(o) for o in out)
             return wrap(out)
@@ -270,10 +274,28 @@ def apply_recorded(
         node.created_at = user_source_line()
     if not cls.array_rules:  # user rules get their gradient shapes checked
         node.in_shapes = tuple(getattr(a, "shape", None) for a in arrays)
-    out = cls.forward(node, *arrays, **params)
+    try:
+        out = cls.forward(node, *arrays, **params)
+    except TypeError:
+        check_same_device(cls, arrays)
+        raise
     if not cls.array_rules:  # a user forward may return Python numbers or lists
         out = tuple(map(_as_output, out)) if type(out) is tuple else _as_output(out)
     return finish_recording(node, args, arrays, out, grad)
+
+
+def check_same_device(cls: type, arrays: Sequence[Any]) -> None:
+    """Raise DeviceError naming the op and each input's device and shape when the array
+    inputs of ``cls`` live on different devices (checked only after a forward failed, so
+    the common path pays nothing). 0-d NumPy arrays (Python numbers) go anywhere."""
+    on = [(i, backend.device_of(a), a.shape) for i, a in enumerate(arrays) if backend.is_array(a)]
+    on = [(i, d, s) for i, d, s in on if s != () or d != "cpu"]
+    if len({d for _, d, _ in on}) > 1:
+        where = ", ".join(f"input {i} on {d} with shape {s}" for i, d, s in on)
+        raise DeviceError(
+            f"{cls.op_name()}: inputs are on different devices ({where}); move them to one "
+            "device first, e.g. with .to('cuda')"
+        ) from None
 
 
 def _as_output(x: Any) -> Any:

@@ -111,8 +111,9 @@ def _label_shape(x: Tensor, axis: int) -> tuple:
 
 
 def _labels_for(name: str, x: Tensor, target: Any, axis: int) -> Any:
-    """Checked int64 class labels for input ``x`` with classes on ``axis``."""
-    labels = _data(target)
+    """Checked int64 class labels for input ``x`` with classes on ``axis``, on ``x``'s
+    device (NumPy labels for a CUDA input are copied over, as the training loop would)."""
+    labels = backend.to_device_of(_data(target), x.data)
     want = _label_shape(x, axis)
     if labels.dtype.kind in "iu" and labels.shape != want:
         raise ShapeError(
@@ -312,9 +313,10 @@ def nll_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
     if axis == 0:
         return _reduce(-x[int(labels)], reduction)
     rest = labels.ndim
-    index = [np.arange(x.shape[0]).reshape((-1,) + (1,) * (rest - 1)), labels]
+    xp = backend.array_module(labels)
+    index = [xp.arange(x.shape[0]).reshape((-1,) + (1,) * (rest - 1)), labels]
     for k in range(1, rest):  # spatial axes d1, d2, ...
-        index.append(np.arange(labels.shape[k]).reshape((1,) * k + (-1,) + (1,) * (rest - k - 1)))
+        index.append(xp.arange(labels.shape[k]).reshape((1,) * k + (-1,) + (1,) * (rest - k - 1)))
     return _reduce(-x[tuple(index)], reduction)
 
 
@@ -375,9 +377,10 @@ def hinge_loss(input: Any, target: Any, *, reduction: str = "mean", margin: floa
         )
     n, c = x.shape
     labels = _labels_for("hinge_loss", x, target, 1)
-    rows = np.arange(n)
+    xp = backend.array_module(labels)
+    rows = xp.arange(n)
     picked = ops.reshape(x[rows, labels], (n, 1))
-    others = (np.arange(c) != labels[:, None]).astype(x.dtype)
+    others = (xp.arange(c) != labels[:, None]).astype(x.dtype)
     margins = ops.relu(margin - picked + x) * others
     return _reduce(ops.sum(margins, axis=1) / c, reduction)
 
