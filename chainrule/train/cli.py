@@ -198,6 +198,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="seed of the split, the weights, shuffling and dropout (default 0)",
     )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where to train: cpu (NumPy, default) or cuda (CuPy on an NVIDIA GPU)",
+    )
     p.add_argument("--out", metavar="DIR", help="output directory (default ./runs/<timestamp>)")
     p.add_argument(
         "--data-dir",
@@ -412,6 +418,8 @@ def _run(args: argparse.Namespace) -> int:
 
     backend.manual_seed(args.seed)
     model = build_model(args.model, in_shape, data.classes, hidden, dropout)
+    if args.device != "cpu":
+        model.to(device=args.device)
     n_params = model.num_parameters()
     if opt_name == "adam":
         optimizer: optim.Optimizer = optim.Adam(model.parameters(), lr=lr)
@@ -425,7 +433,7 @@ def _run(args: argparse.Namespace) -> int:
         f"chainrule train: {data.description}: {len(X_train)} train / {len(X_val)} val / "
         f"{len(X_test)} test\n  model {arch} ({n_params:,} parameters, dropout {dropout:g}), "
         f"{opt_name} lr {lr:g} (cosine), batch {batch_size}, {epochs} epochs, "
-        f"seed {args.seed}",
+        f"seed {args.seed}, {args.device}",
         flush=True,
     )
     t_fit = time.perf_counter()
@@ -471,6 +479,7 @@ def _run(args: argparse.Namespace) -> int:
         "batch_size": batch_size,
         "epochs": epochs,
         "seed": args.seed,
+        "device": args.device,
     }
     save(
         {

@@ -102,15 +102,19 @@ def plot_decision_boundary(
 
 def classifier(model: Any, transform: Callable[[np.ndarray], np.ndarray] | None = None) -> Any:
     """A ``predict(points) -> classes`` function for a classification model (argmax of
-    its outputs, or ``output > 0`` for one output), in eval mode under ``no_grad``."""
+    its outputs, or ``output > 0`` for one output), in eval mode under ``no_grad``, on the
+    model's device."""
+    params = list(model.parameters())
+    device = params[0].device if params else "cpu"
 
     def predict(points: np.ndarray) -> np.ndarray:
         inputs = transform(points) if transform is not None else points
+        x = Tensor(np.ascontiguousarray(inputs, dtype=np.float32))
         was_training = model.training
         model.eval()
         try:
             with no_grad():
-                out = model(Tensor(np.ascontiguousarray(inputs, dtype=np.float32))).numpy()
+                out = model(x.to(device) if device != "cpu" else x).numpy()
         finally:
             model.train(was_training)
         if out.ndim == 2 and out.shape[1] > 1:

@@ -155,6 +155,16 @@ def test_cnn_trains(tmp_path: Path, capsys) -> None:
     assert "model cnn" in out and (tmp_path / "model.ckpt").is_file()
 
 
+def test_device_cuda_without_cupy_is_a_clear_error(tmp_path: Path, capsys, monkeypatch) -> None:
+    if cr.backend._cupy is not None:
+        pytest.skip("CuPy is loaded here: tests/test_cuda.py trains on the GPU")
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy raises ImportError
+    assert main(["train", "--device", "cuda", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "chainrule train: error: device 'cuda' needs CuPy: pip install" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_mnist_without_files_says_where_to_put_them(tmp_path: Path, capsys) -> None:
     empty = tmp_path / "mnist-files"
     code = main(
