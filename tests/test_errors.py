@@ -15,6 +15,7 @@ BUILTIN = {
     "AnomalyError": FloatingPointError,
     "IndexingError": IndexError,
     "CheckpointError": ValueError,
+    "DeviceError": RuntimeError,
 }
 
 

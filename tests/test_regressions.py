@@ -36,3 +36,22 @@ def test_to_device_cpu_accepts_numpy_scalars() -> None:
 
     out = backend.to_device(np.float64(1.5), "cpu")
     assert isinstance(out, np.ndarray) and out.shape == () and out == 1.5
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis", "out_shape"),
+    [((2, 0), 1, (2,)), ((0, 3), 0, (3,)), ((0,), None, ()), ((0, 3), 1, (0,))],
+)
+def test_logsumexp_and_softmax_over_an_empty_axis(shape, axis, out_shape) -> None:
+    # NumPy's max has no identity on an empty axis: these raised a bare ValueError. As
+    # torch: logsumexp of no terms is -inf, softmax of nothing is empty.
+    x = cr.tensor(np.zeros(shape), requires_grad=True)
+    with np.errstate(all="raise"):  # and no spurious divide-by-zero warning
+        y = cr.logsumexp(x, axis=axis)
+        np.testing.assert_array_equal(y.numpy(), np.full(out_shape, -np.inf))
+        y.sum().backward()
+        assert x.grad.shape == shape
+        if axis is not None:
+            for f in (cr.softmax, cr.log_softmax):
+                out = f(x, axis=axis)
+                assert out.shape == shape and out.dtype == np.float64

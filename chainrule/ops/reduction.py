@@ -154,9 +154,12 @@ class LogSumExp(Op):
         axes = _reduce_setup(ctx, x, axis, "logsumexp")
         ctx.keep = keepdims
         xp = array_module(x)
-        m = x.max(axis=axes, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
-        y = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        if x.size == 0:  # a sum of no exponentials is 0 and its log -inf (as torch)
+            y = xp.full(ctx.kshape, -xp.inf, dtype=xp.result_type(x.dtype, xp.float32))
+        else:
+            m = x.max(axis=axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)
+            y = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
         y = y if keepdims else y.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
         ctx.save_for_backward(x, y)
         return y
@@ -180,8 +183,12 @@ class Softmax(Op):
     @staticmethod
     def forward(ctx, x, *, axis):
         ctx.axis = axis = normalize_axis(axis, x.ndim, "softmax")
-        e = array_module(x).exp(x - x.max(axis=axis, keepdims=True))
-        y = e / e.sum(axis=axis, keepdims=True)
+        xp = array_module(x)
+        if x.size == 0:  # nothing to normalise (and an empty axis has no max)
+            y = xp.exp(x)
+        else:
+            e = xp.exp(x - x.max(axis=axis, keepdims=True))
+            y = e / e.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(y)
         return y
 
@@ -205,8 +212,11 @@ class LogSoftmax(Op):
     def forward(ctx, x, *, axis):
         ctx.axis = axis = normalize_axis(axis, x.ndim, "log_softmax")
         xp = array_module(x)
-        shifted = x - x.max(axis=axis, keepdims=True)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        if x.size == 0:  # nothing to normalise (and an empty axis has no max)
+            y = xp.exp(x)
+        else:
+            shifted = x - x.max(axis=axis, keepdims=True)
+            y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(y)
         return y
 
