@@ -17,7 +17,7 @@ import numpy as np
 
 from chainrule.autodiff.inspect import walk_nodes
 from chainrule.autograd.mode import state
-from chainrule.errors import ChainruleError
+from chainrule.errors import ChainruleError, DTypeError
 from chainrule.tensor import Tensor
 
 
@@ -43,6 +43,8 @@ def _fmt_shape(shape: tuple) -> str:
 
 def to_dot(t: Tensor) -> str:
     """The DOT text of the graph behind ``t``."""
+    if not isinstance(t, Tensor):
+        raise DTypeError(f"to_dot/draw_graph: expected a Tensor, got {type(t).__name__}")
     lines = ["digraph chainrule {", '  rankdir="BT";', '  node [fontname="Helvetica"];']
     nodes = walk_nodes(t)
     ids = {id(n): f"op{i}" for i, n in enumerate(nodes)}

@@ -142,3 +142,18 @@ def test_create_graph_through_checkpoint_raises():
         y.backward(create_graph=True)
     with pytest.raises(cr.GraphError, match="checkpoint"):
         cr.hessian(lambda a: cr.checkpoint(lambda b: (b * b * b).sum(), a), x.detach())
+
+
+def test_input_that_is_a_later_output_of_a_multi_output_op():
+    # the segment's input was once recorded as the whole split node (output 0), so its
+    # gradient reached split's backward in the wrong slot
+    x = cr.tensor(np.arange(4.0), requires_grad=True)
+    _, b = cr.split(x, 2)
+    cr.checkpoint(lambda t: t * 2, b).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 2.0, 2.0])
+
+
+def test_segment_must_return_tensors():
+    x = cr.tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(cr.ShapeError, match="checkpoint: f must return a Tensor"):
+        cr.checkpoint(lambda t: 3.0, x)

@@ -138,3 +138,8 @@ def test_leaf_tensor_graph(tmp_path):
     cr.viz.draw_graph(t, path)
     (label,) = labels(path.read_text())
     assert label.startswith("leaf") and "float32" in label and "2" in label
+
+
+def test_a_non_tensor_is_a_clear_error(tmp_path):
+    with pytest.raises(cr.DTypeError, match="expected a Tensor, got int"):
+        cr.viz.draw_graph(3, tmp_path / "g.dot")

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from chainrule import backend
+from chainrule.autodiff.transforms import check_outputs
 from chainrule.autograd import engine
-from chainrule.autograd.function import Function, apply_recorded
+from chainrule.autograd.function import Function, apply_recorded, gradient_parent
 from chainrule.autograd.mode import enable_grad, no_grad, state
 from chainrule.errors import GraphError
 from chainrule.tensor import Tensor, wrap
@@ -26,6 +27,7 @@ class _Recompute(Function):
         args = [wrap(a) if t else a for a, t in zip(arrays, is_tensor)]
         with no_grad():
             out = fn(*args)
+        check_outputs("checkpoint", out)
         # not ctx.fn: the node's own ``fn`` slot holds the Function class the engine calls
         ctx.segment, ctx.is_tensor, ctx.rng_state = fn, is_tensor, rng_state
         ctx.save_for_backward(*arrays)
@@ -69,9 +71,6 @@ def checkpoint(fn: Callable, *args: Any) -> Any:
     is_tensor = tuple(isinstance(a, Tensor) for a in args)
     arrays = [a.data if t else a for a, t in zip(args, is_tensor)]
     params = {"fn": fn, "is_tensor": is_tensor, "rng_state": backend.get_rng_state()}
-    parents = [
-        (a if a._node is None else a._node) if isinstance(a, Tensor) and a.requires_grad else None
-        for a in args
-    ]
+    parents = [gradient_parent(a) if isinstance(a, Tensor) else None for a in args]
     needs = [p is not None for p in parents]
     return apply_recorded(_Recompute, args, arrays, parents, needs, params, grad=True)

@@ -221,7 +221,7 @@ class Function:
             if type(out) is tuple:
                 return tuple(wrap(o) for o in out)
             return wrap(out)
-        parents = []  # where each input's gradient goes
+        parents = []  # where each input's gradient goes: gradient_parent, inlined
         needs = []
         for a in args:
             if record and isinstance(a, Tensor) and a.requires_grad:
@@ -282,6 +282,18 @@ def apply_recorded(
     if not cls.array_rules:  # a user forward may return Python numbers or lists
         out = tuple(map(_as_output, out)) if type(out) is tuple else _as_output(out)
     return finish_recording(node, args, arrays, out, grad)
+
+
+def gradient_parent(t: Tensor) -> Any:
+    """Where the gradient of ``t`` goes when a node takes it as an input (``Node.parents``):
+    None if it does not require grad, the leaf itself, its node, or ``(node, k)`` for
+    output ``k`` of a node with several outputs."""
+    if not t.requires_grad:
+        return None
+    node = t._node
+    if node is None:
+        return t
+    return node if node.n_outputs == 1 else (node, t._index)
 
 
 def check_same_device(cls: type, arrays: Sequence[Any]) -> None:

@@ -14,7 +14,7 @@ from typing import Any, overload
 
 from chainrule import ops
 from chainrule.errors import IndexingError, ShapeError
-from chainrule.nn.module import Module, ModuleTypeError, raise_in
+from chainrule.nn.module import Module, ModuleNameError, ModuleTypeError, raise_in
 from chainrule.tensor import Tensor
 
 __all__ = ["Add", "Concat", "ModuleDict", "ModuleList", "Multiply", "Sequential"]
@@ -186,13 +186,19 @@ class ModuleDict(Module):
             self.update(modules)
 
     def __getitem__(self, key: str) -> Module:
-        return self._modules[key]
+        return self._modules[self._known(key)]
 
     def __setitem__(self, key: str, module: Module) -> None:
         self.add_module(key, module)
 
     def __delitem__(self, key: str) -> None:
-        del self._modules[key]
+        del self._modules[self._known(key)]
+
+    def _known(self, key: str) -> str:
+        if key not in self._modules:
+            held = ", ".join(repr(k) for k in self._modules) or "nothing"
+            raise ModuleNameError(f"ModuleDict has no module {key!r}; it holds {held}")
+        return key
 
     def __contains__(self, key: object) -> bool:
         return key in self._modules
@@ -218,7 +224,7 @@ class ModuleDict(Module):
             self[key] = m
 
     def pop(self, key: str) -> Module:
-        return self._modules.pop(key)
+        return self._modules.pop(self._known(key))
 
     def clear(self) -> None:
         self._modules.clear()

@@ -99,11 +99,15 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with U(a, b)."""
+    if not a <= b:
+        raise InitError(f"uniform_: the lower bound a={a} is above the upper bound b={b}")
     return _fill(tensor, backend.rng().uniform(a, b, size=tensor.shape))
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with N(mean, std^2)."""
+    if not std >= 0:
+        raise InitError(f"normal_: std must be >= 0, got {std}")
     return _fill(tensor, backend.rng().normal(mean, std, size=tensor.shape))
 
 

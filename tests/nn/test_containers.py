@@ -81,6 +81,11 @@ def test_module_dict():
     assert len(d) == 2
     d.clear()
     assert len(d) == 0
+    with pytest.raises(KeyError, match="ModuleDict has no module 'enc'; it holds nothing"):
+        d["enc"]
+    d["a"] = nn.Identity()
+    with pytest.raises(nn.ModuleNameError, match="no module 'b'; it holds 'a'"):
+        del d["b"]
 
 
 def test_add_multiply_concat():

@@ -137,3 +137,13 @@ def test_lsuv_gives_unit_output_variance_per_layer():
 def test_lsuv_needs_a_layer():
     with pytest.raises(ValueError, match="no Linear or Conv"):
         init.lsuv_(nn.Sequential(ReLU()), np.zeros((2, 2), np.float32))
+
+
+def test_bad_distribution_parameters_are_init_errors():
+    w = cr.tensor(np.zeros(3, np.float32))
+    with pytest.raises(nn.init.InitError, match="uniform_: the lower bound a=1 is above"):
+        nn.init.uniform_(w, 1, 0)
+    with pytest.raises(nn.init.InitError, match="normal_: std must be >= 0, got -1"):
+        nn.init.normal_(w, std=-1)
+    with pytest.raises(nn.init.InitError, match="got nan"):
+        nn.init.normal_(w, std=float("nan"))
