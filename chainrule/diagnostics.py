@@ -356,22 +356,28 @@ class _Snapshot:
         backend.set_rng_state(self.rng)
 
 
-def _as_batch(v: Any) -> Any:
-    """An array or a (nested) list as a Tensor; Tensors and anything else as they are."""
+def _as_batch(v: Any, device: str) -> Any:
+    """An array or a (nested) list as a Tensor on ``device`` (a Tensor moved there, as
+    ``fit`` moves its batches); anything else as it is."""
     if backend.is_array(v):
-        return wrap(v)
-    if isinstance(v, list):
-        return tensor(v)
+        v = wrap(v)
+    elif isinstance(v, list):
+        v = tensor(v)
+    if isinstance(v, Tensor) and v.device != device:
+        v = v.to(device)
     return v
 
 
-def _as_inputs(x: Any) -> tuple:
+def _as_inputs(x: Any, device: str) -> tuple:
     """The model's positional inputs: one batch, or a tuple of them (several inputs)."""
-    return tuple(_as_batch(v) for v in x) if isinstance(x, tuple) else (_as_batch(x),)
+    if isinstance(x, tuple):
+        return tuple(_as_batch(v, device) for v in x)
+    return (_as_batch(x, device),)
 
 
-def _as_target(y: Any) -> Any:
-    return _as_batch(y)
+def _device_of(model: Module) -> str:
+    p = next(iter(model.parameters()), None)
+    return "cpu" if p is None else p.device
 
 
 def _loss_value(loss: Any, who: str) -> Tensor:
@@ -454,8 +460,9 @@ def report(
             handles.append(m.register_forward_hook(post))
         model.train(train)
         with enable_grad():
-            out = model(*_as_inputs(x))
-            loss = _loss_value(loss_fn(out, _as_target(y)), "report")
+            device = _device_of(model)
+            out = model(*_as_inputs(x, device))
+            loss = _loss_value(loss_fn(out, _as_batch(y, device)), "report")
         params = [p for p in model.parameters() if p.requires_grad]
         grads: list[Any] = [None] * len(params)
         if params and loss.requires_grad:
@@ -635,7 +642,8 @@ def overfit_check(
     snap = _Snapshot.take(model)
     saved_params = [(p, p.data.copy()) for p in params] if restore else []
     saved_opt = optimizer.state_dict() if restore else None
-    inputs, target = _as_inputs(x), _as_target(y)
+    device = _device_of(model)
+    inputs, target = _as_inputs(x, device), _as_batch(y, device)
     losses: list[float] = []
     try:
         model.train()

@@ -282,6 +282,26 @@ def test_chainrule_train_on_cuda(tmp_path: Any, capsys: Any) -> None:
     assert "cuda" in capsys.readouterr().out
 
 
+def test_diagnostics_on_a_cuda_model_match_the_cpu() -> None:
+    """report() and overfit_check() put NumPy batches on the model's device, as fit does."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 4)), rng.integers(0, 3, 16)
+    rows = {}
+    for device in ("cpu", "cuda"):
+        cr.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).double()
+        model.to(device=device)
+        rows[device] = cr.diagnostics.report(model, x, y, nn.CrossEntropyLoss()).rows
+        opt = cr.optim.Adam(model.parameters(), lr=0.05)
+        assert cr.diagnostics.overfit_check(model, nn.CrossEntropyLoss(), opt, x, y).passed
+    for got, want in zip(rows["cuda"], rows["cpu"], strict=True):
+        for key in ("act_mean", "act_std", "dead_fraction", "grad_norm", "update_ratio"):
+            if want[key] is None:
+                assert got[key] is None, key
+            else:
+                assert got[key] == pytest.approx(want[key], rel=1e-9, abs=1e-12), key
+
+
 def test_state_dict_round_trip_from_cuda(tmp_path: Any) -> None:
     cr.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5)).cuda()
