@@ -82,6 +82,7 @@ def wrap(data: Any, requires_grad: bool = False, node: Any = None, index: int = 
     t._index = index
     t._version = [0]
     t._tangent = None
+    t._base = None
     return t
 
 
@@ -92,8 +93,13 @@ class Tensor:
     ``cr.tensor(...)`` copies.
     """
 
+    # _base: for a view made by a view op, ``(base tensor, op class, op params, output
+    # index, version)``: a recorded in-place write through the view is written back into
+    # the base's history (_inplace), and a view whose memory was written since
+    # ``version`` (through its base or another view) is made again from the base before
+    # an op uses it (Function.apply): PyTorch's view tracking. None for other tensors.
     __slots__ = ("data", "grad", "requires_grad", "_node", "_index", "_version", "_tangent",
-                 "__weakref__")  # fmt: skip
+                 "_base", "__weakref__")  # fmt: skip
     __array_ufunc__ = None  # make NumPy defer to our reflected operators
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -104,6 +110,7 @@ class Tensor:
         self._index = 0
         self._version = [0]
         self._tangent = None
+        self._base = None
         if requires_grad:
             self.requires_grad_()
 
@@ -233,7 +240,29 @@ class Tensor:
             self.requires_grad = True
             self._node = result._node
             self._index = result._index
+            if self._base is not None:
+                self._write_back()
         return self
+
+    def _write_back(self) -> None:
+        """After a recorded in-place write through this view, record ``base[region] =
+        view`` on the base (PyTorch's CopySlices): the base's memory already holds the new
+        values, and now its history does too. Recursive for a view of a view."""
+        base, op, params, k, _ = self._base
+        self._base = (base, op, params, k, self._version[0])  # its node was just set: current
+        index, value = op.write_back(self, base, params, k)
+        base[index] = value  # bumps the shared version again, without changing this view
+        self._base = (base, op, params, k, self._version[0])
+
+    def _refresh_view(self) -> None:
+        """Make this view again from its base (recorded), keeping its memory: after the base
+        or another view was written in place, its old node no longer explains its values."""
+        base, op, params, k, _ = self._base
+        fresh = op.apply(base, **params)
+        fresh = fresh[k] if type(fresh) is tuple else fresh
+        self.requires_grad = fresh.requires_grad
+        self._node, self._index = fresh._node, fresh._index
+        self._base = (base, op, params, k, self._version[0])
 
     def _inplace_arith(self, inplace: Any, op: Any, other: Any) -> Tensor:
         """``self op= other``: straight into the array when nothing is recorded."""

@@ -558,3 +558,75 @@ def test_ops_on_constants_and_under_no_grad_match_recorded(op):
         no_grad = op(f64(data)).numpy()
     np.testing.assert_array_equal(constant, recorded)
     np.testing.assert_array_equal(no_grad, recorded)
+
+
+# ---- in-place writes through views -------------------------------------------------------
+# A view shares its base's memory. A recorded in-place write through the view rewrites the
+# base's history too (base[region] = view, recorded), as PyTorch's CopySlices does;
+# otherwise the base would carry the new values with the old graph: a wrong gradient.
+
+
+@pytest.mark.parametrize(
+    ("make_view", "region"),
+    [
+        (lambda y: y[0:1], (0,)),
+        (lambda y: y.reshape(6)[0:2], (0, slice(0, 2))),
+        (lambda y: y.T[:, 1], (1, slice(None))),
+        (lambda y: cr.split(y, [1], axis=0)[1], (1, slice(None))),
+        (lambda y: y[1][::2], (1, slice(None, None, 2))),
+    ],
+    ids=["getitem", "reshape-then-slice", "transpose", "split", "view-of-view"],
+)
+def test_inplace_write_through_a_view_reaches_the_base(make_view, region):
+    x = f64(np.arange(1.0, 7.0).reshape(2, 3))
+    y = x * 2
+    v = make_view(y)
+    v *= 3.0
+    w = np.arange(10.0, 16.0).reshape(2, 3)
+    (y * cr.tensor(w)).sum().backward()
+    scale = np.full((2, 3), 2.0)
+    scale[region] = 6.0
+    np.testing.assert_allclose(y.numpy(), x.numpy() * scale)
+    np.testing.assert_allclose(x.grad.numpy(), w * scale)
+
+
+def test_inplace_write_through_a_view_of_a_plain_tensor_makes_it_require_grad():
+    c = cr.tensor(np.ones(3))
+    w = f64([2.0, 5.0])
+    v = c[0:2]
+    v *= w
+    assert c.requires_grad
+    (c * cr.tensor(np.array([1.0, 10.0, 100.0]))).sum().backward()
+    np.testing.assert_allclose(c.numpy(), [2.0, 5.0, 1.0])
+    np.testing.assert_allclose(w.grad.numpy(), [1.0, 10.0])
+
+
+def test_saved_tensor_modified_through_a_view_made_without_recording_raises():
+    # views made where nothing is recorded shared no version counter: this went unnoticed
+    # and the gradient silently used the new values
+    x = f64([1.0, 1.0, 1.0])
+    c = cr.tensor(np.array([2.0, 2.0, 2.0]))
+    z = x * c  # saves c
+    v = c[0:1]
+    v += 5.0
+    with pytest.raises(cr.GraphError, match="'mul'"):
+        z.sum().backward()
+
+
+def test_a_view_used_after_its_base_was_written_in_place_follows_the_base():
+    x = f64([1.0, 2.0, 3.0])
+    y = x * 2
+    v = y[0:2]
+    y *= 3.0  # v now reads 3x the values it was made from
+    (v * cr.tensor(np.array([10.0, 20.0]))).sum().backward()
+    np.testing.assert_allclose(v.numpy(), [6.0, 12.0])
+    np.testing.assert_allclose(x.grad.numpy(), [60.0, 120.0, 0.0])
+
+
+def test_a_plain_view_follows_its_base_into_the_graph():
+    c = cr.tensor(np.array([1.0, 2.0, 3.0]))
+    v = c[1:]
+    w = f64([2.0, 3.0, 4.0])
+    c *= w  # c, and the view with it, now depend on w
+    (v * 1.0).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [0.0, 2.0, 3.0])

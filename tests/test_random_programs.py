@@ -68,11 +68,21 @@ def _broadcastable(a: tuple, b: tuple) -> bool:
     return True
 
 
+VIEWS = {  # name -> (make the view, its shape from the base's)
+    "row": (lambda x: x[0:1], lambda s: (1, *s[1:])),
+    "flat": (lambda x: x.reshape(-1), lambda s: (int(np.prod(s)),)),
+    "tail": (lambda x: x[..., 1:], lambda s: (*s[:-1], s[-1] - 1)),
+}
+
+
 @st.composite
-def programs(draw: Any) -> tuple[list[np.ndarray], list[tuple], list[np.ndarray]]:
+def programs(draw: Any, in_place: bool = False) -> tuple[list, list[tuple], list]:
     """Inputs, steps and the loss weights of a random program. A step is ``(unary name,
-    i)``, ``(binary name, i, j)`` or ``("split", i, which)`` over the pool's indices; the
-    loss weighs the last (up to) three tensors of the pool."""
+    i)``, ``(binary name, i, j)`` or ``("split", i, which)`` over the pool's indices, and
+    with ``in_place`` also ``("view", i, how)`` (a view of tensor i joins the pool),
+    ``("scale_", i)`` and ``("add_", i, j)`` (tensor i, perhaps a view or the base of one,
+    ``*= 1.5`` or ``+= tensor j`` in place); the loss weighs the last (up to) three
+    tensors of the pool."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     inputs = [rng.standard_normal(draw(st.sampled_from(SHAPES)))
               for _ in range(draw(st.integers(1, 3)))]  # fmt: skip
@@ -80,9 +90,22 @@ def programs(draw: Any) -> tuple[list[np.ndarray], list[tuple], list[np.ndarray]
     steps: list[tuple] = []
     for _ in range(draw(st.integers(1, 10))):
         i = draw(st.integers(0, len(shapes) - 1))
-        kind = draw(st.sampled_from(["unary", "binary", "split"]))
+        kinds = ["unary", "binary", "split"] + (["view", "scale_", "add_"] * in_place)
+        kind = draw(st.sampled_from(kinds))
         shape = shapes[i]
-        if kind == "unary":
+        if kind == "view":
+            how = draw(st.sampled_from(sorted(VIEWS)))
+            if len(shape) == 0 or shape[0] == 0 or shape[-1] < 2:
+                continue
+            steps.append(("view", i, how))
+            shapes.append(VIEWS[how][1](shape))
+        elif kind == "scale_":
+            steps.append(("scale_", i))
+        elif kind == "add_":
+            j = draw(st.integers(0, len(shapes) - 1))
+            if _broadcastable(shape, shapes[j]) and np.broadcast_shapes(shape, shapes[j]) == shape:
+                steps.append(("add_", i, j))
+        elif kind == "unary":
             name = draw(st.sampled_from(sorted(UNARY)))
             if name in NEEDS_AXIS and (len(shape) == 0 or shape[0] == 0 or shape[-1] < 2):
                 continue
@@ -108,13 +131,27 @@ def programs(draw: Any) -> tuple[list[np.ndarray], list[tuple], list[np.ndarray]
 
 def run(lib: str, inputs: list[np.ndarray], steps: list[tuple], weights: list) -> tuple:
     """The program's loss and its leaves, in chainrule (``lib="cr"``) or torch."""
+    make = cr.tensor if lib == "cr" else torch.tensor
+    pool = run_pool(lib, inputs, steps)
+    leaves = pool[: len(inputs)]
+    terms = [(t * make(w)).sum() for t, w in zip(pool[-len(weights) :], weights)]
+    return sum(terms[1:], terms[0]), leaves
+
+
+def run_pool(lib: str, inputs: list[np.ndarray], steps: list[tuple]) -> list:
+    """Every tensor the program makes, its inputs (leaves that require grad) first."""
     side = 0 if lib == "cr" else 1
     make = cr.tensor if lib == "cr" else torch.tensor
-    leaves = [make(a, requires_grad=True) for a in inputs]
-    pool = list(leaves)
+    pool = [make(a, requires_grad=True) for a in inputs]
     for name, i, *rest in steps:
         x = pool[i]
-        if name == "split":
+        if name == "view":
+            pool.append(VIEWS[rest[0]][0](x))
+        elif name == "scale_":
+            x *= 1.5
+        elif name == "add_":
+            x += pool[rest[0]]
+        elif name == "split":
             k = x.shape[0] // 2
             if lib == "cr":
                 a, b = cr.split(x, [k], axis=0)
@@ -125,8 +162,7 @@ def run(lib: str, inputs: list[np.ndarray], steps: list[tuple], weights: list) -
             pool.append(UNARY[name][side](x))
         else:
             pool.append(BINARY[name][side](x, pool[rest[0]]))
-    terms = [(t * make(w)).sum() for t, w in zip(pool[-len(weights) :], weights)]
-    return sum(terms[1:], terms[0]), leaves
+    return pool
 
 
 def _grads(leaves: list) -> list[np.ndarray]:
@@ -165,5 +201,53 @@ def test_second_derivatives_match_torch(program: tuple) -> None:
         return
     norm.backward()
     t_norm.backward()
+    for k, (g, t) in enumerate(zip(_grads(leaves), _grads(t_leaves))):
+        np.testing.assert_allclose(g, t, rtol=1e-7, atol=1e-9, err_msg=f"input {k}")
+
+
+@st.composite
+def view_programs(draw: Any) -> tuple[list, list[tuple], list]:
+    """A random program, then: a view of a (flattened, non-leaf) result, an in-place write
+    through the view or to its base, and both used afterwards -- the two ways a stale
+    history would show."""
+    inputs, steps, _ = draw(programs(in_place=True))
+    with cr.no_grad():
+        size = len(run_pool("cr", inputs, steps))
+    base = size + 1
+    # (neg: an op that saves nothing, so torch lets the result be written in place)
+    steps = [*steps, ("neg", draw(st.integers(0, size - 1))), ("flatten", size)]
+    with cr.no_grad():
+        n = run_pool("cr", inputs, steps)[base].shape[0]
+    how = draw(st.sampled_from(sorted(VIEWS) if n >= 2 else ["row", "flat"]))
+    view = base + 1
+    target = draw(st.sampled_from([base, view]))
+    steps += [("view", base, how),
+              draw(st.sampled_from([("scale_", target), ("add_", target, target)])),
+              ("neg", base), ("neg", view)]  # fmt: skip
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return inputs, steps, [rng.standard_normal(s) for s in [(n,), VIEWS[how][1]((n,))]]
+
+
+@settings(SETTINGS, max_examples=200)
+@given(view_programs())
+def test_in_place_writes_through_views_match_torch(program: tuple) -> None:
+    """In-place writes through views reach their base, and views of a base written in
+    place follow it (PyTorch's view tracking). Where torch refuses the program (a saved
+    tensor was overwritten, a leaf written in place) there is nothing to compare; where
+    chainrule refuses it, it must be for one of those reasons too."""
+    try:
+        t_loss, t_leaves = run("torch", *program)
+        t_loss.backward()
+    except RuntimeError:
+        return
+    try:
+        loss, leaves = run("cr", *program)
+        loss.backward()
+    except cr.GraphError as exc:
+        # mul saves both operands even when one is a constant (torch saves only what the
+        # gradient needs), so an in-place write to the other operand is refused
+        assert "saved by 'mul'" in str(exc)
+        return
+    np.testing.assert_allclose(loss.item(), t_loss.item(), rtol=1e-10)
     for k, (g, t) in enumerate(zip(_grads(leaves), _grads(t_leaves))):
         np.testing.assert_allclose(g, t, rtol=1e-7, atol=1e-9, err_msg=f"input {k}")

@@ -196,6 +196,13 @@ class Function:
         raise GraphError(f"op '{ctx.name}' has no jvp rule, so forward mode cannot pass it")
 
     @classmethod
+    def write_back(cls, view: Tensor, base: Tensor, params: dict, k: int) -> tuple:
+        """For a view op: ``(index, value)`` such that ``base[index] = value`` puts output
+        ``k`` (``view``, written in place) back into ``base``."""
+        raise GraphError(f"an in-place write through a view made by '{cls.op_name()}' "
+                         "cannot reach its base")  # fmt: skip
+
+    @classmethod
     def op_name(cls) -> str:
         return getattr(cls, "name", None) or cls.__name__.lower()
 
@@ -203,14 +210,16 @@ class Function:
     def apply(cls, *args: Any, **params: Any) -> Any:
         arrays = []
         record = False
+        st = state
         for a in args:
             if isinstance(a, Tensor):
+                if a._base is not None and a._version[0] != a._base[4] and st.grad_enabled:
+                    a._refresh_view()  # its base was written since: take up its history
                 arrays.append(a.data)
                 if a.requires_grad:
                     record = True
             else:
                 arrays.append(to_array(a) if type(a) in _LITERALS else a)
-        st = state
         record = record and st.grad_enabled
         if not (record or st.forward_active or st.anomaly):
             try:
@@ -218,6 +227,10 @@ class Function:
             except TypeError:  # CuPy's answer to a NumPy operand, among others
                 check_same_device(cls, arrays)
                 raise
+            if cls.view and isinstance(args[0], Tensor):
+                results = [wrap(o) for o in (out if type(out) is tuple else (out,))]
+                _share_version(args[0], arrays[0], results, cls, params)
+                return tuple(results) if type(out) is tuple else results[0]
             if type(out) is tuple:
                 return tuple(wrap(o) for o in out)
             return wrap(out)
@@ -281,7 +294,7 @@ def apply_recorded(
         raise
     if not cls.array_rules:  # a user forward may return Python numbers or lists
         out = tuple(map(_as_output, out)) if type(out) is tuple else _as_output(out)
-    return finish_recording(node, args, arrays, out, grad)
+    return finish_recording(node, args, arrays, out, grad, params)
 
 
 def gradient_parent(t: Tensor) -> Any:
@@ -314,7 +327,8 @@ def _as_output(x: Any) -> Any:
     return x if backend.is_array(x) else to_array(x)
 
 
-def finish_recording(node: Node, args: tuple, arrays: list, out: Any, grad: bool = True) -> Any:
+def finish_recording(node: Node, args: tuple, arrays: list, out: Any, grad: bool = True,
+                     params: dict | None = None) -> Any:  # fmt: skip
     """Wrap ``out`` (an array or a tuple of them) in Tensors made by ``node``."""
     multi = type(out) is tuple
     outs = out if multi else (out,)
@@ -326,7 +340,7 @@ def finish_recording(node: Node, args: tuple, arrays: list, out: Any, grad: bool
     if grad:
         results = [wrap(o, True, node, k) for k, o in enumerate(outs)]
         if node.fn.view and isinstance(args[0], Tensor):
-            _share_version(args[0], arrays[0], results)
+            _share_version(args[0], arrays[0], results, node.fn, params or {})
         if node.saved:
             _map_saved(node, args, arrays, outs, results)
     else:
@@ -342,12 +356,14 @@ def finish_recording(node: Node, args: tuple, arrays: list, out: Any, grad: bool
     return tuple(results) if multi else results[0]
 
 
-def _share_version(source: Tensor, array: Any, results: list) -> None:
-    """Views share their base's version counter, so an in-place write to either is seen."""
-    for r in results:
+def _share_version(source: Tensor, array: Any, results: list, cls: type, params: dict) -> None:
+    """Views share their base's version counter, so an in-place write to either is seen,
+    and remember their base, so a recorded write through them reaches its history."""
+    for k, r in enumerate(results):
         base = r.data.base
         if base is not None and (base is array or base is array.base):
             r._version = source._version
+            r._base = (source, cls, params, k, source._version[0])
 
 
 def _map_saved(node: Node, args: tuple, arrays: list, outs: tuple, results: Any) -> None:

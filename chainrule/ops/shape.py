@@ -33,9 +33,18 @@ class Reshape(Op):
     def backward(ctx, g):
         return ctx.xp.reshape(g, ctx.in_shape)
 
+    @classmethod
+    def write_back(cls, view, base, params, k):
+        return ..., Reshape.apply(view, shape=base.shape)
+
     @staticmethod
     def jvp(ctx, t):
         return t.reshape(ctx.out_shape)
+
+
+def _inverse(axes: tuple | None, ndim: int) -> tuple | None:
+    """The permutation that undoes ``transpose(axes)`` (None, a reversal, undoes itself)."""
+    return None if axes is None else tuple(int(i) for i in np.argsort([a % ndim for a in axes]))
 
 
 class Transpose(Op):
@@ -51,9 +60,11 @@ class Transpose(Op):
 
     @staticmethod
     def backward(ctx, g):
-        axes = ctx.axes
-        inverse = None if axes is None else tuple(np.argsort([a % g.ndim for a in axes]))
-        return ctx.xp.transpose(g, inverse)
+        return ctx.xp.transpose(g, _inverse(ctx.axes, g.ndim))
+
+    @classmethod
+    def write_back(cls, view, base, params, k):
+        return ..., Transpose.apply(view, axes=_inverse(params["axes"], view.ndim))
 
     @staticmethod
     def jvp(ctx, t):
@@ -148,6 +159,10 @@ class GetItem(Op):
     @staticmethod
     def backward(ctx, g):
         return ctx.xp.scatter_add(ctx.in_shape, ctx.index, g, ctx.basic)
+
+    @classmethod
+    def write_back(cls, view, base, params, k):
+        return params["index"], view  # basic indexing: only those results are views
 
     @staticmethod
     def jvp(ctx, t):
@@ -260,6 +275,14 @@ class Split(Op):
     @staticmethod
     def backward(ctx, *gs):
         return ctx.xp.concatenate(gs, axis=ctx.axis)
+
+    @classmethod
+    def write_back(cls, view, base, params, k):
+        axis = normalize_axis(params["axis"], base.ndim, "split")
+        parts = np.split(np.arange(base.shape[axis]), params["indices_or_sections"])
+        rows = parts[k]
+        start = int(rows[0]) if rows.size else 0
+        return (slice(None),) * axis + (slice(start, start + rows.size),), view
 
     @staticmethod
     def jvp(ctx, t):
