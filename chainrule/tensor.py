@@ -70,6 +70,15 @@ def _numeric(arr: Any, data: Any) -> Any:
     return arr
 
 
+def _write_error(t: Tensor, exc: Exception) -> Exception:
+    if not t.data.flags.writeable:
+        return GraphError(
+            f"in-place write into a read-only tensor of shape {t.shape} (an expand / "
+            "broadcast_to result, whose elements share memory); clone() it first"
+        )
+    return ShapeError(f"in-place write into shape {t.shape}: {exc}")
+
+
 def wrap(data: Any, requires_grad: bool = False, node: Any = None, index: int = 0) -> Tensor:
     """Make a Tensor around an array produced by an op (no conversion, no checks)."""
     if type(data) is not np.ndarray and not backend.is_array(data):
@@ -233,7 +242,10 @@ class Tensor:
             raise GraphError(
                 "in-place op on a leaf tensor that requires grad; do it inside cr.no_grad()"
             )
-        self.data[...] = result.data
+        try:
+            self.data[...] = result.data
+        except ValueError as exc:
+            raise _write_error(self, exc) from None
         self._version[0] += 1
         self._tangent = result._tangent  # forward mode: the written tensor's new tangent
         if result.requires_grad:
@@ -279,6 +291,8 @@ class Tensor:
         try:
             inplace(self.data, o)  # e.g. operator.isub: the array's own in-place operator
         except ValueError as exc:
+            if not self.data.flags.writeable:
+                raise _write_error(self, exc) from None
             raise ShapeError(
                 f"in-place {op.__name__} of shape {np.shape(o)} into shape {self.shape}: {exc}"
             ) from None

@@ -157,3 +157,12 @@ def test_segment_must_return_tensors():
     x = cr.tensor(np.ones(2), requires_grad=True)
     with pytest.raises(cr.ShapeError, match="checkpoint: f must return a Tensor"):
         cr.checkpoint(lambda t: 3.0, x)
+
+
+def test_input_that_is_a_view_of_a_tensor_written_in_place():
+    x = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x * 2
+    v = y[0:1]
+    y *= 3.0  # v reads 6x now
+    cr.checkpoint(lambda t: t * 1.0, v).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [6.0, 0.0])

@@ -630,3 +630,10 @@ def test_a_plain_view_follows_its_base_into_the_graph():
     c *= w  # c, and the view with it, now depend on w
     (v * 1.0).sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), [0.0, 2.0, 3.0])
+
+
+def test_in_place_write_into_an_expanded_view_is_a_clear_error():
+    x = f64([1.0, 2.0, 3.0])
+    for y in (cr.expand(x * 2, (2, 3)), cr.expand(cr.tensor(np.ones(3)), (2, 3))):
+        with pytest.raises(cr.GraphError, match=r"read-only tensor of shape \(2, 3\).*clone"):
+            y *= 3.0
