@@ -280,6 +280,8 @@ class Tensor:
         """``self op= other``: straight into the array when nothing is recorded."""
         tracked = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
         if (tracked and state.grad_enabled) or state.forward_active:
+            if self._base is not None and self._version[0] != self._base[4]:
+                self._refresh_view()  # (the copy below takes self's node: make it current)
             source = self
             if op is _ops.mul or op is _ops.div:
                 # mul and div save their operands for backward: give them a copy of self,

@@ -623,6 +623,17 @@ def test_a_view_used_after_its_base_was_written_in_place_follows_the_base():
     np.testing.assert_allclose(x.grad.numpy(), [60.0, 120.0, 0.0])
 
 
+def test_in_place_write_through_a_view_whose_base_was_written_first():
+    # found by the random programs: mul's in-place path copied the view's stale node
+    x = f64([[1.0, 2.0], [3.0, 4.0]])
+    t = x + 0.0
+    v = t[0:1]
+    t += t
+    v *= 1.5
+    (t * cr.tensor(np.array([[1.0, 2.0], [3.0, 4.0]]))).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[3.0, 6.0], [6.0, 8.0]])  # as torch
+
+
 def test_a_plain_view_follows_its_base_into_the_graph():
     c = cr.tensor(np.array([1.0, 2.0, 3.0]))
     v = c[1:]
