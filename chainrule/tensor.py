@@ -252,8 +252,8 @@ class Tensor:
             self.requires_grad = True
             self._node = result._node
             self._index = result._index
-            if self._base is not None:
-                self._write_back()
+        if self._base is not None and (result.requires_grad or state.forward_active):
+            self._write_back()  # the base's history (and tangent) must see the write
         return self
 
     def _write_back(self) -> None:
@@ -274,6 +274,7 @@ class Tensor:
         fresh = fresh[k] if type(fresh) is tuple else fresh
         self.requires_grad = fresh.requires_grad
         self._node, self._index = fresh._node, fresh._index
+        self._tangent = fresh._tangent
         self._base = (base, op, params, k, self._version[0])
 
     def _inplace_arith(self, inplace: Any, op: Any, other: Any) -> Tensor:

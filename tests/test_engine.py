@@ -634,6 +634,37 @@ def test_in_place_write_through_a_view_whose_base_was_written_first():
     np.testing.assert_allclose(x.grad.numpy(), [[3.0, 6.0], [6.0, 8.0]])  # as torch
 
 
+def test_forward_mode_sees_writes_through_views_and_to_bases():
+    def through_view(x):
+        y = x * 2
+        v = y[0:1]
+        v *= 3.0
+        return y * 1.0
+
+    def to_base(x):
+        y = x * 2
+        v = y[0:2]
+        y *= 3.0
+        return v * 1.0
+
+    x, t = cr.tensor(np.array([1.0, 2.0, 3.0])), cr.tensor(np.array([1.0, 10.0, 100.0]))
+    np.testing.assert_allclose(cr.jvp(through_view, (x,), (t,))[1].numpy(), [6.0, 20.0, 200.0])
+    np.testing.assert_allclose(cr.jvp(to_base, (x,), (t,))[1].numpy(), [6.0, 60.0])
+
+
+def test_forward_mode_write_through_a_view_of_a_reduction():
+    # a full reduction's tangent was a NumPy scalar, which index_put's jvp cannot write into
+    def f(x):
+        b = (-cr.logsumexp(x, axis=-1)).reshape(-1)
+        v = b[0:1]
+        v *= 1.5
+        return b * 1.0
+
+    x = np.array([1.0, 2.0])
+    _, t = cr.jvp(f, (cr.tensor(x),), (cr.tensor(np.array([1.0, 1.0])),))
+    np.testing.assert_allclose(t.numpy(), [-1.5])  # d lse along (1, 1) is 1
+
+
 def test_a_plain_view_follows_its_base_into_the_graph():
     c = cr.tensor(np.array([1.0, 2.0, 3.0]))
     v = c[1:]

@@ -125,9 +125,13 @@ def run(lib: str, inputs: list[np.ndarray], steps: list[tuple], weights: list) -
 
 def run_pool(lib: str, inputs: list[np.ndarray], steps: list[tuple]) -> list:
     """Every tensor the program makes, its inputs (leaves that require grad) first."""
-    side = 0 if lib == "cr" else 1
     make = cr.tensor if lib == "cr" else torch.tensor
-    pool = [make(a, requires_grad=True) for a in inputs]
+    return apply_steps(lib, [make(a, requires_grad=True) for a in inputs], steps)
+
+
+def apply_steps(lib: str, pool: list, steps: list[tuple]) -> list:
+    """``pool`` (the program's input tensors) grown by ``steps``."""
+    side = 0 if lib == "cr" else 1
     for name, i, *rest in steps:
         x = pool[i]
         if name == "view":
@@ -237,3 +241,21 @@ def test_in_place_writes_through_views_match_torch(program: tuple) -> None:
     np.testing.assert_allclose(loss.item(), t_loss.item(), rtol=1e-10)
     for k, (g, t) in enumerate(zip(_grads(leaves), _grads(t_leaves))):
         np.testing.assert_allclose(g, t, rtol=1e-7, atol=1e-9, err_msg=f"input {k}")
+
+
+@settings(SETTINGS, max_examples=100)
+@given(view_programs(), st.integers(0, 2**32 - 1))
+def test_forward_mode_through_views_matches_torch(program: tuple, seed: int) -> None:
+    """The same programs in forward mode: jvp's tangents against torch.func.jvp."""
+    inputs, steps, _ = program
+    rng = np.random.default_rng(seed)
+    tangents = [rng.standard_normal(a.shape) for a in inputs]
+
+    def f(lib: str) -> Callable:
+        return lambda *xs: tuple(apply_steps(lib, list(xs), steps)[-2:])
+
+    _, got = cr.jvp(f("cr"), [cr.tensor(a) for a in inputs], [cr.tensor(t) for t in tangents])
+    _, want = torch.func.jvp(f("torch"), tuple(map(torch.tensor, inputs)),
+                             tuple(map(torch.tensor, tangents)))  # fmt: skip
+    for k, (g, t) in enumerate(zip(got, want, strict=True)):
+        np.testing.assert_allclose(g.numpy(), t.numpy(), rtol=1e-7, atol=1e-9, err_msg=f"out {k}")

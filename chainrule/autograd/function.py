@@ -213,7 +213,8 @@ class Function:
         st = state
         for a in args:
             if isinstance(a, Tensor):
-                if a._base is not None and a._version[0] != a._base[4] and st.grad_enabled:
+                if (a._base is not None and a._version[0] != a._base[4]
+                        and (st.grad_enabled or st.forward_active)):  # fmt: skip
                     a._refresh_view()  # its base was written since: take up its history
                 arrays.append(a.data)
                 if a.requires_grad:
@@ -339,12 +340,12 @@ def finish_recording(node: Node, args: tuple, arrays: list, out: Any, grad: bool
         node.out_meta = tuple((o.shape, o.dtype, backend.array_module(o)) for o in outs)
     if grad:
         results = [wrap(o, True, node, k) for k, o in enumerate(outs)]
-        if node.fn.view and isinstance(args[0], Tensor):
-            _share_version(args[0], arrays[0], results, node.fn, params or {})
-        if node.saved:
-            _map_saved(node, args, arrays, outs, results)
     else:
         results = [wrap(o) for o in outs]
+    if node.fn.view and isinstance(args[0], Tensor):
+        _share_version(args[0], arrays[0], results, node.fn, params or {})
+    if grad and node.saved:
+        _map_saved(node, args, arrays, outs, results)
     if state.forward_active and any(isinstance(a, Tensor) and a._tangent is not None for a in args):
         _propagate_tangents(node.fn, node, args, arrays, results)
     if state.anomaly:
@@ -440,6 +441,8 @@ def _propagate_tangents(cls: type, node: Node, args: tuple, arrays: list, result
         t = t.data if isinstance(t, Tensor) else t
         if getattr(t, "shape", None) != r.shape:  # a constant operand broadcast the output
             t = backend.array_module(r.data).broadcast_to(t, r.shape)
+        elif not backend.is_array(t):  # a NumPy scalar from a full reduction: make it 0-d
+            t = backend.array_module(r.data).asarray(t)
         r._tangent = t
 
 
