@@ -70,8 +70,12 @@ def _numeric(arr: Any, data: Any) -> Any:
     return arr
 
 
+def _read_only(a: Any) -> bool:
+    return not getattr(a.flags, "writeable", True)  # a library without the flag: writable
+
+
 def _write_error(t: Tensor, exc: Exception) -> Exception:
-    if not t.data.flags.writeable:
+    if _read_only(t.data):
         return GraphError(
             f"in-place write into a read-only tensor of shape {t.shape} (an expand / "
             "broadcast_to result, whose elements share memory); clone() it first"
@@ -294,7 +298,7 @@ class Tensor:
         try:
             inplace(self.data, o)  # e.g. operator.isub: the array's own in-place operator
         except ValueError as exc:
-            if not self.data.flags.writeable:
+            if _read_only(self.data):
                 raise _write_error(self, exc) from None
             raise ShapeError(
                 f"in-place {op.__name__} of shape {np.shape(o)} into shape {self.shape}: {exc}"
