@@ -243,6 +243,7 @@ def test_in_place_writes_through_views_match_torch(program: tuple) -> None:
         np.testing.assert_allclose(g, t, rtol=1e-7, atol=1e-9, err_msg=f"input {k}")
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @settings(SETTINGS, max_examples=100)
 @given(view_programs(), st.integers(0, 2**32 - 1))
 def test_forward_mode_through_views_matches_torch(program: tuple, seed: int) -> None:
