@@ -539,7 +539,8 @@ def _onehot(labels: Any, shape: tuple, axis: int, dtype: Any) -> Any:
 
 class BinaryCrossEntropyWithLogits(Op):
     """Elementwise ``-(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))`` written as
-    ``max(x, 0) - x t + log1p(exp(-|x|))``: finite for any ``x``. Gradients
+    ``max(x, 0) - x t + log1p(exp(-|x|))``: finite for any finite ``x`` (no overflow at
+    ``|x|`` of 1e4 and beyond; an infinite logit gives NaN, as in PyTorch). Gradients
     ``sigmoid(x) - t`` for ``x`` and ``-x`` for ``t``."""
 
     name = "binary_cross_entropy_with_logits"
