@@ -157,7 +157,8 @@ def test_inplace_add_after_save_raises_naming_op():
 
 
 def test_inplace_on_either_saved_operand_raises():
-    # mul and matmul save both operands (the short path of the engine's saved-value map)
+    # mul and matmul save both operands (the short path of the engine's saved-value map);
+    # with both requiring grad, each is read for the other's gradient
     for op, name in ((lambda a, w: a * w, "'mul'"), (lambda a, w: a @ w, "'matmul'")):
         for which in (0, 1):
             a, w = f64([[1.0, 2.0], [3.0, 4.0]]) * 1, f64([[0.5, 1.0], [2.0, 1.0]]) * 1
@@ -165,13 +166,19 @@ def test_inplace_on_either_saved_operand_raises():
             (a, w)[which].__iadd__(1.0)
             with pytest.raises(cr.GraphError, match=name):
                 out.sum().backward()
-    # one operand a constant: the Tensor one is still checked
-    for op in (lambda a: a * 2.0, lambda a: 2.0 * a, lambda a: a / 3.0, lambda a: 3.0 / a):
+    # one operand a constant: a Tensor operand the backward reads is still checked
+    for op in (lambda a: a / 3.0, lambda a: 3.0 / a):
         a = f64([1.0, 2.0]) * 1
         out = op(a)
         a += 1.0
         with pytest.raises(cr.GraphError, match="in place"):
             out.sum().backward()
+    # mul by a constant never reads its Tensor operand (as in torch): writing it is fine
+    for op in (lambda a: a * 2.0, lambda a: 2.0 * a):
+        a = f64([1.0, 2.0]) * 1
+        out = op(a)
+        a += 1.0
+        out.sum().backward()
 
 
 def test_setitem_after_save_raises_naming_op():
@@ -679,3 +686,28 @@ def test_in_place_write_into_an_expanded_view_is_a_clear_error():
     for y in (cr.expand(x * 2, (2, 3)), cr.expand(cr.tensor(np.ones(3)), (2, 3))):
         with pytest.raises(cr.GraphError, match=r"read-only tensor of shape \(2, 3\).*clone"):
             y *= 3.0
+
+
+def test_mul_and_matmul_check_only_the_operands_their_backward_reads():
+    # each operand is read only for the other's gradient (torch saves it only then), so an
+    # in-place write to an operand whose partner needs no gradient is fine ...
+    x = f64([1.0, 2.0])
+    h = x * 1.0
+    y = h * 3.0  # the gradient of h is 3.0: h's value is never read
+    h += 1.0
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+    a = cr.tensor(np.ones((2, 3)))  # an input that needs no gradient
+    w = f64(np.ones((3, 2)))
+    out = a @ w  # dL/dw reads a; w is not read
+    with cr.no_grad():
+        w -= 1.0
+    out.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), np.full((3, 2), 2.0))
+    # ... and a write to an operand that is read is still caught
+    p, q = f64([1.0, 2.0]), f64([3.0, 4.0])
+    hp = p * 1.0
+    z = hp * q  # dL/dq reads hp
+    hp += 1.0
+    with pytest.raises(cr.GraphError, match="'mul'"):
+        z.sum().backward()

@@ -181,6 +181,10 @@ class Function:
 
     array_rules = False  # True for built-ins whose rules run on raw arrays or Tensors
     view = False  # True when outputs may share memory with input 0
+    # True when forward saves its two operands and backward reads each one only for the
+    # other's gradient (mul, matmul): an operand's in-place changes are then checked only
+    # when the other needs a gradient, as PyTorch saves it only then
+    reads_other_operand = False
     simple = False  # set for each subclass by __init_subclass__
 
     @staticmethod
@@ -376,16 +380,22 @@ def _map_saved(node: Node, args: tuple, arrays: list, outs: tuple, results: Any)
         # the usual saved pair: both operands (mul, div, matmul...), kept short; an
         # operand that is not a Tensor (``y * 2.0``) is a constant, with no version
         a, b = args
+        other = node.fn.reads_other_operand  # then a's value matters only if b needs grad
         if isinstance(a, Tensor):
             if isinstance(b, Tensor):
                 node.saved_from = _SAVED_INPUTS01
-                node.versions = ((a._version, a._version[0]), (b._version, b._version[0]))
+                va, vb = (a._version, a._version[0]), (b._version, b._version[0])
+                if not other:
+                    node.versions = (va, vb)
+                else:
+                    na, nb = node.needs_input_grad
+                    node.versions = (va, vb) if na and nb else (va,) if nb else (vb,)
             else:
                 node.saved_from = _SAVED_INPUT0
-                node.versions = ((a._version, a._version[0]),)
+                node.versions = () if other else ((a._version, a._version[0]),)
         elif isinstance(b, Tensor):
             node.saved_from = _SAVED_INPUT1
-            node.versions = ((b._version, b._version[0]),)
+            node.versions = () if other else ((b._version, b._version[0]),)
         else:
             node.saved_from, node.versions = (None, None), ()
         return

@@ -63,6 +63,7 @@ class Sub(Op):
 
 class Mul(Op):
     name = "mul"
+    reads_other_operand = True  # dL/da = g * b, dL/db = g * a
 
     @staticmethod
     def forward(ctx, a, b):

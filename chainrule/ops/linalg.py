@@ -29,6 +29,7 @@ def _mT(xp: Any, x: Any) -> Any:
 
 class MatMul(Op):
     name = "matmul"
+    reads_other_operand = True  # dL/da = g @ b^T, dL/db = a^T @ g
 
     @staticmethod
     def forward(ctx, a, b):
