@@ -128,8 +128,9 @@ class _Run:
             if node.released:
                 raise released_error(node)
             if fast and node.n_outputs == 1 and node.fn.array_rules:
-                if node.versions:
-                    node.check_versions()
+                for box, version in node.versions or ():  # check_versions, inlined
+                    if box[0] != version:
+                        node.check_versions()  # raises, naming the op
                 input_grads = node.fn.backward(node, g)
                 if type(input_grads) is not tuple:
                     input_grads = (input_grads,)
