@@ -270,6 +270,12 @@ class Tensor:
         base[index] = value  # bumps the shared version again, without changing this view
         self._base = (base, op, params, k, self._version[0])
 
+    def _refresh_if_stale(self) -> None:
+        """Refresh this tensor if it is a view whose memory was written since its node was
+        set (Function.apply inlines this check on its hot path)."""
+        if self._base is not None and self._version[0] != self._base[4]:
+            self._refresh_view()
+
     def _refresh_view(self) -> None:
         """Make this view again from its base (recorded), keeping its memory: after the base
         or another view was written in place, its old node no longer explains its values."""
@@ -285,8 +291,7 @@ class Tensor:
         """``self op= other``: straight into the array when nothing is recorded."""
         tracked = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
         if (tracked and state.grad_enabled) or state.forward_active:
-            if self._base is not None and self._version[0] != self._base[4]:
-                self._refresh_view()  # (the copy below takes self's node: make it current)
+            self._refresh_if_stale()  # (the copy below takes self's node: make it current)
             source = self
             if op is _ops.mul or op is _ops.div:
                 # mul and div save their operands for backward: give them a copy of self,

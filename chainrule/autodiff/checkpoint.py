@@ -69,8 +69,8 @@ def checkpoint(fn: Callable, *args: Any) -> Any:
     if not state.grad_enabled or state.forward_active:
         return fn(*args)
     for a in args:  # as Function.apply does: a view written since takes up its history
-        if isinstance(a, Tensor) and a._base is not None and a._version[0] != a._base[4]:
-            a._refresh_view()
+        if isinstance(a, Tensor):
+            a._refresh_if_stale()
     is_tensor = tuple(isinstance(a, Tensor) for a in args)
     arrays = [a.data if t else a for a, t in zip(args, is_tensor)]
     params = {"fn": fn, "is_tensor": is_tensor, "rng_state": backend.get_rng_state()}

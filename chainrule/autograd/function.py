@@ -219,7 +219,7 @@ class Function:
             if isinstance(a, Tensor):
                 if (a._base is not None and a._version[0] != a._base[4]
                         and (st.grad_enabled or st.forward_active)):  # fmt: skip
-                    a._refresh_view()  # its base was written since: take up its history
+                    a._refresh_view()  # Tensor._refresh_if_stale, inlined (hot path)
                 arrays.append(a.data)
                 if a.requires_grad:
                     record = True
