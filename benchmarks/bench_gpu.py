@@ -83,16 +83,16 @@ def _cr_step(build: Any, shape: tuple, classes: int) -> Callable[[], Any]:
     x = cr.tensor(rng.random(shape, dtype=np.float32), device="cuda")
     if build == "lstm":
         m = nn.LSTM(shape[-1], classes).cuda()
-        loss_fn = lambda out: m(x)[0][-1].mean()  # noqa: E731
+        loss_fn = lambda: m(x)[0][-1].mean()  # noqa: E731
     else:
         m = build().cuda()
         y = cr.tensor(rng.integers(0, classes, shape[0]), device="cuda")
         ce = nn.CrossEntropyLoss()
-        loss_fn = lambda _: ce(m(x), y)  # noqa: E731
+        loss_fn = lambda: ce(m(x), y)  # noqa: E731
     opt = cr.optim.SGD(m.parameters(), lr=LR)
 
     def step() -> Any:
-        loss = loss_fn(None)
+        loss = loss_fn()
         opt.zero_grad()
         loss.backward()
         opt.step()
