@@ -68,7 +68,11 @@ def test_table_covers_every_function_and_reduction() -> None:
                "dropout_eval", "dropout_train", "linear", "mse_loss", "l1_loss", "huber_loss",
                "cross_entropy", "nll_loss", "binary_cross_entropy",
                "binary_cross_entropy_with_logits", "hinge_loss_binary",
-               "hinge_loss_multiclass"]:  # fmt: skip
+               "hinge_loss_multiclass", "cross_entropy[weight, ignore_index, label_smoothing]",
+               "cross_entropy[weight as input]", "nll_loss[weight, ignore_index]",
+               "binary_cross_entropy[weight]", "binary_cross_entropy[weight as input]",
+               "binary_cross_entropy_with_logits[weight, pos_weight]",
+               "binary_cross_entropy_with_logits[weights as inputs]"]:  # fmt: skip
         assert f"F.{fn}" in names
     for op in NN_OPS:
         if "loss" in op.name or "entropy" in op.name:
@@ -238,6 +242,88 @@ def test_other_bad_arguments() -> None:
         F.gelu(x, approximate="fast")
     for err in (F.ArgumentError, F.LabelError):
         assert issubclass(err, cr.ChainruleError) and issubclass(err, ValueError)
+
+
+# ---- PyTorch's loss options ------------------------------------------------------------------
+
+
+def test_labels_equal_to_the_default_ignore_index_are_ignored() -> None:
+    # a -100 label used to be a LabelError; PyTorch ignores it by default
+    x = cr.tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True)
+    loss = F.cross_entropy(x, np.array([1, -100, 2]))
+    kept = F.cross_entropy(cr.tensor(x.numpy()[[0, 2]]), np.array([1, 2]))
+    np.testing.assert_allclose(loss.numpy(), kept.numpy())
+    loss.backward()
+    assert np.all(x.grad.numpy()[1] == 0)
+    none = F.nll_loss(x, np.array([1, -100, 2]), reduction="none")
+    assert none.numpy()[1] == 0
+
+
+def test_every_label_ignored_gives_nan_mean_with_zero_gradients() -> None:
+    x = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    for kw in ({}, {"label_smoothing": 0.1}, {"weight": np.array([1.0, 2.0, 3.0])}):
+        x.grad = None
+        loss = F.cross_entropy(x, np.array([1, 1]), ignore_index=1, **kw)
+        assert np.isnan(loss.item())
+        loss.backward()
+        assert np.all(x.grad.numpy() == 0)
+        assert (
+            F.cross_entropy(x, np.array([1, 1]), ignore_index=1, reduction="sum", **kw).item() == 0
+        )
+
+
+def test_fused_path_is_kept_without_options() -> None:
+    x = cr.tensor(np.zeros((2, 3)), requires_grad=True)
+    assert F.cross_entropy(x, np.array([0, 2]))._node.name == "cross_entropy"
+    assert F.cross_entropy(x, np.array([0, -100]))._node.name != "cross_entropy"
+
+
+def test_loss_option_errors_name_the_loss_and_the_problem() -> None:
+    x = cr.tensor(np.zeros((3, 4)))
+    labels = np.array([0, 1, 2])
+    with _raises(cr.ShapeError, "cross_entropy", "weight shape", r"\(3,\)", r"\(4,\)"):
+        F.cross_entropy(x, labels, np.ones(3))
+    with _raises(cr.ShapeError, "nll_loss", "weight shape", r"\(4,\)"):
+        F.nll_loss(x, labels, np.ones((4, 1)))
+    with _raises(F.ArgumentError, "cross_entropy", "label_smoothing", "1.5"):
+        F.cross_entropy(x, labels, label_smoothing=1.5)
+    with _raises(F.ArgumentError, "CrossEntropyLoss", "label_smoothing"):
+        cr.nn.CrossEntropyLoss(label_smoothing=-0.1)
+    with _raises(F.ArgumentError, "cross_entropy", "ignore_index", "probabilities"):
+        F.cross_entropy(x, np.full((3, 4), 0.25), ignore_index=0)
+    with _raises(F.LabelError, "cross_entropy", "label 7", "0..3", "ignore_index 5"):
+        F.cross_entropy(x, np.array([0, 7, 5]), ignore_index=5)
+    with _raises(cr.ShapeError, "binary_cross_entropy_with_logits", "pos_weight", r"\(2,\)"):
+        F.binary_cross_entropy_with_logits(x, np.zeros((3, 4)), pos_weight=np.ones(2))
+    with _raises(cr.ShapeError, "binary_cross_entropy", "weight", r"\(3, 4\)"):
+        F.binary_cross_entropy(cr.tensor(np.full((3, 4), 0.5)), np.zeros((3, 4)), np.ones(3))
+
+
+def test_class_weights_that_require_grad_get_their_gradient() -> None:
+    rng = np.random.default_rng(1)
+    x = cr.tensor(rng.standard_normal((5, 3)))
+    labels = np.array([0, 2, 2, 1, 0])
+    w = cr.tensor(rng.uniform(0.5, 2, 3), requires_grad=True)
+    F.cross_entropy(x, labels, w).backward()
+    # mean = sum_i w[y_i] l_i / sum_i w[y_i]: d/dw_c = sum_{y_i=c} (l_i - mean) / sum w[y]
+    per = F.cross_entropy(x, labels, reduction="none").numpy()
+    wy = w.numpy()[labels]
+    mean = (wy * per).sum() / wy.sum()
+    expect = [((per - mean) * (labels == c)).sum() / wy.sum() for c in range(3)]
+    np.testing.assert_allclose(w.grad.numpy(), expect, rtol=1e-10)
+
+
+def test_loss_weights_are_buffers() -> None:
+    m = cr.nn.CrossEntropyLoss(weight=[1.0, 2.0, 3.0], ignore_index=1, label_smoothing=0.1)
+    assert list(m.state_dict()) == ["weight"] and m.weight.dtype == np.float32
+    assert m.double().weight.dtype == np.float64
+    assert "ignore_index=1" in repr(m) and "label_smoothing=0.1" in repr(m)
+    assert list(cr.nn.CrossEntropyLoss().state_dict()) == []
+    b = cr.nn.BCEWithLogitsLoss(pos_weight=np.ones(3))
+    assert list(b.state_dict()) == ["pos_weight"]
+    fresh = cr.nn.BCEWithLogitsLoss(pos_weight=np.zeros(3))
+    fresh.load_state_dict(b.state_dict())
+    np.testing.assert_array_equal(fresh.pos_weight.numpy(), np.ones(3))
 
 
 # ---- dropout and noise -------------------------------------------------------------------

@@ -18,10 +18,11 @@ binary hinge targets other than +-1 raise :class:`LabelError`; other bad argumen
 (``reduction``, ``p``, ``approximate``...) raise :class:`ArgumentError`. All three
 subclass :class:`chainrule.ChainruleError` and ``ValueError``.
 
-Differences from PyTorch: loss options are keyword-only and the rarely used ``weight``,
-``pos_weight``, ``ignore_index``, ``label_smoothing`` and ``inplace`` arguments are not
-supported; ``mse_loss``, ``l1_loss``, ``huber_loss`` and the binary cross-entropies
-require ``target.shape == input.shape`` (PyTorch broadcasts with a warning).
+Differences from PyTorch: loss options other than ``weight`` (PyTorch's third positional
+argument) are keyword-only, and ``inplace`` is not supported; ``mse_loss``, ``l1_loss``,
+``huber_loss`` and the binary cross-entropies require ``target.shape == input.shape``
+(PyTorch broadcasts with a warning); a ``weight`` that requires grad gets its gradient
+(PyTorch refuses).
 """
 
 from __future__ import annotations
@@ -82,22 +83,34 @@ def _check_binary_targets(name: str, target: Any) -> None:
             )
 
 
-def _check_labels(name: str, labels: Any, n_classes: int) -> Any:
-    """``labels`` as int64 after checking the dtype and that every value is in 0..C-1."""
+def _check_labels(name: str, labels: Any, n_classes: int, ignore_index: int | None = None,
+                  ) -> tuple[Any, Any]:  # fmt: skip
+    """``(labels as int64, keep)`` after checking the dtype and that every label is in
+    0..C-1 or equals ``ignore_index``. ``keep`` is None when no label is ignored; otherwise
+    it is the bool mask of the labels that count, and ignored labels are replaced by 0 (a
+    valid index) so that they can still index the input."""
     if labels.dtype.kind not in "iu":
         raise LabelError(
             f"{name}: class labels must have an integer dtype, got {labels.dtype} of shape "
             f"{labels.shape}"
         )
+    keep = None
     if labels.size:
         lo, hi = int(labels.min()), int(labels.max())
+        if ignore_index is not None and lo <= ignore_index <= hi:  # (never, for -100)
+            ignored = labels == ignore_index
+            if ignored.any():
+                keep = ~ignored
+                labels = backend.array_module(labels).where(ignored, 0, labels)
+                lo, hi = int(labels.min()), int(labels.max())
         bad = lo if lo < 0 else hi if hi >= n_classes else None
         if bad is not None:
+            also = "" if ignore_index in (None, -100) else f" or ignore_index {ignore_index}"
             raise LabelError(
-                f"{name}: label {bad} is outside the valid range 0..{n_classes - 1} "
+                f"{name}: label {bad} is outside the valid range 0..{n_classes - 1}{also} "
                 f"(the input has {n_classes} classes)"
             )
-    return labels.astype(np.int64, copy=False)
+    return labels.astype(np.int64, copy=False), keep
 
 
 def _class_axis(name: str, x: Tensor) -> int:
@@ -110,9 +123,11 @@ def _label_shape(x: Tensor, axis: int) -> tuple:
     return x.shape[:axis] + x.shape[axis + 1 :]
 
 
-def _labels_for(name: str, x: Tensor, target: Any, axis: int) -> Any:
+def _labels_for(name: str, x: Tensor, target: Any, axis: int, ignore_index: int | None = None,
+                ) -> tuple[Any, Any]:  # fmt: skip
     """Checked int64 class labels for input ``x`` with classes on ``axis``, on ``x``'s
-    device (NumPy labels for a CUDA input are copied over, as the training loop would)."""
+    device (NumPy labels for a CUDA input are copied over, as the training loop would),
+    and the mask of the labels that count (None: all; see :func:`_check_labels`)."""
     labels = backend.to_device_of(_data(target), x.data)
     want = _label_shape(x, axis)
     if labels.dtype.kind in "iu" and labels.shape != want:
@@ -120,10 +135,83 @@ def _labels_for(name: str, x: Tensor, target: Any, axis: int) -> Any:
             f"{name}: target shape {labels.shape} does not match input shape {x.shape}: "
             f"expected class labels of shape {want}"
         )
-    labels = _check_labels(name, labels, x.shape[axis])
-    if labels.shape != want:  # pragma: no cover - caught above
-        raise ShapeError(f"{name}: target shape {labels.shape}, expected {want}")
-    return labels
+    return _check_labels(name, labels, x.shape[axis], ignore_index)
+
+
+def _class_weight(name: str, weight: Any, x: Tensor, axis: int) -> Tensor | None:
+    """A loss's per-class ``weight`` (C,) as a Tensor of ``x``'s dtype (None stays None).
+    A Tensor that requires grad keeps its history: the weighted loss is differentiable in
+    the weights too (PyTorch refuses that)."""
+    if weight is None:
+        return None
+    w = weight if isinstance(weight, Tensor) else Tensor(_data(weight))
+    n_classes = x.shape[axis]
+    if w.shape != (n_classes,):
+        raise ShapeError(
+            f"{name}: weight shape {w.shape} does not match input shape {x.shape}: expected "
+            f"one weight per class, shape ({n_classes},)"
+        )
+    if w.dtype.kind != "f":
+        w = w.astype(x.dtype)
+    return w if w.dtype == x.dtype else w.astype(x.dtype)
+
+
+def _along(w: Tensor, ndim: int, axis: int) -> Tensor:
+    """The class weights (C,) shaped to broadcast along ``axis`` of an ``ndim``-d input."""
+    return w.reshape((-1,) + (1,) * (ndim - axis - 1)) if ndim - axis > 1 else w
+
+
+def _check_smoothing(name: str, label_smoothing: float) -> float:
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ArgumentError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    return eps
+
+
+def _at_labels(x: Tensor, labels: Any, axis: int) -> Tensor:
+    """``x`` at each label on the class axis: ``x[n, labels[n, d...], d...]``, shaped like
+    ``labels`` (differentiable: an indexing op)."""
+    if axis == 0:
+        return x[int(labels)]
+    rest = labels.ndim
+    xp = backend.array_module(labels)
+    index = [xp.arange(x.shape[0]).reshape((-1,) + (1,) * (rest - 1)), labels]
+    for k in range(1, rest):  # spatial axes d1, d2, ...
+        index.append(xp.arange(labels.shape[k]).reshape((1,) * k + (-1,) + (1,) * (rest - k - 1)))
+    return x[tuple(index)]
+
+
+def _label_weights(w: Tensor | None, labels: Any, keep: Any, dtype: Any) -> Any:
+    """The weight of each label's loss term: ``weight[label]``, 0 where the label is
+    ignored; None when every term weighs 1."""
+    if w is None:
+        return None if keep is None else keep.astype(dtype)
+    wy = w[labels]
+    return wy if keep is None else wy * keep.astype(dtype)
+
+
+def _weighted_mean(total: Tensor, wy: Any, count: int) -> Tensor:
+    """``total`` divided by the summed label weights (PyTorch's weighted mean), or by the
+    number of terms when they all weigh 1. When every label is ignored the mean is 0/0:
+    NaN with zero gradients, as PyTorch."""
+    if wy is None:
+        return total / count
+    denom = ops.sum(wy) if isinstance(wy, Tensor) else wy.sum()
+    if float(_data(denom)) == 0:
+        return total + np.nan  # (the terms' gradients are already 0: each weighs 0)
+    return total / denom
+
+
+def _nll_terms(logp: Tensor, labels: Any, keep: Any, w: Tensor | None, axis: int,
+               reduction: str) -> Tensor:  # fmt: skip
+    """Weighted NLL of log-probabilities ``logp`` at ``labels``, reduced."""
+    loss = -_at_labels(logp, labels, axis)
+    wy = _label_weights(w, labels, keep, logp.dtype)
+    if wy is not None:
+        loss = loss * wy
+    if reduction == "mean":
+        return _weighted_mean(ops.sum(loss), wy, loss.size)
+    return _reduce(loss, reduction)
 
 
 # ---- activations ----------------------------------------------------------------------------
@@ -272,7 +360,8 @@ def huber_loss(input: Any, target: Any, *, reduction: str = "mean", delta: float
     return _reduce(loss, reduction)
 
 
-def cross_entropy(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+def cross_entropy(input: Any, target: Any, weight: Any = None, *, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:  # fmt: skip
     """Softmax cross-entropy of logits, fused (log-softmax + NLL in one op).
 
     ``input``: logits (N, C), (N, C, d1, ...) or unbatched (C,). ``target``: integer class
@@ -280,73 +369,148 @@ def cross_entropy(input: Any, target: Any, *, reduction: str = "mean") -> Tensor
     probabilities of ``input``'s shape (a floating target of that shape). "none" returns
     (N,) / (N, d1, ...) / (); "mean" divides by N * d1 * ... Finite loss and gradient
     for logits of any size (+-1e4 included); the gradient is ``softmax - onehot``.
+
+    PyTorch's options: ``weight`` (C,) scales each class's terms (with labels, "mean" then
+    divides by the summed weights of the labels); labels equal to ``ignore_index`` add
+    nothing and are not counted (every label ignored gives NaN under "mean", as PyTorch);
+    ``label_smoothing`` ``e`` in [0, 1] mixes the target with the uniform distribution,
+    ``(1 - e) * target + e / C``. Without them one fused op runs; with them the loss is
+    composed from log_softmax and indexing (so ``weight`` may itself require grad).
     """
-    _check_reduction("cross_entropy", reduction)
+    name = "cross_entropy"
+    _check_reduction(name, reduction)
+    eps = _check_smoothing(name, label_smoothing)
     x = _tensor(input)
-    axis = _class_axis("cross_entropy", x)
+    axis = _class_axis(name, x)
+    w = _class_weight(name, weight, x, axis)
     t = _data(target)
     if t.dtype.kind == "f" and t.shape == x.shape:
-        return _nn.CrossEntropy.apply(x, target if isinstance(target, Tensor) else t,
-                                      axis=axis, probs=True, reduction=reduction)  # fmt: skip
+        if ignore_index >= 0:
+            raise ArgumentError(
+                f"{name}: ignore_index ({ignore_index}) applies to class labels, not to a "
+                "target of class probabilities"
+            )
+        probs = target if isinstance(target, Tensor) else t
+        if w is None and eps == 0:
+            return _nn.CrossEntropy.apply(x, probs, axis=axis, probs=True, reduction=reduction)
+        return _soft_cross_entropy(x, probs, axis, w, eps, reduction)
     if t.dtype.kind in "fb" and t.shape == _label_shape(x, axis):
         raise LabelError(
-            f"cross_entropy: class labels must have an integer dtype, got {t.dtype} of shape "
+            f"{name}: class labels must have an integer dtype, got {t.dtype} of shape "
             f"{t.shape}; for class probabilities pass a target of the input's shape {x.shape}"
         )
     if t.dtype.kind not in "iu":
         raise ShapeError(
-            f"cross_entropy: target shape {t.shape} ({t.dtype}) does not match input shape "
+            f"{name}: target shape {t.shape} ({t.dtype}) does not match input shape "
             f"{x.shape}: expected integer labels of shape {_label_shape(x, axis)} or "
             f"probabilities of shape {x.shape}"
         )
-    labels = _labels_for("cross_entropy", x, t, axis)
-    return _nn.CrossEntropy.apply(x, labels, axis=axis, probs=False, reduction=reduction)
+    labels, keep = _labels_for(name, x, t, axis, ignore_index)
+    if w is None and eps == 0 and keep is None:
+        return _nn.CrossEntropy.apply(x, labels, axis=axis, probs=False, reduction=reduction)
+    logp = ops.log_softmax(x, axis=axis)
+    loss = _nll_terms(logp, labels, keep, w, axis, reduction)
+    if eps == 0:
+        return loss
+    # PyTorch's label smoothing: (1 - e) * NLL + e / C * (the weighted sum of -logp over
+    # the classes), ignored labels left out and "mean" divided as the NLL is
+    smooth = -ops.sum(logp if w is None else logp * _along(w, x.ndim, axis), axis=axis)
+    if keep is not None:
+        smooth = smooth * keep.astype(x.dtype)
+    if reduction == "mean":
+        wy = _label_weights(w, labels, keep, x.dtype)
+        smooth = _weighted_mean(ops.sum(smooth), wy, smooth.size)
+    else:
+        smooth = _reduce(smooth, reduction)
+    return (1 - eps) * loss + (eps / x.shape[axis]) * smooth
 
 
-def nll_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+def _soft_cross_entropy(x: Tensor, probs: Any, axis: int, w: Tensor | None, eps: float,
+                        reduction: str) -> Tensor:  # fmt: skip
+    """Cross-entropy against class probabilities with class weights and/or smoothing;
+    "mean" divides by N * d1 * ... (not by the weights), as PyTorch."""
+    if eps:
+        probs = probs * (1 - eps) + eps / x.shape[axis]
+    terms = ops.log_softmax(x, axis=axis) * probs
+    if w is not None:
+        terms = terms * _along(w, x.ndim, axis)
+    return _reduce(-ops.sum(terms, axis=axis), reduction)
+
+
+def nll_loss(input: Any, target: Any, weight: Any = None, *, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:  # fmt: skip
     """Negative log-likelihood ``-input[n, label_n]`` of log-probabilities ``input``
-    (N, C), (N, C, d1, ...) or (C,) with integer labels (N,), (N, d1, ...) or ()."""
-    _check_reduction("nll_loss", reduction)
+    (N, C), (N, C, d1, ...) or (C,) with integer labels (N,), (N, d1, ...) or ().
+    ``weight`` (C,) and ``ignore_index`` as in :func:`cross_entropy` ("mean" divides by the
+    summed weights of the labels that count)."""
+    name = "nll_loss"
+    _check_reduction(name, reduction)
     x = _tensor(input)
-    axis = _class_axis("nll_loss", x)
-    labels = _labels_for("nll_loss", x, target, axis)
-    if axis == 0:
-        return _reduce(-x[int(labels)], reduction)
-    rest = labels.ndim
-    xp = backend.array_module(labels)
-    index = [xp.arange(x.shape[0]).reshape((-1,) + (1,) * (rest - 1)), labels]
-    for k in range(1, rest):  # spatial axes d1, d2, ...
-        index.append(xp.arange(labels.shape[k]).reshape((1,) * k + (-1,) + (1,) * (rest - k - 1)))
-    return _reduce(-x[tuple(index)], reduction)
+    axis = _class_axis(name, x)
+    w = _class_weight(name, weight, x, axis)
+    labels, keep = _labels_for(name, x, target, axis, ignore_index)
+    return _nll_terms(x, labels, keep, w, axis, reduction)
 
 
-def binary_cross_entropy(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+def _broadcast_weight(name: str, what: str, weight: Any, x: Tensor) -> Tensor | None:
+    """An elementwise loss weight as a Tensor of ``x``'s dtype that broadcasts to ``x``'s
+    shape (None stays None)."""
+    if weight is None:
+        return None
+    w = weight if isinstance(weight, Tensor) else Tensor(_data(weight))
+    try:
+        fits = np.broadcast_shapes(w.shape, x.shape) == x.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ShapeError(
+            f"{name}: {what} shape {w.shape} does not broadcast to input shape {x.shape}"
+        )
+    return w if w.dtype == x.dtype else w.astype(x.dtype)
+
+
+def binary_cross_entropy(input: Any, target: Any, weight: Any = None, *,
+                         reduction: str = "mean") -> Tensor:  # fmt: skip
     """``-(t log p + (1 - t) log(1 - p))`` on probabilities ``p`` in [0, 1] (``input``) and
     targets ``t`` in [0, 1] of the same shape; each log is clamped to ``>= -100`` (as
-    PyTorch)."""
-    _check_reduction("binary_cross_entropy", reduction)
+    PyTorch). ``weight`` (broadcast to the input's shape) scales each element's loss;
+    "mean" still divides by the number of elements."""
+    name = "binary_cross_entropy"
+    _check_reduction(name, reduction)
     p = _tensor(input)
-    _same_shape("binary_cross_entropy", p, target)
-    _check_binary_targets("binary_cross_entropy", target)
+    _same_shape(name, p, target)
+    _check_binary_targets(name, target)
     if p.size and not (p.data.min() >= 0 and p.data.max() <= 1):
         raise ArgumentError(
-            "binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
+            f"{name}: input must hold probabilities in [0, 1], got values in "
             f"[{float(p.data.min()):g}, {float(p.data.max()):g}] (use "
             "binary_cross_entropy_with_logits for logits)"
         )
-    return _reduce(_nn.BinaryCrossEntropy.apply(p, target), reduction)
+    w = _broadcast_weight(name, "weight", weight, p)
+    loss = _nn.BinaryCrossEntropy.apply(p, target)
+    return _reduce(loss if w is None else loss * w, reduction)
 
 
-def binary_cross_entropy_with_logits(input: Any, target: Any, *, reduction: str = "mean",
+def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None, *,
+                                     reduction: str = "mean", pos_weight: Any = None,
                                      ) -> Tensor:  # fmt: skip
     """Binary cross-entropy of ``sigmoid(input)`` computed from the logits directly
     (``max(x, 0) - x t + log1p(exp(-|x|))``): stable for any logit; ``target`` has
-    ``input``'s shape and values in [0, 1]."""
-    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    ``input``'s shape and values in [0, 1]. ``weight`` scales each element's loss;
+    ``pos_weight`` (e.g. (C,) for (N, C) logits, broadcast to the input's shape) scales
+    the positive term, ``-pos_weight * t * log sigmoid(x)``, as PyTorch."""
+    name = "binary_cross_entropy_with_logits"
+    _check_reduction(name, reduction)
     x = _tensor(input)
-    _same_shape("binary_cross_entropy_with_logits", x, target)
-    _check_binary_targets("binary_cross_entropy_with_logits", target)
-    return _reduce(_nn.BinaryCrossEntropyWithLogits.apply(x, target), reduction)
+    _same_shape(name, x, target)
+    _check_binary_targets(name, target)
+    w = _broadcast_weight(name, "weight", weight, x)
+    pw = _broadcast_weight(name, "pos_weight", pos_weight, x)
+    loss = _nn.BinaryCrossEntropyWithLogits.apply(x, target)
+    if pw is not None:  # -log sigmoid(x) is the loss at target 1: stable as well
+        ones = backend.array_module(x.data).ones_like(x.data)
+        loss = loss + (pw - 1) * target * _nn.BinaryCrossEntropyWithLogits.apply(x, ones)
+    return _reduce(loss if w is None else loss * w, reduction)
 
 
 def hinge_loss(input: Any, target: Any, *, reduction: str = "mean", margin: float = 1.0,
@@ -376,7 +540,7 @@ def hinge_loss(input: Any, target: Any, *, reduction: str = "mean", margin: floa
             f"hinge_loss: input must be 1-D scores (N,) or 2-D scores (N, C), got shape {x.shape}"
         )
     n, c = x.shape
-    labels = _labels_for("hinge_loss", x, target, 1)
+    labels, _ = _labels_for("hinge_loss", x, target, 1)
     xp = backend.array_module(labels)
     rows = xp.arange(n)
     picked = ops.reshape(x[rows, labels], (n, 1))

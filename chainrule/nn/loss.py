@@ -52,39 +52,91 @@ class HuberLoss(_Loss):
         return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
 
 
-class CrossEntropyLoss(_Loss):
+def _as_buffer(weight: Any) -> Tensor | None:
+    return weight if weight is None or isinstance(weight, Tensor) else Tensor(weight)
+
+
+class _WeightedLoss(_Loss):
+    """A loss with PyTorch's optional ``weight``, kept as a buffer (in ``state_dict``, moved
+    by ``to``)."""
+
+    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _as_buffer(weight))
+
+
+class CrossEntropyLoss(_WeightedLoss):
     """Cross-entropy of logits (N, C), (N, C, d1, ...) or unbatched (C,) against integer
     labels (N,), (N, d1, ...) or () or class probabilities shaped like the logits;
     log-softmax is fused in, so it is finite for any logits. Its gradient is
     ``softmax - onehot`` (scaled by the reduction). "none" returns (N,), (N, d1, ...) or
-    ()."""
+    (). ``weight`` (C,), ``ignore_index`` and ``label_smoothing`` as PyTorch's (see
+    ``nn.functional.cross_entropy``)."""
+
+    def __init__(self, weight: Any = None, *, ignore_index: int = -100,
+                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:  # fmt: skip
+        super().__init__(weight, reduction)
+        self.ignore_index = ignore_index
+        self.label_smoothing = F._check_smoothing(type(self).__name__, label_smoothing)
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.cross_entropy(input, target, reduction=self.reduction)
+        return F.cross_entropy(
+            input,
+            target,
+            self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
+
+    def extra_repr(self) -> str:
+        extra = "" if self.ignore_index == -100 else f", ignore_index={self.ignore_index}"
+        if self.label_smoothing:
+            extra += f", label_smoothing={self.label_smoothing}"
+        return super().extra_repr() + extra
 
 
-class NLLLoss(_Loss):
+class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of log-probabilities (N, C), (N, C, d1, ...) or unbatched
-    (C,) at integer labels (N,), (N, d1, ...) or (); "none" returns the labels' shape."""
+    (C,) at integer labels (N,), (N, d1, ...) or (); "none" returns the labels' shape.
+    ``weight`` (C,) and ``ignore_index`` as PyTorch's."""
+
+    def __init__(self, weight: Any = None, *, ignore_index: int = -100,
+                 reduction: str = "mean") -> None:  # fmt: skip
+        super().__init__(weight, reduction)
+        self.ignore_index = ignore_index
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.nll_loss(input, target, reduction=self.reduction)
+        return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)  # fmt: skip
 
 
-class BCELoss(_Loss):
+class BCELoss(_WeightedLoss):
     """Binary cross-entropy of probabilities in [0, 1] (logs clamped at -100, as torch);
-    input and target of one shape (*); "none" returns (*)."""
+    input and target of one shape (*); "none" returns (*). ``weight`` (broadcast to the
+    input's shape) scales each element's loss."""
+
+    def __init__(self, weight: Any = None, *, reduction: str = "mean") -> None:
+        super().__init__(weight, reduction)
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.binary_cross_entropy(input, target, reduction=self.reduction)
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
 
 
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(_WeightedLoss):
     """Binary cross-entropy from logits, stable for any logit; input and target of one
-    shape (*); "none" returns (*)."""
+    shape (*); "none" returns (*). ``weight`` scales each element's loss, ``pos_weight``
+    (e.g. (C,) for (N, C) logits) the positive term, as PyTorch's."""
+
+    def __init__(self, weight: Any = None, *, reduction: str = "mean",
+                 pos_weight: Any = None) -> None:  # fmt: skip
+        super().__init__(weight, reduction)
+        self.register_buffer("pos_weight", _as_buffer(pos_weight))
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.binary_cross_entropy_with_logits(input, target, reduction=self.reduction)
+        return F.binary_cross_entropy_with_logits(input, target, self.weight,
+                                                  reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)  # fmt: skip
 
 
 class HingeLoss(_Loss):

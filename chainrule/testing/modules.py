@@ -84,6 +84,7 @@ from chainrule.testing.oracle_nn import (
     _noise,
     _softmax_rows,
     _squash,
+    _with_labels_ignored,
 )
 
 MODES = ("train", "eval")
@@ -812,8 +813,13 @@ def _same(name: str, cls: type, tname: str | None, *args: Any, inputs: Callable,
 _ACT = _x((3, 4), (2, 1, 3))
 
 
-def _loss_entries(cls: type, tname: str | None, inputs: Callable, domain: Domain | None = None,
-                  extra: tuple[dict, ...] = ({},)) -> list[ModuleInfo]:  # fmt: skip
+def _loss_entries(
+    cls: type,
+    tname: str | None,
+    inputs: Callable,
+    domain: Domain | None = None,
+    extra: tuple[dict, ...] = ({},),
+) -> list[ModuleInfo]:
     """One entry per reduction (and per extra constructor keywords)."""
     out = []
     for kw in extra:
@@ -828,6 +834,51 @@ def _loss_entries(cls: type, tname: str | None, inputs: Callable, domain: Domain
                 torch_ctor=None if tname is None else t_ctor, modes=("train",),
             ))  # fmt: skip
     return out
+
+
+def _weighted_loss_entries(
+    cls: type,
+    tname: str,
+    inputs: Callable,
+    weights: dict[str, tuple],
+    domain: Domain | None = None,
+    **kwargs: Any,
+) -> list[ModuleInfo]:
+    """One entry per reduction for a loss built with weight buffers (name -> shape; drawn
+    once, seeded by the entry's name) and constructor keywords ``kwargs``; the torch loss
+    gets placeholder tensors of those shapes, then chainrule's buffers by ``copy_state``."""
+    out = []
+    for red in REDUCTIONS:
+        note = ", ".join([*weights, *(f"{k}={v}" for k, v in kwargs.items())])
+        name = f"{cls.__name__}[{red}, {note}]"
+        rng = np.random.default_rng(zlib.crc32(name.encode()))
+        drawn = {k: rng.uniform(0.2, 2.0, shape) for k, shape in weights.items()}
+
+        def ctor(drawn: dict = drawn, red: str = red) -> Module:
+            return cls(**drawn, reduction=red, **kwargs)
+
+        def torch_ctor(red: str = red) -> Any:
+            torch = _tm()
+            placeholders = {k: torch.ones(shape) for k, shape in weights.items()}
+            return getattr(torch.nn, tname)(**placeholders, reduction=red, **kwargs)
+
+        out.append(ModuleInfo(name=name, ctor=ctor, inputs=inputs, domain=domain,
+                              torch_ctor=torch_ctor, modes=("train",)))  # fmt: skip
+    return out
+
+
+def _class_inputs(probs: bool) -> Callable[[np.random.Generator], list[Sample]]:
+    """Scores (5, 4) and (2, 4, 3) over 4 classes with labels, some of them 2 (the
+    ignore_index of the entries that use one); with ``probs``, probability targets too."""
+
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        out = [Sample((_r(rng, (5, 4)), _with_labels_ignored(rng, (5,), 4))),
+               Sample((_r(rng, (2, 4, 3)), _with_labels_ignored(rng, (2, 3), 4)))]  # fmt: skip
+        if probs:
+            out.append(Sample((_r(rng, (5, 4)), _softmax_rows(rng, (5, 4), 1)), note="probs"))
+        return out
+
+    return gen
 
 
 def _core() -> list[ModuleInfo]:
@@ -879,6 +930,19 @@ def _core() -> list[ModuleInfo]:
         *_loss_entries(nn.BCEWithLogitsLoss, "BCEWithLogitsLoss", _pair((3, 4)),
                        domain=_squash(0.0, 1.0, (1,))),
         *_loss_entries(nn.HingeLoss, "HingeLoss", _hinge_inputs, domain=_hinge_domain),
+        # PyTorch's loss options: class weights, ignore_index, label smoothing, pos_weight
+        *_weighted_loss_entries(nn.CrossEntropyLoss, "CrossEntropyLoss", _class_inputs(False),
+                                {"weight": (4,)}, ignore_index=2, label_smoothing=0.2),
+        *_weighted_loss_entries(nn.CrossEntropyLoss, "CrossEntropyLoss", _class_inputs(True),
+                                {"weight": (4,)}, label_smoothing=0.2),
+        *_weighted_loss_entries(nn.NLLLoss, "NLLLoss", _class_inputs(False),
+                                {"weight": (4,)}, ignore_index=2),
+        *_weighted_loss_entries(nn.BCELoss, "BCELoss", _pair((4, 3)), {"weight": (3,)},
+                                domain=compose(_squash(0.05, 0.95, (0,)),
+                                               _squash(0.0, 1.0, (1,)))),
+        *_weighted_loss_entries(nn.BCEWithLogitsLoss, "BCEWithLogitsLoss", _pair((4, 3)),
+                                {"weight": (4, 3), "pos_weight": (3,)},
+                                domain=_squash(0.0, 1.0, (1,))),
         # normalisation (weights and running statistics moved off their defaults)
         ModuleInfo(name="BatchNorm1d", ctor=_perturbed(lambda: nn.BatchNorm1d(3)),
                    torch_ctor=_tnn("BatchNorm1d", 3), inputs=_x((4, 3), (3, 3, 2))),

@@ -137,6 +137,71 @@ def _nll_inputs(rng: np.random.Generator) -> list[Sample]:
     return out + [Sample((_r(rng, (5,)), np.asarray(rng.integers(0, 5))), {}, note="unbatched")]
 
 
+_CE_OPTIONS = (
+    {"weight": True}, {"ignore_index": 2}, {"label_smoothing": 0.2},
+    {"weight": True, "ignore_index": 2, "label_smoothing": 0.2},
+)  # fmt: skip
+
+
+def _with_labels_ignored(rng: np.random.Generator, shape: tuple, n_classes: int) -> np.ndarray:
+    """Labels in 0..C-1 where the first is 2 (the ignore_index of the option samples)."""
+    labels = rng.integers(0, n_classes, shape)
+    labels.flat[0] = 2
+    return labels
+
+
+def _class_options(rng: np.random.Generator, weight_as_input: bool, probs: bool) -> list[Sample]:
+    """PyTorch's options of cross_entropy / nll_loss over 4 classes: class weights,
+    ignore_index=2 (some labels are 2), label smoothing and all three, with every reduction;
+    (N, C), (N, C, d) and unbatched (C,) logits; with ``probs``, probability targets too.
+    The weight is an input (differentiated) or a keyword."""
+
+    def case(x: np.ndarray, t: np.ndarray, opts: dict, red: str) -> Sample:
+        kw = {k: v for k, v in opts.items() if k != "weight"} | {"reduction": red}
+        w = rng.uniform(0.2, 2.0, 4) if opts.get("weight") else None
+        if w is not None and not weight_as_input:
+            kw["weight"] = w
+        args = (x, t, w) if weight_as_input else (x, t)
+        note = " ".join(f"{k}={_short_opt(v)}" for k, v in {**opts, "reduction": red}.items())
+        return Sample(args, kw, note=f"{x.shape} {note}")
+
+    options = [o for o in _CE_OPTIONS if not weight_as_input or o.get("weight")]
+    if not probs:
+        options = [{k: v for k, v in o.items() if k != "label_smoothing"} for o in options]
+        options = [o for i, o in enumerate(options) if o and o not in options[:i]]
+    out = []
+    for opts in options:
+        for red in REDUCTIONS:
+            out.append(case(_r(rng, (5, 4)), _with_labels_ignored(rng, (5,), 4), opts, red))
+            out.append(case(_r(rng, (2, 4, 3)), _with_labels_ignored(rng, (2, 3), 4), opts, red))
+        # (an ignored unbatched label would leave 0/0: tests/test_nn_functional.py has it)
+        out.append(case(_r(rng, (4,)), np.asarray(rng.choice([0, 1, 3])), opts, "mean"))
+        if probs and "ignore_index" not in opts:
+            for red in REDUCTIONS:
+                out.append(case(_r(rng, (5, 4)), _softmax_rows(rng, (5, 4), 1), opts, red))
+    return out
+
+
+def _short_opt(v: Any) -> str:
+    return "yes" if v is True else repr(v)
+
+
+def _bce_options(rng: np.random.Generator, logits: bool, as_inputs: bool) -> list[Sample]:
+    """(input, target) (4, 3) with every reduction, a weight (4, 3) and (logits only) a
+    pos_weight (3,): keywords, or inputs (differentiated) after input and target."""
+    out = []
+    for red in REDUCTIONS:
+        x = 3 * _r(rng, (4, 3)) if logits else _r(rng, (4, 3))
+        opts = {"weight": rng.uniform(0.2, 2.0, (4, 3))}
+        if logits:
+            opts["pos_weight"] = rng.uniform(0.2, 2.0, (3,))
+        if as_inputs:
+            out.append(Sample((x, _r(rng, (4, 3)), *opts.values()), {"reduction": red}))
+        else:
+            out.append(Sample((x, _r(rng, (4, 3))), {**opts, "reduction": red}))
+    return out
+
+
 def _binary_hinge_inputs(rng: np.random.Generator) -> list[Sample]:
     return [Sample((_r(rng, (6,)), rng.choice(np.array([-1, 1]), 6)), {"reduction": red})
             for red in REDUCTIONS]  # fmt: skip
@@ -284,6 +349,54 @@ def _np_nll_loss(x: np.ndarray, t: np.ndarray, reduction: str = "mean") -> np.nd
     return _np_reduce(_np_nll(x, t, 1 if x.ndim >= 2 else 0), reduction)
 
 
+def _np_class_options(
+    x: np.ndarray,
+    t: np.ndarray,
+    weight: np.ndarray | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    log_probs: bool = False,
+) -> np.ndarray:
+    """Cross-entropy (or, with ``log_probs``, NLL) with PyTorch's options: each element's
+    target distribution is ``(1 - e) * onehot + e / C``, each class weighs ``weight[c]``;
+    with labels, ignored ones add nothing and "mean" divides by the summed weights of the
+    labels that count."""
+    axis = 1 if x.ndim >= 2 else 0
+    c, e = x.shape[axis], label_smoothing
+    logp = x if log_probs else _np_log_softmax(x, axis)
+    w = np.ones(c) if weight is None else weight
+    wlogp = logp * w.reshape((-1,) + (1,) * (x.ndim - axis - 1))
+    if t.dtype.kind == "f":
+        q = t * (1 - e) + e / c
+        return _np_reduce(-(q * wlogp).sum(axis=axis), reduction)
+    keep = t != ignore_index
+    safe = np.where(keep, t, 0)
+    wy = w[safe] * keep
+    loss = ((1 - e) * _np_nll(wlogp, safe, axis) - e / c * wlogp.sum(axis=axis)) * keep
+    return np.asarray(loss.sum() / wy.sum()) if reduction == "mean" else _np_reduce(loss, reduction)
+
+
+def _np_bce_weighted(
+    p: np.ndarray, t: np.ndarray, weight: np.ndarray, *, reduction: str = "mean"
+) -> np.ndarray:
+    return _np_reduce(-weight * (t * np.log(p) + (1 - t) * np.log(1 - p)), reduction)
+
+
+def _np_bce_logits_weighted(
+    x: np.ndarray,
+    t: np.ndarray,
+    weight: np.ndarray,
+    pos_weight: np.ndarray,
+    *,
+    reduction: str = "mean",
+) -> np.ndarray:
+    s = 1 / (1 + np.exp(-x))
+    loss = -weight * (pos_weight * t * np.log(s) + (1 - t) * np.log(1 - s))
+    return _np_reduce(loss, reduction)
+
+
 def _np_bce(p: np.ndarray, t: np.ndarray, reduction: str = "mean") -> np.ndarray:
     return _np_reduce(-(t * np.log(p) + (1 - t) * np.log(1 - p)), reduction)
 
@@ -410,6 +523,16 @@ NN_OPS: list[OpInfo] = [
            ref_fn=_np_cross_entropy, inputs=_ce_inputs),
     OpInfo(name="F.nll_loss", fn=F.nll_loss, torch_fn=_tf("nll_loss"), ref_fn=_np_nll_loss,
            inputs=_nll_inputs),
+    OpInfo(name="F.cross_entropy[weight, ignore_index, label_smoothing]",
+           fn=F.cross_entropy, torch_fn=_tf("cross_entropy"), ref_fn=_np_class_options,
+           inputs=lambda rng: _class_options(rng, weight_as_input=False, probs=True)),
+    # torch refuses gradients for the class weights: central differences and forward mode check them
+    OpInfo(name="F.cross_entropy[weight as input]", fn=F.cross_entropy,
+           ref_fn=_np_class_options,
+           inputs=lambda rng: _class_options(rng, weight_as_input=True, probs=True)),
+    OpInfo(name="F.nll_loss[weight, ignore_index]", fn=F.nll_loss, torch_fn=_tf("nll_loss"),
+           ref_fn=functools.partial(_np_class_options, log_probs=True),
+           inputs=lambda rng: _class_options(rng, weight_as_input=False, probs=False)),
     OpInfo(name="F.binary_cross_entropy", fn=F.binary_cross_entropy,
            torch_fn=_tf("binary_cross_entropy"), ref_fn=_np_bce,
            inputs=_pairs(shapes=((3, 4), ())),
@@ -417,6 +540,25 @@ NN_OPS: list[OpInfo] = [
     OpInfo(name="F.binary_cross_entropy_with_logits", fn=F.binary_cross_entropy_with_logits,
            torch_fn=_tf("binary_cross_entropy_with_logits"), ref_fn=_np_bce_logits,
            inputs=_pairs(shapes=((3, 4), ())), domain=_squash(0.0, 1.0, (1,))),
+    OpInfo(name="F.binary_cross_entropy[weight]", fn=F.binary_cross_entropy,
+           torch_fn=_tf("binary_cross_entropy"), ref_fn=_np_bce_weighted,
+           inputs=lambda rng: _bce_options(rng, logits=False, as_inputs=False),
+           domain=compose(_squash(0.05, 0.95, (0,)), _squash(0.0, 1.0, (1,)))),
+    OpInfo(name="F.binary_cross_entropy[weight as input]", fn=F.binary_cross_entropy,
+           ref_fn=_np_bce_weighted,
+           inputs=lambda rng: _bce_options(rng, logits=False, as_inputs=True),
+           domain=compose(_squash(0.05, 0.95, (0,)), _squash(0.0, 1.0, (1,)))),
+    OpInfo(name="F.binary_cross_entropy_with_logits[weight, pos_weight]",
+           fn=F.binary_cross_entropy_with_logits,
+           torch_fn=_tf("binary_cross_entropy_with_logits"), ref_fn=_np_bce_logits_weighted,
+           inputs=lambda rng: _bce_options(rng, logits=True, as_inputs=False),
+           domain=_squash(0.0, 1.0, (1,))),
+    OpInfo(name="F.binary_cross_entropy_with_logits[weights as inputs]",
+           fn=lambda x, t, w, pw, **kw: F.binary_cross_entropy_with_logits(x, t, w, pos_weight=pw,
+                                                                           **kw),
+           ref_fn=_np_bce_logits_weighted,
+           inputs=lambda rng: _bce_options(rng, logits=True, as_inputs=True),
+           domain=_squash(0.0, 1.0, (1,))),
     OpInfo(name="F.hinge_loss_binary", fn=F.hinge_loss, torch_fn=_t_hinge, ref_fn=_np_hinge,
            inputs=_binary_hinge_inputs, domain=away_from(-1.0, 1.0, args=(0,))),
     OpInfo(name="F.hinge_loss_multiclass", fn=F.hinge_loss, torch_fn=_t_hinge,
