@@ -128,50 +128,59 @@ def _check_pool(name: str, kernel_size: Any, stride: Any, padding: Any, dilation
 
 class MaxPool2d(Module):
     """Max over ``kernel_size`` windows: (N, C, H, W) -> (N, C, OH, OW) with
-    ``OH = (H + 2*padding - dilation*(k-1) - 1) // stride + 1`` (OW likewise; floor mode),
-    or unbatched (C, H, W) -> (C, OH, OW). ``stride`` defaults to ``kernel_size``; padding
-    (at most half the kernel) counts as -inf; the gradient goes to each window's first
-    maximum."""
+    ``OH = (H + 2*padding - dilation*(k-1) - 1) // stride + 1`` (OW likewise; rounded up
+    with ``ceil_mode``), or unbatched (C, H, W) -> (C, OH, OW). ``stride`` defaults to
+    ``kernel_size``; padding (at most half the kernel) counts as -inf; the gradient goes to
+    each window's first maximum."""
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                 dilation: Any = 1) -> None:  # fmt: skip
+                 dilation: Any = 1, ceil_mode: bool = False) -> None:  # fmt: skip
         super().__init__()
         _check_pool("MaxPool2d", kernel_size, stride, padding, dilation)
-        self.kernel_size, self.stride, self.padding, self.dilation = (
-            kernel_size, stride, padding, dilation)  # fmt: skip
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.ceil_mode = dilation, bool(ceil_mode)
 
     def forward(self, x: Any) -> Tensor:
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode)  # fmt: skip
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride
         return (
             f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, "
-            f"dilation={self.dilation}"
+            f"dilation={self.dilation}" + (", ceil_mode=True" if self.ceil_mode else "")
         )
 
 
 class AvgPool2d(Module):
     """Mean over ``kernel_size`` windows: (N, C, H, W) -> (N, C, OH, OW) with
-    ``OH = (H + 2*padding - k) // stride + 1`` (OW likewise; floor mode), or unbatched
-    (C, H, W) -> (C, OH, OW). ``stride`` defaults to ``kernel_size``; zero padding (at most
-    half the kernel) counts in the mean unless ``count_include_pad=False`` (PyTorch's
-    default is True)."""
+    ``OH = (H + 2*padding - k) // stride + 1`` (OW likewise; rounded up with
+    ``ceil_mode``), or unbatched (C, H, W) -> (C, OH, OW). ``stride`` defaults to
+    ``kernel_size``; zero padding (at most half the kernel) counts in the mean unless
+    ``count_include_pad=False`` (PyTorch's default is True); ``divisor_override`` replaces
+    the window size as the divisor."""
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                 count_include_pad: bool = True) -> None:  # fmt: skip
+                 ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None) -> None:  # fmt: skip
         super().__init__()
         _check_pool("AvgPool2d", kernel_size, stride, padding, 1)
+        if divisor_override is not None:
+            _checks.sizes("AvgPool2d", "divisor_override", divisor_override, 1, 1)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.count_include_pad = count_include_pad
+        self.ceil_mode, self.count_include_pad = bool(ceil_mode), count_include_pad
+        self.divisor_override = divisor_override
 
     def forward(self, x: Any) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding,
-                            self.count_include_pad)  # fmt: skip
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)  # fmt: skip
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride
+        extra = ", ceil_mode=True" if self.ceil_mode else ""
+        if self.divisor_override is not None:
+            extra += f", divisor_override={self.divisor_override}"
         return (
             f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, "
-            f"count_include_pad={self.count_include_pad}"
+            f"count_include_pad={self.count_include_pad}{extra}"
         )

@@ -54,8 +54,9 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chainrule import backend
@@ -610,10 +611,16 @@ def _gather(t: Any, mask: Any, scale: float | None, win: Window) -> Any:
 
 
 def _avg_divisor(xp: Any, win: Window, count_include_pad: bool, dtype: Any) -> Any:
-    """``1 / (window size)``: a number, or per output pixel ``(OH, OW)`` when padding is
-    left out of the count."""
-    if count_include_pad or not win.has_padding:
+    """``1 / (window size)``: a number, or per output pixel ``(OH, OW)`` where windows count
+    fewer elements: padding left out of the count, or a ceil-mode window hanging over the
+    bottom or right edge (only the padded input counts, as PyTorch)."""
+    pt, pb, pl, pr = win.pads
+    overhang = (pb - pt, pr - pl)  # ceil mode's extra padding (pads are otherwise symmetric)
+    if not win.has_padding or (count_include_pad and overhang == (0, 0)):
         return 1.0 / (win.kh * win.kw)
+    if count_include_pad:  # count the padded input: it is the input of a window without pads
+        win = replace(win, h=win.h + pt + pb - overhang[0], w=win.w + pl + pr - overhang[1],
+                      pads=(0, overhang[0], 0, overhang[1]))  # fmt: skip
     ones = xp.ones((1, 1, win.h, win.w), dtype=dtype)
     counts = _gather(ones, None, None, win)[0, 0]
     return 1.0 / counts
@@ -980,9 +987,8 @@ def conv2d_weight(
     return ConvWeightGrad.apply(x, grad_output, geo=geo)
 
 
-def _pool_window(
-    op: str, shape: tuple, kernel_size: Any, stride: Any, padding: Any, dilation: Any
-) -> Window:
+def _pool_window(op: str, shape: tuple, kernel_size: Any, stride: Any, padding: Any,
+                 dilation: Any, ceil_mode: bool = False) -> Window:  # fmt: skip
     kernel = _positive(_pair(kernel_size, "kernel_size", op), "kernel_size", op)
     stride = kernel if stride is None else _positive(_pair(stride, "stride", op), "stride", op)
     dilation = _positive(_pair(dilation, "dilation", op), "dilation", op)
@@ -994,7 +1000,24 @@ def _pool_window(
     win = _window(op, shape[2:], kernel, stride, (ph, pw), dilation, f"input {shape}")
     if min(shape[:2]) == 0:
         raise ShapeError(f"{op}: empty input {shape}")
-    return win
+    return _ceil_mode(win) if ceil_mode else win
+
+
+def _ceil_mode(win: Window) -> Window:
+    """PyTorch's ceil mode: one more, partial window at the bottom (right) where the floor
+    formula drops it, as long as it starts inside the input or its top (left) padding. The
+    part that hangs over becomes extra bottom (right) padding."""
+    pt, _, pl, _ = win.pads
+    oh = _ceil_out_size(win.h, pt, win.kh, win.sh, win.dh)
+    ow = _ceil_out_size(win.w, pl, win.kw, win.sw, win.dw)
+    over_h = max(0, (oh - 1) * win.sh + win.dh * (win.kh - 1) + 1 - (win.h + 2 * pt))
+    over_w = max(0, (ow - 1) * win.sw + win.dw * (win.kw - 1) + 1 - (win.w + 2 * pl))
+    return replace(win, pads=(pt, pt + over_h, pl, pl + over_w), oh=oh, ow=ow)
+
+
+def _ceil_out_size(size: int, pad: int, k: int, s: int, d: int) -> int:
+    out = -(-(size + 2 * pad - d * (k - 1) - 1) // s) + 1
+    return out - 1 if (out - 1) * s >= size + pad else out
 
 
 def max_pool2d(
@@ -1003,14 +1026,18 @@ def max_pool2d(
     stride: IntOrPair | None = None,
     padding: IntOrPair = 0,
     dilation: IntOrPair = 1,
+    ceil_mode: bool = False,
 ) -> Tensor:
-    """2-D max pooling (PyTorch's ``max_pool2d``, floor mode): x ``(N, C, H, W)`` (or
-    ``(C, H, W)``) -> ``(N, C, OH, OW)``. ``stride`` defaults to ``kernel_size``; padding
-    (at most half the kernel) counts as -inf. The gradient of each window goes to its first
-    maximal element (row-major), as PyTorch's indices."""
+    """2-D max pooling (PyTorch's ``max_pool2d``): x ``(N, C, H, W)`` (or ``(C, H, W)``) ->
+    ``(N, C, OH, OW)``, ``OH = floor((H + 2*padding - dilation*(kH-1) - 1) / stride) + 1``
+    (``ceil`` with ``ceil_mode``, whose last window may hang over the edge but starts inside
+    the input or its padding). ``stride`` defaults to ``kernel_size``; padding (at most half
+    the kernel) counts as -inf. The gradient of each window goes to its first maximal
+    element (row-major), as PyTorch's indices."""
     x = _as_tensor(x)
     x4, unbatched = _batched(x, "max_pool2d", "input (N, C, H, W)")
-    win = _cached(_pool_window, "max_pool2d", x4.shape, kernel_size, stride, padding, dilation)
+    win = _cached(_pool_window, "max_pool2d", x4.shape, kernel_size, stride, padding, dilation,
+                  bool(ceil_mode))  # fmt: skip
     y = MaxPool.apply(x4, win=win)
     return y.reshape(y.shape[1:]) if unbatched else y
 
@@ -1020,16 +1047,32 @@ def avg_pool2d(
     kernel_size: IntOrPair,
     stride: IntOrPair | None = None,
     padding: IntOrPair = 0,
+    ceil_mode: bool = False,
     count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> Tensor:
-    """2-D average pooling (PyTorch's ``avg_pool2d``, floor mode): x ``(N, C, H, W)`` (or
-    ``(C, H, W)``) -> ``(N, C, OH, OW)``. ``stride`` defaults to ``kernel_size``; zero
-    padding (at most half the kernel) is counted in the mean unless
-    ``count_include_pad=False``."""
+    """2-D average pooling (PyTorch's ``avg_pool2d``): x ``(N, C, H, W)`` (or ``(C, H, W)``)
+    -> ``(N, C, OH, OW)``, ``OH = floor((H + 2*padding - kH) / stride) + 1`` (``ceil`` with
+    ``ceil_mode``). ``stride`` defaults to ``kernel_size``; zero padding (at most half the
+    kernel) is counted in the mean unless ``count_include_pad=False``; the part of a
+    ceil-mode window beyond the padding never is. ``divisor_override`` divides every window
+    sum by that number instead."""
     x = _as_tensor(x)
     x4, unbatched = _batched(x, "avg_pool2d", "input (N, C, H, W)")
-    win = _cached(_pool_window, "avg_pool2d", x4.shape, kernel_size, stride, padding, 1)
-    scale = _avg_divisor(array_module(x4.data), win, count_include_pad, x4.dtype)
+    win = _cached(_pool_window, "avg_pool2d", x4.shape, kernel_size, stride, padding, 1,
+                  bool(ceil_mode))  # fmt: skip
+    if divisor_override is not None:
+        try:
+            divisor = 0 if isinstance(divisor_override, bool) else operator.index(divisor_override)
+        except TypeError:
+            divisor = 0
+        if divisor <= 0:
+            raise ArgumentError(
+                f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}"
+            )
+        scale = 1.0 / divisor
+    else:
+        scale = _avg_divisor(array_module(x4.data), win, count_include_pad, x4.dtype)
     y = AvgPool.apply(x4, win=win, scale=scale)
     return y.reshape(y.shape[1:]) if unbatched else y
 

@@ -1063,6 +1063,12 @@ def _optional() -> list[ModuleInfo]:
                   inputs=_x((2, 2, 4, 4))),
             _same("AvgPool2d(3, stride=2, padding=1)", _nn("AvgPool2d"), "AvgPool2d",
                   3, stride=2, padding=1, count_include_pad=False, inputs=_x((1, 2, 5, 5))),
+            _same("MaxPool2d(3, stride=2, ceil_mode=True)", _nn("MaxPool2d"), "MaxPool2d", 3,
+                  stride=2, ceil_mode=True, inputs=_x((1, 2, 6, 6)), domain=distinct(0.05)),
+            _same("AvgPool2d(3, stride=2, padding=1, ceil_mode=True)", _nn("AvgPool2d"),
+                  "AvgPool2d", 3, stride=2, padding=1, ceil_mode=True, inputs=_x((1, 2, 6, 6))),
+            _same("AvgPool2d(2, divisor_override=3)", _nn("AvgPool2d"), "AvgPool2d", 2,
+                  divisor_override=3, inputs=_x((1, 2, 4, 4))),
         ]  # fmt: skip
     if _exported("RNN", "LSTM", "GRU"):
         rnn, lstm, gru = _nn("RNN"), _nn("LSTM"), _nn("GRU")

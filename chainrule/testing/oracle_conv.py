@@ -19,6 +19,7 @@ Neither torch nor hypothesis is imported at module level.
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from typing import Any
 
@@ -88,19 +89,33 @@ def np_conv1d(
     return y[:, :, 0]
 
 
-def _np_pool(
-    x: np.ndarray, kernel_size: Any, stride: Any, padding: Any, dilation: Any, fill: float
+def _np_pool_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """Output length of a pool (PyTorch's formula; in ceil mode the last window must start
+    inside the input or its left padding)."""
+    span = size + 2 * p - d * (k - 1) - 1
+    if not ceil_mode:
+        return span // s + 1
+    out = math.ceil(span / s) + 1
+    return out - 1 if (out - 1) * s >= size + p else out
+
+
+def np_max_pool2d(
+    x: np.ndarray,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
 ) -> np.ndarray:
     k = _np_pair(kernel_size)
     s = k if stride is None else _np_pair(stride)
     p, d = _np_pair(padding), _np_pair(dilation)
-    return _np_windows(x, k, s, d, ((p[0], p[0]), (p[1], p[1])), fill)
-
-
-def np_max_pool2d(
-    x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1
-) -> np.ndarray:
-    return _np_pool(x, kernel_size, stride, padding, dilation, -np.inf).max(axis=(-2, -1))
+    pads = []
+    for i in range(2):  # -inf padding, and more of it where a ceil-mode window hangs over
+        out = _np_pool_size(x.shape[2 + i], k[i], s[i], p[i], d[i], ceil_mode)
+        over = max(0, (out - 1) * s[i] + d[i] * (k[i] - 1) + 1 - (x.shape[2 + i] + 2 * p[i]))
+        pads.append((p[i], p[i] + over))
+    return _np_windows(x, k, s, d, tuple(pads), -np.inf).max(axis=(-2, -1))
 
 
 def np_avg_pool2d(
@@ -108,13 +123,28 @@ def np_avg_pool2d(
     kernel_size: Any,
     stride: Any = None,
     padding: Any = 0,
+    ceil_mode: bool = False,
     count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> np.ndarray:
-    total = _np_pool(x, kernel_size, stride, padding, 1, 0.0).sum(axis=(-2, -1))
-    if count_include_pad:
-        return total / np.prod(_np_pair(kernel_size))
-    ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
-    return total / _np_pool(ones, kernel_size, stride, padding, 1, 0.0).sum(axis=(-2, -1))
+    """Window by window, as PyTorch's CPU kernel: the divisor is the window clipped to the
+    padded input (``count_include_pad``) or to the input itself."""
+    (kh, kw), (ph, pw) = _np_pair(kernel_size), _np_pair(padding)
+    sh, sw = (kh, kw) if stride is None else _np_pair(stride)
+    h, w = x.shape[2:]
+    oh = _np_pool_size(h, kh, sh, ph, 1, ceil_mode)
+    ow = _np_pool_size(w, kw, sw, pw, 1, ceil_mode)
+    y = np.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            r0, c0 = i * sh - ph, j * sw - pw
+            r1, c1 = min(r0 + kh, h + ph), min(c0 + kw, w + pw)
+            padded_count = (r1 - r0) * (c1 - c0)
+            r0, c0, r1, c1 = max(r0, 0), max(c0, 0), min(r1, h), min(c1, w)
+            total = x[:, :, r0:r1, c0:c1].sum(axis=(-2, -1))
+            count = padded_count if count_include_pad else (r1 - r0) * (c1 - c0)
+            y[:, :, i, j] = total / (divisor_override or count)
+    return y
 
 
 def np_conv2d_input(w: np.ndarray, g: np.ndarray, input_size: tuple, **kw: Any) -> np.ndarray:
@@ -225,7 +255,12 @@ MAX_POOL_CASES: list[tuple[tuple, dict]] = [
     ((2, 2, 5, 7), {"kernel_size": (2, 3), "stride": 1}),  # overlapping windows
     ((1, 2, 7, 7), {"kernel_size": 3, "stride": 2, "dilation": 2}),
     ((1, 3, 4, 6), {"kernel_size": (1, 3)}),
+    ((1, 2, 7, 6), {"kernel_size": 2, "ceil_mode": True}),  # a partial last window
+    ((1, 2, 8, 7), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
+    ((1, 2, 7, 8), {"kernel_size": 2, "stride": 3, "dilation": 2, "ceil_mode": True}),
 ]
+
+_CEIL_PADDED = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}
 
 AVG_POOL_CASES: list[tuple[tuple, dict]] = [
     ((2, 3, 6, 6), {"kernel_size": 2}),
@@ -233,6 +268,10 @@ AVG_POOL_CASES: list[tuple[tuple, dict]] = [
     ((1, 2, 7, 9), {"kernel_size": 3, "stride": 2, "padding": 1}),
     ((1, 2, 6, 5), {"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": False}),
     ((2, 2, 5, 7), {"kernel_size": (2, 3), "stride": (1, 2)}),
+    ((1, 2, 7, 6), {"kernel_size": 2, "ceil_mode": True}),
+    ((1, 2, 8, 7), _CEIL_PADDED),
+    ((1, 2, 8, 7), {**_CEIL_PADDED, "count_include_pad": False}),
+    ((1, 2, 6, 5), {"kernel_size": (3, 2), "padding": 1, "divisor_override": 4}),
 ]
 
 

@@ -295,6 +295,30 @@ def test_pool_repr_shows_every_argument() -> None:
         == "AvgPool2d(kernel_size=(2, 3), stride=(2, 3), padding=(1, 0), count_include_pad=False)"
     )
 
+    assert (
+        repr(MaxPool2d(2, ceil_mode=True))
+        == "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=True)"
+    )
+    assert repr(AvgPool2d(2, ceil_mode=True, divisor_override=3)).endswith(
+        "count_include_pad=True, ceil_mode=True, divisor_override=3)"
+    )
+
+
+def test_ceil_mode_adds_the_partial_last_window() -> None:
+    x = cr.tensor(np.arange(25.0).reshape(1, 1, 5, 5))
+    assert MaxPool2d(2)(x).shape == (1, 1, 2, 2)
+    y = MaxPool2d(2, ceil_mode=True)(x)
+    np.testing.assert_array_equal(y.numpy()[0, 0], [[6, 8, 9], [16, 18, 19], [21, 23, 24]])
+    # the last window holds 2 (then 1) elements, and averages only those
+    z = AvgPool2d(2, ceil_mode=True)(x).numpy()[0, 0]
+    np.testing.assert_allclose(z[2], [20.5, 22.5, 24])
+    # a window may not start in the right padding: 3 windows, not 4, as PyTorch
+    assert MaxPool2d(2, stride=2, padding=1, ceil_mode=True)(
+        cr.tensor(np.zeros((1, 1, 4, 4)))
+    ).shape == (1, 1, 3, 3)
+    with pytest.raises(cr.ChainruleError, match="divisor_override"):
+        cr.nn.functional.avg_pool2d(x, 2, divisor_override=1.5)
+
 
 # ---- multi-head attention -------------------------------------------------------------------
 
@@ -470,6 +494,12 @@ _BAD_VALUES = {
     "RNN(dropout 2)": (lambda: cr.nn.RNN(4, 8, dropout=2.0), "RNN", "dropout", "2"),
     "MaxPool2d(stride 0)": (lambda: MaxPool2d(2, stride=0), "MaxPool2d", "stride", "0"),
     "AvgPool2d(kernel 0)": (lambda: AvgPool2d(0), "AvgPool2d", "kernel_size", "0"),
+    "AvgPool2d(divisor 0)": (
+        lambda: AvgPool2d(2, divisor_override=0),
+        "AvgPool2d",
+        "divisor_override",
+        "0",
+    ),
 }
 
 
