@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import ops
 from chainrule.backend import float32
+from chainrule.errors import ShapeError
 from chainrule.nn import _checks, init
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
@@ -22,6 +24,10 @@ from chainrule.tensor import Tensor, as_dtype
 
 __all__ = ["AvgPool2d", "Conv1d", "Conv2d", "MaxPool2d"]
 
+# PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
+_PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
+                  "circular": "wrap"}  # fmt: skip
+
 
 class _ConvNd(Module):
     _dims = 2
@@ -29,7 +35,7 @@ class _ConvNd(Module):
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
         padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
-        dtype: Any = None,
+        padding_mode: str = "zeros", dtype: Any = None,
     ) -> None:  # fmt: skip
         super().__init__()
         name, n = type(self).__name__, self._dims
@@ -55,6 +61,12 @@ class _ConvNd(Module):
         else:
             self.padding = _checks.sizes(name, "padding", padding, n, 0)
         self.dilation = _checks.sizes(name, "dilation", dilation, n, 1)
+        if padding_mode not in _PADDING_MODES:
+            raise ArgumentError(
+                f"{name}: padding_mode must be one of {sorted(_PADDING_MODES)}, got "
+                f"{padding_mode!r}"
+            )
+        self.padding_mode = padding_mode
         dt = float32 if dtype is None else as_dtype(dtype)
         shape = (out_channels, in_channels // groups, *self.kernel_size)
         self.weight = Parameter(np.empty(shape, dtype=dt))
@@ -82,13 +94,43 @@ class _ConvNd(Module):
             s += f", dilation={self.dilation}"
         if self.groups != 1:
             s += f", groups={self.groups}"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
         return s + ("" if self.bias is not None else ", bias=False")
+
+    def _pad_input(self, x: Any) -> tuple[Any, Any]:
+        """``(input, padding)`` for the convolution: with ``padding_mode`` other than
+        "zeros", the input padded by that mode (``ops.pad``, differentiable) and padding 0;
+        else both as they are. "same" splits its padding as PyTorch (any odd extra after)."""
+        if self.padding_mode == "zeros" or self.padding in ("valid", (0,) * self._dims):
+            return x, self.padding
+        if self.padding == "same":
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            widths = [(t // 2, t - t // 2) for t in totals]
+        else:
+            widths = [(p, p) for p in self.padding]
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        spatial = x.shape[x.ndim - self._dims :]
+        limit = {"reflect": "less than", "circular": "at most"}.get(self.padding_mode)
+        for size, (before, after) in zip(spatial, widths):
+            too_big = max(before, after) >= size if self.padding_mode == "reflect" else (
+                self.padding_mode == "circular" and max(before, after) > size
+            )  # fmt: skip
+            if too_big:
+                raise ShapeError(
+                    f"{type(self).__name__}: padding {self.padding} with padding_mode="
+                    f"{self.padding_mode!r} must be {limit} the input size; got input shape "
+                    f"{x.shape}"
+                )
+        pad = [(0, 0)] * (x.ndim - self._dims) + widths
+        return ops.pad(x, pad, mode=_PADDING_MODES[self.padding_mode]), 0
 
 
 class Conv2d(_ConvNd):
     """2-D convolution (cross-correlation): (N, C_in, H, W) -> (N, C_out, OH, OW) with
     ``OH = (H + 2*padding - dilation*(k-1) - 1) // stride + 1`` (OW likewise along W);
-    ``padding`` may be an int, a pair, ``"valid"`` or ``"same"``. Unbatched
+    ``padding`` may be an int, a pair, ``"valid"`` or ``"same"``; ``padding_mode`` "zeros"
+    (default), "reflect", "replicate" or "circular" as PyTorch. Unbatched
     (C_in, H, W) -> (C_out, OH, OW).
 
     Attributes: weight (C_out, C_in/groups, kH, kW), bias (C_out,), initialised as PyTorch.
@@ -97,14 +139,16 @@ class Conv2d(_ConvNd):
     _dims = 2
 
     def forward(self, x: Any) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+        x, padding = self._pad_input(x)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
                         self.groups)  # fmt: skip
 
 
 class Conv1d(_ConvNd):
     """1-D convolution: (N, C_in, L) -> (N, C_out, OL) with
     ``OL = (L + 2*padding - dilation*(k-1) - 1) // stride + 1``; ``padding`` may be an int,
-    ``"valid"`` or ``"same"``. Unbatched (C_in, L) -> (C_out, OL).
+    ``"valid"`` or ``"same"``; ``padding_mode`` as :class:`Conv2d`'s. Unbatched
+    (C_in, L) -> (C_out, OL).
 
     Attributes: weight (C_out, C_in/groups, k), bias (C_out,), initialised as PyTorch.
     """
@@ -112,8 +156,9 @@ class Conv1d(_ConvNd):
     _dims = 1
 
     def forward(self, x: Any) -> Tensor:
+        x, padding = self._pad_input(x)
         return F.conv1d(x, self.weight, self.bias, self.stride[0],
-                        self.padding if isinstance(self.padding, str) else self.padding[0],
+                        padding if isinstance(padding, str | int) else padding[0],
                         self.dilation[0], self.groups)  # fmt: skip
 
 

@@ -1052,6 +1052,13 @@ def _optional() -> list[ModuleInfo]:
                   inputs=_x((1, 4, 5, 6))),
             _same("Conv1d", _nn("Conv1d"), "Conv1d", 2, 3, 3, stride=2, padding=1,
                   inputs=_x((2, 2, 5), (2, 4))),
+            _same("Conv2d[padding_mode=reflect]", _nn("Conv2d"), "Conv2d", 2, 3, (3, 2),
+                  padding=(2, 1), padding_mode="reflect", inputs=_x((1, 2, 4, 5), (2, 3, 4))),
+            _same("Conv2d[padding='same', replicate]", _nn("Conv2d"), "Conv2d", 2, 2, (2, 3),
+                  padding="same", dilation=(2, 1), padding_mode="replicate",
+                  inputs=_x((1, 2, 4, 4))),
+            _same("Conv1d[padding_mode=circular]", _nn("Conv1d"), "Conv1d", 2, 3, 3, stride=2,
+                  padding=2, padding_mode="circular", inputs=_x((2, 2, 5), (2, 3))),
         ]  # fmt: skip
     if _exported("MaxPool2d", "AvgPool2d"):
         out += [

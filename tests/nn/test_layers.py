@@ -304,6 +304,19 @@ def test_pool_repr_shows_every_argument() -> None:
     )
 
 
+def test_padding_modes_pad_as_named_and_check_the_size() -> None:
+    x = cr.tensor(np.arange(4.0).reshape(1, 1, 4))
+    for mode, left in [("reflect", [2, 1]), ("replicate", [0, 0]), ("circular", [2, 3])]:
+        m = cr.nn.Conv1d(1, 1, 1, padding=2, padding_mode=mode, bias=False).double()
+        m.weight.data[...] = 1
+        np.testing.assert_array_equal(m(x).numpy()[0, 0, :2], left)
+    assert "padding_mode='circular'" in repr(m)
+    with pytest.raises(cr.ShapeError, match=r"reflect.*less than the input size.*\(1, 1, 4\)"):
+        cr.nn.Conv1d(1, 1, 1, padding=4, padding_mode="reflect")(x)
+    with pytest.raises(cr.ShapeError, match="circular"):
+        cr.nn.Conv1d(1, 1, 1, padding=5, padding_mode="circular")(x)
+
+
 def test_ceil_mode_adds_the_partial_last_window() -> None:
     x = cr.tensor(np.arange(25.0).reshape(1, 1, 5, 5))
     assert MaxPool2d(2)(x).shape == (1, 1, 2, 2)
@@ -494,6 +507,12 @@ _BAD_VALUES = {
     "RNN(dropout 2)": (lambda: cr.nn.RNN(4, 8, dropout=2.0), "RNN", "dropout", "2"),
     "MaxPool2d(stride 0)": (lambda: MaxPool2d(2, stride=0), "MaxPool2d", "stride", "0"),
     "AvgPool2d(kernel 0)": (lambda: AvgPool2d(0), "AvgPool2d", "kernel_size", "0"),
+    "Conv2d(padding_mode)": (
+        lambda: cr.nn.Conv2d(1, 2, 3, padding_mode="mirror"),
+        "Conv2d",
+        "padding_mode",
+        "mirror",
+    ),
     "AvgPool2d(divisor 0)": (
         lambda: AvgPool2d(2, divisor_override=0),
         "AvgPool2d",
