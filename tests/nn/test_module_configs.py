@@ -1,0 +1,190 @@
+"""Random layer configurations against PyTorch.
+
+The module oracle table (``chainrule.testing.modules``) checks a few hand-picked
+configurations of each layer; these tests let hypothesis draw them: convolutions (groups,
+stride, padding including "same" and the padding modes, dilation, bias, unbatched),
+pools (ceil mode, padding, dilation, count_include_pad, divisor_override), recurrent
+layers (layers, bidirectional, batch_first, bias, nonlinearity, unbatched), batch and
+layer norm (momentum None, affine, tracked statistics) and multi-head attention (heads,
+bias, batch_first, boolean masks). Each drawn layer goes through the table's own checks:
+outputs, input and parameter gradients and buffers against the torch layer with the same
+weights (train and eval), forward mode against reverse mode, and the modular backward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chainrule import nn
+from chainrule.testing import modules as M
+from chainrule.testing.oracle import Sample, distinct
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CHECKS = ("torch", "fwd_rev", "backward")
+
+
+def _ints(draw: Any, n: int, lo: int, hi: int) -> tuple[int, ...]:
+    return tuple(draw(st.integers(lo, hi)) for _ in range(n))
+
+
+@st.composite
+def convs(draw: Any) -> tuple:
+    dims = draw(st.sampled_from([1, 2]))
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    k, d = _ints(draw, dims, 1, 3), _ints(draw, dims, 1, 2)
+    mode = draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]))
+    if draw(st.booleans()) and draw(st.booleans()):
+        stride, padding = (1,) * dims, "same"
+        pads = [di * (ki - 1) for ki, di in zip(k, d)]
+    else:
+        stride, padding = _ints(draw, dims, 1, 3), _ints(draw, dims, 0, 2)
+        pads = list(padding)
+    # big enough for the dilated kernel and for reflect padding (< the size)
+    size = tuple(max(di * (ki - 1) + 1, p + 1) + draw(st.integers(0, 3))
+                 for ki, di, p in zip(k, d, pads))  # fmt: skip
+    batch = () if draw(st.integers(0, 5)) == 0 else (draw(st.integers(1, 2)),)
+    kwargs = {"stride": stride, "padding": padding, "dilation": d, "groups": groups,
+              "bias": draw(st.booleans()), "padding_mode": mode}  # fmt: skip
+    return f"Conv{dims}d", (cin, cout, k), kwargs, (*batch, cin, *size), None
+
+
+@st.composite
+def pools(draw: Any) -> tuple:
+    name = draw(st.sampled_from(["MaxPool2d", "AvgPool2d"]))
+    k = _ints(draw, 2, 1, 3)
+    stride = None if draw(st.booleans()) else _ints(draw, 2, 1, 3)
+    padding = tuple(draw(st.integers(0, ki // 2)) for ki in k)
+    kwargs: dict[str, Any] = {"stride": stride, "padding": padding,
+                              "ceil_mode": draw(st.booleans())}  # fmt: skip
+    dilation = (1, 1)
+    if name == "MaxPool2d":
+        dilation = kwargs["dilation"] = _ints(draw, 2, 1, 2)
+    else:
+        kwargs["count_include_pad"] = draw(st.booleans())
+        kwargs["divisor_override"] = draw(st.sampled_from([None, None, None, 3]))
+    size = tuple(di * (ki - 1) + 1 + draw(st.integers(0, 4)) for ki, di in zip(k, dilation))
+    batch = () if draw(st.integers(0, 5)) == 0 else (draw(st.integers(1, 2)),)
+    shape = (*batch, draw(st.integers(1, 2)), *size)
+    return name, (k,), kwargs, shape, distinct(0.05) if name == "MaxPool2d" else None
+
+
+@st.composite
+def recurrent(draw: Any) -> tuple:
+    name = draw(st.sampled_from(["RNN", "LSTM", "GRU"]))
+    features, hidden = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kwargs = {"num_layers": draw(st.integers(1, 2)), "bias": draw(st.booleans()),
+              "batch_first": draw(st.booleans()), "bidirectional": draw(st.booleans())}  # fmt: skip
+    if name == "RNN":
+        kwargs["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    steps, batch = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    if draw(st.integers(0, 4)) == 0:
+        shape: tuple = (steps, features)  # unbatched
+    else:
+        shape = (batch, steps, features) if kwargs["batch_first"] else (steps, batch, features)
+    return name, (features, hidden), kwargs, shape, None
+
+
+@st.composite
+def norms(draw: Any) -> tuple:
+    name = draw(st.sampled_from(["BatchNorm1d", "BatchNorm2d", "LayerNorm"]))
+    if name == "LayerNorm":
+        shape = _ints(draw, draw(st.integers(1, 3)), 1, 3)
+        normalized = shape[len(shape) - draw(st.integers(1, len(shape))) :]
+        kwargs = {"elementwise_affine": draw(st.booleans()), "bias": draw(st.booleans()),
+                  "eps": draw(st.sampled_from([1e-5, 1e-3]))}  # fmt: skip
+        return name, (list(normalized),), kwargs, shape, None
+    channels, n = draw(st.integers(1, 3)), draw(st.integers(2, 3))
+    kwargs = {"momentum": draw(st.sampled_from([None, 0.1, 0.7])), "affine": draw(st.booleans()),
+              "track_running_stats": draw(st.booleans())}  # fmt: skip
+    if name == "BatchNorm1d":
+        shape = (n, channels, *_ints(draw, draw(st.integers(0, 1)), 1, 3))
+    else:
+        shape = (n, channels, *_ints(draw, 2, 1, 3))
+    return name, (channels,), kwargs, shape, None
+
+
+@st.composite
+def attention(draw: Any) -> tuple:
+    heads = draw(st.integers(1, 3))
+    embed = heads * draw(st.integers(1, 2))
+    kwargs = {"bias": draw(st.booleans()), "batch_first": draw(st.booleans())}
+    sizes = (draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2)))
+    masks = (draw(st.booleans()), draw(st.booleans()))
+    return "MultiheadAttention", (embed, heads), kwargs, (sizes, masks), None
+
+
+def _samples(name: str, args: tuple, kwargs: dict, shape: Any, seed: int) -> list[Sample]:
+    rng = np.random.default_rng(seed)
+    if name != "MultiheadAttention":
+        return [Sample((M._r(rng, shape),))]
+    (queries, keys, batch), (attn, padding) = shape
+    embed = args[0]
+
+    def seq(n: int) -> np.ndarray:
+        return M._r(rng, (batch, n, embed) if kwargs["batch_first"] else (n, batch, embed))
+
+    masks = {}
+    if attn:  # True: may not attend; every query keeps key 0
+        masks["attn_mask"] = rng.random((queries, keys)) < 0.4
+        masks["attn_mask"][:, 0] = False
+    if padding:
+        masks["key_padding_mask"] = rng.random((batch, keys)) < 0.4
+        masks["key_padding_mask"][:, 0] = False
+    return [Sample((seq(queries), seq(keys), seq(keys)), masks)]
+
+
+def _check(config: tuple, seed: int) -> None:
+    name, args, kwargs, shape, domain = config
+    cls = getattr(nn, name)
+    samples = _samples(name, args, kwargs, shape, seed)
+    info = M.ModuleInfo(
+        name=f"{name}{args}{kwargs} on {shape}",
+        ctor=lambda: cls(*args, **kwargs),
+        inputs=lambda rng: samples,
+        torch_ctor=M._tnn(name, *args, **kwargs),
+        domain=domain,
+    )
+    for case in info.cases():
+        for check in CHECKS:
+            M.CHECKS[check](info, case)
+
+
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+@SETTINGS
+@given(convs(), SEEDS)
+def test_random_convolutions(config: tuple, seed: int) -> None:
+    _check(config, seed)
+
+
+@SETTINGS
+@given(pools(), SEEDS)
+def test_random_pools(config: tuple, seed: int) -> None:
+    _check(config, seed)
+
+
+@SETTINGS
+@given(recurrent(), SEEDS)
+def test_random_recurrent_layers(config: tuple, seed: int) -> None:
+    _check(config, seed)
+
+
+@SETTINGS
+@given(norms(), SEEDS)
+def test_random_norms(config: tuple, seed: int) -> None:
+    _check(config, seed)
+
+
+@SETTINGS
+@given(attention(), SEEDS)
+def test_random_attention(config: tuple, seed: int) -> None:
+    _check(config, seed)
