@@ -289,6 +289,8 @@ def test_loss_option_errors_name_the_loss_and_the_problem() -> None:
         F.cross_entropy(x, labels, label_smoothing=1.5)
     with _raises(F.ArgumentError, "CrossEntropyLoss", "label_smoothing"):
         cr.nn.CrossEntropyLoss(label_smoothing=-0.1)
+    with _raises(F.ArgumentError, "cross_entropy", "label_smoothing", "high"):
+        F.cross_entropy(x, labels, label_smoothing="high")
     with _raises(F.ArgumentError, "cross_entropy", "ignore_index", "probabilities"):
         F.cross_entropy(x, np.full((3, 4), 0.25), ignore_index=0)
     with _raises(F.LabelError, "cross_entropy", "label 7", "0..3", "ignore_index 5"):

@@ -27,6 +27,7 @@ argument) are keyword-only, and ``inplace`` is not supported; ``mse_loss``, ``l1
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -162,7 +163,10 @@ def _along(w: Tensor, ndim: int, axis: int) -> Tensor:
 
 
 def _check_smoothing(name: str, label_smoothing: float) -> float:
-    eps = float(label_smoothing)
+    try:
+        eps = float(label_smoothing)
+    except (TypeError, ValueError):
+        eps = math.nan
     if not 0.0 <= eps <= 1.0:
         raise ArgumentError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
     return eps
