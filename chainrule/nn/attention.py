@@ -19,8 +19,7 @@ __all__ = ["MultiheadAttention"]
 
 
 class MultiheadAttention(Module):
-    """Multi-head scaled dot-product attention (PyTorch's ``nn.MultiheadAttention``, with
-    query, key and value all of size ``embed_dim``).
+    """Multi-head scaled dot-product attention (PyTorch's ``nn.MultiheadAttention``).
 
     Each head ``h`` attends with ``softmax(q_h k_h^T / sqrt(head_dim) + masks) v_h``, where
     q, k, v are the input projections; the heads are concatenated and projected by
@@ -32,9 +31,13 @@ class MultiheadAttention(Module):
         dropout: dropout probability on the attention weights (training only).
         bias: learn ``in_proj_bias`` and ``out_proj.bias``.
         batch_first: inputs and output are (N, L, E) instead of (L, N, E).
+        kdim, vdim: the sizes of key and value (default E).
 
     Attributes (PyTorch's names, layouts and default initialisation):
         in_proj_weight: (3E, E), the q, k, v projections stacked; ``xavier_uniform_``.
+            When ``kdim`` or ``vdim`` differs from E it is None, and the projections are
+            separate, as PyTorch's: ``q_proj_weight`` (E, E), ``k_proj_weight`` (E, kdim),
+            ``v_proj_weight`` (E, vdim), each ``xavier_uniform_``.
         in_proj_bias: (3E,), zeros (None without bias).
         out_proj: a :class:`~chainrule.nn.Linear` (E -> E); weight with Linear's default
             initialisation, bias zeros.
@@ -43,11 +46,12 @@ class MultiheadAttention(Module):
     average_attn_weights=True)`` (the masks and flags are keyword-only, since PyTorch's
     positional order differs from chainrule's documented one) -> ``(out, weights)``.
 
-    Shapes: query (L, N, E), key and value (S, N, E) (batch_first: (N, L, E), (N, S, E);
-    unbatched: (L, E), (S, E)); ``attn_mask`` (L, S), shared by every batch element and
-    head, or (N * H, L, S), one per batch element and head (entry ``n * H + h``; unbatched
-    input: (H, L, S)), bool (True = may not attend) or float (added to the scores);
-    ``key_padding_mask`` (N, S) (unbatched: (S,)), bool (True = ignore that key) or float.
+    Shapes: query (L, N, E), key (S, N, kdim) and value (S, N, vdim) (batch_first:
+    (N, L, E), (N, S, kdim); unbatched: (L, E), (S, kdim)); ``attn_mask`` (L, S), shared
+    by every batch element and head, or (N * H, L, S), one per batch element and head
+    (entry ``n * H + h``; unbatched input: (H, L, S)), bool (True = may not attend) or
+    float (added to the scores); ``key_padding_mask`` (N, S) (unbatched: (S,)), bool
+    (True = ignore that key) or float.
     ``out`` is shaped like query; ``weights`` (N, L, S) averaged over heads ((N, H, L, S)
     with ``average_attn_weights=False``; no N when unbatched), or None when
     ``need_weights=False``. A query whose keys are all masked gets NaN, as in PyTorch.
@@ -61,6 +65,8 @@ class MultiheadAttention(Module):
         dropout: float = 0.0,
         bias: bool = True,
         batch_first: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
         dtype: Any = None,
     ) -> None:
         super().__init__()
@@ -77,7 +83,15 @@ class MultiheadAttention(Module):
         self.batch_first = batch_first
         dt = float32 if dtype is None else as_dtype(dtype)
         e = self.embed_dim
-        self.in_proj_weight = Parameter(np.empty((3 * e, e), dtype=dt))
+        self.kdim = e if kdim is None else _checks.size("MultiheadAttention", "kdim", kdim, 1)
+        self.vdim = e if vdim is None else _checks.size("MultiheadAttention", "vdim", vdim, 1)
+        if self.kdim == e and self.vdim == e:
+            self.in_proj_weight = Parameter(np.empty((3 * e, e), dtype=dt))
+        else:  # separate projections, as PyTorch (its parameter names and order)
+            self.register_parameter("in_proj_weight", None)
+            self.q_proj_weight = Parameter(np.empty((e, e), dtype=dt))
+            self.k_proj_weight = Parameter(np.empty((e, self.kdim), dtype=dt))
+            self.v_proj_weight = Parameter(np.empty((e, self.vdim), dtype=dt))
         if bias:
             self.in_proj_bias = Parameter(np.empty((3 * e,), dtype=dt))
         else:
@@ -86,9 +100,13 @@ class MultiheadAttention(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """PyTorch's default: ``xavier_uniform_(in_proj_weight)``, zero biases
+        """PyTorch's default: ``xavier_uniform_`` on the input projection(s), zero biases
         (``out_proj.weight`` keeps Linear's initialisation)."""
-        init.xavier_uniform_(self.in_proj_weight)
+        if self.in_proj_weight is not None:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w)
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
         if self.out_proj.bias is not None:
@@ -111,10 +129,14 @@ class MultiheadAttention(Module):
             key_padding_mask=key_padding_mask, batch_first=self.batch_first,
             need_weights=need_weights, average_attn_weights=average_attn_weights,
             dropout_p=self.dropout, training=self.training,
+            **({} if self.in_proj_weight is not None else {
+                "q_proj_weight": self.q_proj_weight, "k_proj_weight": self.k_proj_weight,
+                "v_proj_weight": self.v_proj_weight}),
         )  # fmt: skip
 
     def extra_repr(self) -> str:
         return (
             f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, "
             f"bias={self.in_proj_bias is not None}, batch_first={self.batch_first}"
+            + ("" if self.in_proj_weight is not None else f", kdim={self.kdim}, vdim={self.vdim}")
         )

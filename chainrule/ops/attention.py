@@ -177,9 +177,12 @@ def multi_head_attention_forward(
     average_attn_weights: bool = True,
     dropout_p: float = 0.0,
     training: bool = True,
+    q_proj_weight: Any = None,
+    k_proj_weight: Any = None,
+    v_proj_weight: Any = None,
 ) -> tuple[Tensor, Tensor | None]:
-    """The forward pass of ``torch.nn.MultiheadAttention`` (same embedding size E for
-    query, key and value), with dropout on the attention weights.
+    """The forward pass of ``torch.nn.MultiheadAttention``, with dropout on the attention
+    weights.
 
     Shapes: ``query`` (L, N, E), ``key`` and ``value`` (S, N, E), or (N, L, E) / (N, S, E)
     with ``batch_first``, or unbatched (L, E) / (S, E); ``in_proj_weight`` (3E, E) (rows
@@ -189,6 +192,10 @@ def multi_head_attention_forward(
     ``n * num_heads + h``; unbatched: (num_heads, L, S)), bool (True = masked out) or
     float (added); ``key_padding_mask`` (N, S) (unbatched: (S,)), bool (True = ignore that
     key) or float (added).
+
+    Keys and values of other sizes (PyTorch's ``kdim``, ``vdim``): ``in_proj_weight`` None
+    and separate projections ``q_proj_weight`` (E, E), ``k_proj_weight`` (E, kdim),
+    ``v_proj_weight`` (E, vdim); key (S, N, kdim), value (S, N, vdim).
 
     ``dropout_p``: when ``training`` is True and ``dropout_p > 0``, the attention weights
     go through inverted dropout (each zeroed with probability ``dropout_p``, the rest
@@ -226,21 +233,30 @@ def multi_head_attention_forward(
     e = query.shape[-1]
     n, tgt = query.shape[b_ax], query.shape[s_ax]
     src = key.shape[s_ax]
-    if key.shape != value.shape or key.shape[b_ax] != n or key.shape[-1] != e:
+    separate = in_proj_weight is None
+    kdim, vdim = (key.shape[-1], value.shape[-1]) if separate else (e, e)
+    if (key.shape[:-1] != value.shape[:-1] or key.shape[b_ax] != n or key.shape[-1] != kdim
+            or value.shape[-1] != vdim):  # fmt: skip
         raise ShapeError(
             f"multi_head_attention: key {key.shape} and value {value.shape} do not fit query "
-            f"{query.shape} (batch_first={batch_first})"
+            f"{query.shape} (batch_first={batch_first}; key and value need the query's "
+            "embedding size unless the projections are separate: kdim, vdim)"
         )
     if num_heads < 1 or e % num_heads:
         raise ShapeError(
             f"multi_head_attention: embed_dim {e} is not divisible by num_heads {num_heads}"
         )
-    w_shape = tuple(_tensor(in_proj_weight).shape)
-    if w_shape != (3 * e, e):
-        raise ShapeError(
-            f"multi_head_attention: in_proj_weight has shape {w_shape}, expected {(3 * e, e)} "
-            f"for embed_dim {e}"
-        )
+    expected = (("q_proj_weight", q_proj_weight, (e, e)),
+                ("k_proj_weight", k_proj_weight, (e, kdim)),
+                ("v_proj_weight", v_proj_weight, (e, vdim))) if separate else (
+                ("in_proj_weight", in_proj_weight, (3 * e, e)),)  # fmt: skip
+    for name, w, shape in expected:
+        got = None if w is None else tuple(_tensor(w).shape)
+        if got != shape:
+            raise ShapeError(
+                f"multi_head_attention: {name} has shape {got}, expected {shape} for query "
+                f"{query.shape}, key {key.shape} and value {value.shape}"
+            )
     if tuple(_tensor(out_proj_weight).shape) != (e, e):
         raise ShapeError(
             f"multi_head_attention: out_proj_weight has shape "
@@ -249,10 +265,11 @@ def multi_head_attention_forward(
     h, hd = num_heads, e // num_heads
 
     # Input projections; self-attention (one tensor for all three) takes one GEMM.
-    if self_attention:
+    if self_attention and not separate:
         q, k, v = ops.split(_linear(query, in_proj_weight, in_proj_bias), 3, axis=-1)
     else:
-        ws = ops.split(_tensor(in_proj_weight), 3, axis=0)
+        ws = ((q_proj_weight, k_proj_weight, v_proj_weight) if separate
+              else ops.split(_tensor(in_proj_weight), 3, axis=0))  # fmt: skip
         bs = (None,) * 3 if in_proj_bias is None else ops.split(_tensor(in_proj_bias), 3)
         q, k, v = (_linear(t, w, b) for t, w, b in zip((query, key, value), ws, bs))
 

@@ -993,6 +993,13 @@ def _core() -> list[ModuleInfo]:
                    ctor=lambda: nn.MultiheadAttention(4, 1, bias=False),
                    torch_ctor=_tnn("MultiheadAttention", 4, 1, bias=False),
                    inputs=_mha_inputs(batch_first=False, masks=True)),
+        ModuleInfo(name="MultiheadAttention[kdim=3, vdim=5]",
+                   ctor=lambda: nn.MultiheadAttention(4, 2, kdim=3, vdim=5),
+                   torch_ctor=_tnn("MultiheadAttention", 4, 2, kdim=3, vdim=5),
+                   inputs=lambda rng: [Sample((_r(rng, (3, 2, 4)), _r(rng, (4, 2, 3)),
+                                               _r(rng, (4, 2, 5)))),
+                                       Sample((_r(rng, (3, 4)), _r(rng, (2, 3)), _r(rng, (2, 5))),
+                                              note="unbatched")]),
         # attention dropout: torch draws its own masks, so torch only in eval
         ModuleInfo(name="MultiheadAttention[dropout=0.5]",
                    ctor=lambda: nn.MultiheadAttention(4, 2, dropout=0.5),

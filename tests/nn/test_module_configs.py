@@ -6,7 +6,7 @@ stride, padding including "same" and the padding modes, dilation, bias, unbatche
 pools (ceil mode, padding, dilation, count_include_pad, divisor_override), recurrent
 layers (layers, bidirectional, batch_first, bias, nonlinearity, unbatched), batch and
 layer norm (momentum None, affine, tracked statistics) and multi-head attention (heads,
-bias, batch_first, boolean masks). Each drawn layer goes through the table's own checks:
+bias, batch_first, kdim/vdim, boolean masks). Each drawn layer goes through the table's own checks:
 outputs, input and parameter gradients and buffers against the torch layer with the same
 weights (train and eval), forward mode against reverse mode, and the modular backward.
 """
@@ -116,6 +116,8 @@ def attention(draw: Any) -> tuple:
     heads = draw(st.integers(1, 3))
     embed = heads * draw(st.integers(1, 2))
     kwargs = {"bias": draw(st.booleans()), "batch_first": draw(st.booleans())}
+    if draw(st.booleans()):  # keys and values of their own sizes
+        kwargs["kdim"], kwargs["vdim"] = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     sizes = (draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2)))
     masks = (draw(st.booleans()), draw(st.booleans()))
     return "MultiheadAttention", (embed, heads), kwargs, (sizes, masks), None
@@ -128,8 +130,8 @@ def _samples(name: str, args: tuple, kwargs: dict, shape: Any, seed: int) -> lis
     (queries, keys, batch), (attn, padding) = shape
     embed = args[0]
 
-    def seq(n: int) -> np.ndarray:
-        return M._r(rng, (batch, n, embed) if kwargs["batch_first"] else (n, batch, embed))
+    def seq(n: int, size: int) -> np.ndarray:
+        return M._r(rng, (batch, n, size) if kwargs["batch_first"] else (n, batch, size))
 
     masks = {}
     if attn:  # True: may not attend; every query keeps key 0
@@ -138,7 +140,8 @@ def _samples(name: str, args: tuple, kwargs: dict, shape: Any, seed: int) -> lis
     if padding:
         masks["key_padding_mask"] = rng.random((batch, keys)) < 0.4
         masks["key_padding_mask"][:, 0] = False
-    return [Sample((seq(queries), seq(keys), seq(keys)), masks)]
+    kdim, vdim = kwargs.get("kdim", embed), kwargs.get("vdim", embed)
+    return [Sample((seq(queries, embed), seq(keys, kdim), seq(keys, vdim)), masks)]
 
 
 def _check(config: tuple, seed: int) -> None:
