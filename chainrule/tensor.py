@@ -9,7 +9,7 @@ only forward to them.
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -221,6 +221,28 @@ class Tensor:
             raise GraphError("requires_grad_(False) on a non-leaf tensor; use detach()")
         self.requires_grad = requires_grad
         return self
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Any:
+        """Call ``hook(grad)`` with this tensor's gradient (summed over its uses) whenever a
+        backward computes it; a Tensor it returns replaces the gradient. Returns a handle
+        with ``remove()``. PyTorch's ``register_hook``; see ``chainrule.autograd.hooks``."""
+        from chainrule.autograd import hooks
+
+        return hooks.register_hook(self, hook)
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward (accumulated as
+        a leaf's; nothing to do for a leaf)."""
+        from chainrule.autograd import hooks
+
+        hooks.retain_grad(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a non-leaf tensor after ``retain_grad()``."""
+        from chainrule.autograd import hooks
+
+        return hooks.retains_grad(self)
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut from the graph."""

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainrule import backend
+from chainrule.autograd import hooks
 from chainrule.autograd.function import Node, _graph_namespace, released_error
+from chainrule.autograd.hooks import _leaf_hooks  # (one dict for the package's lifetime)
 from chainrule.autograd.mode import state
 from chainrule.errors import DTypeError, GraphError, ShapeError
 from chainrule.tensor import Tensor, to_array, wrap
@@ -49,13 +51,15 @@ def backward(
             pending[node] = g if node not in pending else pending[node] + g
         else:
             _accumulate_slot(pending, node, root._index, g)
-    if pending:
-        prev = state.grad_enabled
-        state.grad_enabled = create_graph  # rules record only when the backward is wanted
-        try:
+    prev = state.grad_enabled
+    state.grad_enabled = create_graph  # rules record only when the backward is wanted
+    try:
+        if pending:
             run.walk(pending, retain_graph)
-        finally:
-            state.grad_enabled = prev
+        if run.held:
+            run.deliver_held()
+    finally:
+        state.grad_enabled = prev
     return run.captured if inputs is not None else None
 
 
@@ -104,6 +108,7 @@ class _Run:
         # back to the input's shape here, by the one shared helper.
         self.sum_to = _graph_namespace().sum_to if create_graph else backend.numpy_ops.sum_to
         self.delivered: set[int] = set()
+        self.held: dict[int, tuple[Tensor, Any]] = {}  # leaves with hooks: summed gradient
         self.targets: dict[Any, int] = {}
         self.captured: list = []
         if inputs is not None:
@@ -127,6 +132,8 @@ class _Run:
             g = pending.pop(node)
             if node.released:
                 raise released_error(node)
+            if node.hooks is not None:  # tensor hooks and retained gradients of its outputs
+                g = hooks.apply_node_hooks(node, g, self.create_graph)
             if fast and node.n_outputs == 1 and node.fn.array_rules:
                 for box, version in node.versions or ():  # check_versions, inlined
                     if box[0] != version:
@@ -140,7 +147,7 @@ class _Run:
                 input_grads = self._call_rule(node, g)
             if not retain_graph:  # Node.release, inlined on the hot path
                 node.saved = ()
-                node.saved_from = node.versions = None
+                node.saved_from = node.versions = node.hooks = None
                 node.released = True
                 node.__dict__.clear()
             for parent, gi in zip(node.parents, input_grads):
@@ -219,9 +226,14 @@ class _Run:
         return tuple(out)
 
     # ---- leaves -----------------------------------------------------------------------
-    def deliver_leaf(self, leaf: Tensor, g: Any) -> None:
+    def deliver_leaf(self, leaf: Tensor, g: Any, hooked: bool = False) -> None:
         if g.shape != leaf.data.shape:
             g = self.sum_to(g, leaf.data.shape)
+        if _leaf_hooks and not hooked and id(leaf) in _leaf_hooks:
+            # held to the end of the walk: the hooks see the gradient summed over all uses
+            prev = self.held.get(id(leaf))
+            self.held[id(leaf)] = (leaf, g if prev is None else prev[1] + g)
+            return
         if self.targets and (self._capture_leaf(leaf, g) or not self.accumulate):
             return
         if self.create_graph:
@@ -239,6 +251,12 @@ class _Run:
                 leaf.grad = wrap(g)
             else:
                 leaf.grad = wrap(leaf.grad.data + g)
+
+    def deliver_held(self) -> None:
+        """Deliver the gradients held for leaves with hooks, through their hooks."""
+        for leaf, g in self.held.values():
+            self.deliver_leaf(leaf, hooks.apply_leaf_hooks(leaf, g, self.create_graph), True)
+        self.held.clear()
 
     def _capture_leaf(self, leaf: Tensor, g: Any) -> bool:
         """Add ``g`` to the captured gradient if ``leaf`` is a requested input."""

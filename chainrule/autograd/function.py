@@ -50,7 +50,7 @@ class Node:
 
     __slots__ = (
         "fn", "parents", "needs_input_grad", "n_outputs", "seq", "released", "saved", "saved_from",
-        "versions", "out_shape", "out_dtype", "grad_norm", "__dict__",
+        "versions", "out_shape", "out_dtype", "grad_norm", "hooks", "__dict__",
     )  # fmt: skip
 
     # Rarely set; class-level defaults keep node creation cheap.
@@ -69,6 +69,7 @@ class Node:
         self.saved = ()
         self.saved_from = None
         self.versions = None
+        self.hooks = None  # output index -> its tensor hooks (autograd.hooks)
 
     @property
     def name(self) -> str:
@@ -124,7 +125,7 @@ class Node:
         """Free what backward needed; the node stays in the graph as a tombstone."""
         self.saved = ()
         self.saved_from = None
-        self.versions = None
+        self.versions = self.hooks = None
         self.released = True
         self.__dict__.clear()
 

@@ -25,7 +25,6 @@ and parameter Jacobians against central differences in one call.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -33,6 +32,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd import engine
+from chainrule.autograd.hooks import RemovableHandle
 from chainrule.autograd.mode import no_grad, state
 from chainrule.errors import ChainruleError, DTypeError, GraphError
 from chainrule.nn.parameter import Parameter
@@ -81,26 +81,6 @@ class IncompatibleKeys(NamedTuple):
 
 # ---------------------------------------------------------------------------------------
 # Hooks
-
-
-class RemovableHandle:
-    """Returned by ``register_*_hook``; ``handle.remove()`` unregisters the hook (also a
-    context manager that removes it on exit)."""
-
-    _ids = itertools.count()
-
-    def __init__(self, hooks: dict) -> None:
-        self.hooks = hooks
-        self.id = next(RemovableHandle._ids)
-
-    def remove(self) -> None:
-        self.hooks.pop(self.id, None)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
 
 
 # ---------------------------------------------------------------------------------------
