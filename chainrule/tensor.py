@@ -244,6 +244,10 @@ class Tensor:
 
         return hooks.retains_grad(self)
 
+    def clone(self) -> Tensor:
+        """A differentiable copy with its own memory (PyTorch's ``clone``)."""
+        return _ops.clone(self)
+
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut from the graph."""
         t = wrap(self.data)

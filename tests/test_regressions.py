@@ -55,3 +55,21 @@ def test_logsumexp_and_softmax_over_an_empty_axis(shape, axis, out_shape) -> Non
             for f in (cr.softmax, cr.log_softmax):
                 out = f(x, axis=axis)
                 assert out.shape == shape and out.dtype == np.float64
+
+
+def test_the_version_error_advice_to_clone_works() -> None:
+    # the in-place error says "clone it before the in-place op", but Tensor had no clone()
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    z = (y * y).sum()
+    y += 1
+    with pytest.raises(cr.GraphError, match="clone it"):
+        z.backward()
+    y = x * 2
+    c = y.clone()
+    assert c.data is not y.data and not np.shares_memory(c.data, y.data)
+    z = (c * c).sum()
+    y += 1  # writes y, not the clone that the product saved
+    z.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [8.0, 16.0])
+    assert cr.clone(np.ones(2)).shape == (2,)

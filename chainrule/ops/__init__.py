@@ -66,6 +66,11 @@ def neg(x: Any) -> Tensor:
     return _ew.Neg.apply(x)
 
 
+def clone(x: Any) -> Tensor:
+    """A differentiable copy of ``x`` with its own memory (PyTorch's ``clone``)."""
+    return _ew.Clone.apply(_tensor(x))
+
+
 def maximum(a: Any, b: Any) -> Tensor:
     return _ew.Maximum.apply(a, b)
 

@@ -265,6 +265,25 @@ class Neg(Op):
         return -t
 
 
+class Clone(Op):
+    """A copy with its own memory (the gradient passes through unchanged): what to save
+    instead of a tensor that is about to be written in place."""
+
+    name = "clone"
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+    @staticmethod
+    def jvp(ctx, t):
+        return t
+
+
 class Exp(Op):
     name = "exp"
 

@@ -622,6 +622,7 @@ OPS: list[OpInfo] = [
     OpInfo(name="where", fn=cr.where, torch_fn=_t("where"), ref_fn=np.where,
            inputs=_where_inputs),
     # unary
+    _unary(name="clone", fn=cr.clone, torch_fn=_t("clone"), ref_fn=np.copy),
     _unary(name="exp", fn=cr.exp, torch_fn=_t("exp"), ref_fn=np.exp),
     _unary(name="log", fn=cr.log, torch_fn=_t("log"), ref_fn=np.log, domain=positive(0.3)),
     _unary(name="sqrt", fn=cr.sqrt, torch_fn=_t("sqrt"), ref_fn=np.sqrt, domain=positive(0.3)),
