@@ -380,3 +380,12 @@ def test_numpy_gradient_and_labels_meet_a_cuda_tensor() -> None:
     logits = cr.tensor(np.eye(3) * 5, device="cuda")
     loss = nn.CrossEntropyLoss()(logits, np.array([0, 1, 2]))
     _same(loss, nn.CrossEntropyLoss()(cr.tensor(np.eye(3) * 5), np.array([0, 1, 2])), "CE")
+    w, labels = np.array([1.0, 2.0, 3.0]), np.array([0, -100, 2])
+    got = cr.nn.functional.cross_entropy(logits, labels, w, label_smoothing=0.1)
+    want = cr.nn.functional.cross_entropy(cr.tensor(np.eye(3) * 5), labels, w, label_smoothing=0.1)
+    _same(got, want, "CE with NumPy class weights")
+    got = cr.nn.functional.binary_cross_entropy_with_logits(logits, np.eye(3), pos_weight=w)
+    want = cr.nn.functional.binary_cross_entropy_with_logits(
+        cr.tensor(np.eye(3) * 5), np.eye(3), pos_weight=w
+    )
+    _same(got, want, "BCE with a NumPy pos_weight")

@@ -139,13 +139,20 @@ def _labels_for(name: str, x: Tensor, target: Any, axis: int, ignore_index: int 
     return _check_labels(name, labels, x.shape[axis], ignore_index)
 
 
+def _weight_tensor(weight: Any, x: Tensor) -> Tensor:
+    """A loss weight as a Tensor; arrays and lists go to ``x``'s device, as labels do."""
+    if isinstance(weight, Tensor):
+        return weight
+    return Tensor(backend.to_device_of(_data(weight), x.data))
+
+
 def _class_weight(name: str, weight: Any, x: Tensor, axis: int) -> Tensor | None:
     """A loss's per-class ``weight`` (C,) as a Tensor of ``x``'s dtype (None stays None).
     A Tensor that requires grad keeps its history: the weighted loss is differentiable in
     the weights too (PyTorch refuses that)."""
     if weight is None:
         return None
-    w = weight if isinstance(weight, Tensor) else Tensor(_data(weight))
+    w = _weight_tensor(weight, x)
     n_classes = x.shape[axis]
     if w.shape != (n_classes,):
         raise ShapeError(
@@ -461,7 +468,7 @@ def _broadcast_weight(name: str, what: str, weight: Any, x: Tensor) -> Tensor | 
     shape (None stays None)."""
     if weight is None:
         return None
-    w = weight if isinstance(weight, Tensor) else Tensor(_data(weight))
+    w = _weight_tensor(weight, x)
     try:
         fits = np.broadcast_shapes(w.shape, x.shape) == x.shape
     except ValueError:
