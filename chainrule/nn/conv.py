@@ -111,15 +111,15 @@ class _ConvNd(Module):
             widths = [(p, p) for p in self.padding]
         x = x if isinstance(x, Tensor) else Tensor(x)
         spatial = x.shape[x.ndim - self._dims :]
-        limit = {"reflect": "less than", "circular": "at most"}.get(self.padding_mode)
+        # PyTorch's limits: reflect pads less than the size, circular at most the size
+        slack, words = {"reflect": (0, "less than"), "circular": (1, "at most")}.get(
+            self.padding_mode, (None, "")
+        )
         for size, (before, after) in zip(spatial, widths):
-            too_big = max(before, after) >= size if self.padding_mode == "reflect" else (
-                self.padding_mode == "circular" and max(before, after) > size
-            )  # fmt: skip
-            if too_big:
+            if slack is not None and max(before, after) >= size + slack:
                 raise ShapeError(
                     f"{type(self).__name__}: padding {self.padding} with padding_mode="
-                    f"{self.padding_mode!r} must be {limit} the input size; got input shape "
+                    f"{self.padding_mode!r} must be {words} the input size; got input shape "
                     f"{x.shape}"
                 )
         pad = [(0, 0)] * (x.ndim - self._dims) + widths

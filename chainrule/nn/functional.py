@@ -159,8 +159,6 @@ def _class_weight(name: str, weight: Any, x: Tensor, axis: int) -> Tensor | None
             f"{name}: weight shape {w.shape} does not match input shape {x.shape}: expected "
             f"one weight per class, shape ({n_classes},)"
         )
-    if w.dtype.kind != "f":
-        w = w.astype(x.dtype)
     return w if w.dtype == x.dtype else w.astype(x.dtype)
 
 
