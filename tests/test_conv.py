@@ -171,6 +171,32 @@ def test_max_pool_ties_go_to_the_first_maximum(kw: dict) -> None:
     np.testing.assert_allclose(xc.grad.numpy(), xt.grad.numpy(), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"kernel_size": 2},
+        {"kernel_size": 3, "stride": 2, "padding": 1},
+        {"kernel_size": (2, 3), "stride": (2, 1), "dilation": (2, 1), "ceil_mode": True},
+    ],
+)
+def test_max_pool_indices_match_torch_with_ties(kw: dict) -> None:
+    torch = pytest.importorskip("torch")
+    x = np.maximum(np.random.default_rng(3).standard_normal((2, 3, 7, 8)), 0).round(0)
+    y, idx = conv.max_pool2d(cr.tensor(x), **kw, return_indices=True)
+    ty, tidx = torch.nn.functional.max_pool2d(torch.tensor(x), **kw, return_indices=True)
+    np.testing.assert_array_equal(y.numpy(), ty.numpy())
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+
+
+def test_max_pool_indices_point_at_the_maxima() -> None:
+    x = np.random.default_rng(4).permutation(2 * 25).reshape(2, 5, 5).astype(float)
+    y, idx = cr.nn.MaxPool2d(3, stride=2, padding=1, return_indices=True)(cr.tensor(x))
+    assert idx.dtype == np.int64 and idx.shape == y.shape == (2, 3, 3) and not idx.requires_grad
+    flat = x.reshape(2, -1)
+    np.testing.assert_array_equal(np.take_along_axis(flat, idx.numpy().reshape(2, -1), 1),
+                                  y.numpy().reshape(2, -1))  # fmt: skip
+
+
 def test_max_pool_all_equal_window() -> None:
     x = cr.tensor(np.zeros((1, 1, 2, 2)), requires_grad=True)
     conv.max_pool2d(x, 2).sum().backward()

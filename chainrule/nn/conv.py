@@ -176,18 +176,21 @@ class MaxPool2d(Module):
     ``OH = (H + 2*padding - dilation*(k-1) - 1) // stride + 1`` (OW likewise; rounded up
     with ``ceil_mode``), or unbatched (C, H, W) -> (C, OH, OW). ``stride`` defaults to
     ``kernel_size``; padding (at most half the kernel) counts as -inf; the gradient goes to
-    each window's first maximum."""
+    each window's first maximum. With ``return_indices`` the call returns ``(y, indices)``,
+    indices int64 like ``y``: where each maximum sits, ``row * W + col``, as PyTorch."""
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                 dilation: Any = 1, ceil_mode: bool = False) -> None:  # fmt: skip
+                 dilation: Any = 1, return_indices: bool = False,
+                 ceil_mode: bool = False) -> None:  # fmt: skip
         super().__init__()
         _check_pool("MaxPool2d", kernel_size, stride, padding, dilation)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.ceil_mode = dilation, bool(ceil_mode)
+        self.return_indices = bool(return_indices)
 
-    def forward(self, x: Any) -> Tensor:
+    def forward(self, x: Any) -> Tensor | tuple[Tensor, Tensor]:
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            self.ceil_mode)  # fmt: skip
+                            self.ceil_mode, self.return_indices)  # fmt: skip
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride

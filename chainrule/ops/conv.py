@@ -1027,19 +1027,40 @@ def max_pool2d(
     padding: IntOrPair = 0,
     dilation: IntOrPair = 1,
     ceil_mode: bool = False,
-) -> Tensor:
+    return_indices: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """2-D max pooling (PyTorch's ``max_pool2d``): x ``(N, C, H, W)`` (or ``(C, H, W)``) ->
     ``(N, C, OH, OW)``, ``OH = floor((H + 2*padding - dilation*(kH-1) - 1) / stride) + 1``
     (``ceil`` with ``ceil_mode``, whose last window may hang over the edge but starts inside
     the input or its padding). ``stride`` defaults to ``kernel_size``; padding (at most half
     the kernel) counts as -inf. The gradient of each window goes to its first maximal
-    element (row-major), as PyTorch's indices."""
+    element (row-major), as PyTorch's indices. With ``return_indices``, also those
+    indices: int64 ``(N, C, OH, OW)``, each ``row * W + col`` in the unpadded input."""
     x = _as_tensor(x)
     x4, unbatched = _batched(x, "max_pool2d", "input (N, C, H, W)")
     win = _cached(_pool_window, "max_pool2d", x4.shape, kernel_size, stride, padding, dilation,
                   bool(ceil_mode))  # fmt: skip
     y = MaxPool.apply(x4, win=win)
+    if return_indices:
+        indices = Tensor(_max_pool_indices(x4.data, win))
+        if unbatched:
+            return y.reshape(y.shape[1:]), indices.reshape(indices.shape[1:])
+        return y, indices
     return y.reshape(y.shape[1:]) if unbatched else y
+
+
+def _max_pool_indices(x: Any, win: Window) -> Any:
+    """Where each window's (first) maximum sits in ``x`` ``(N, C, H, W)``: the flat index
+    ``row * W + col``, int64 ``(N, C, OH, OW)``."""
+    xp = array_module(x)
+    _, mask = _max_pool_forward(x, win)  # (N, C, OH, kH, OW, kW): the first maximum
+    n, c = x.shape[:2]
+    tap = mask.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, win.oh, win.ow, -1).argmax(axis=-1)
+    i, j = tap // win.kw, tap % win.kw
+    pt, _, pl, _ = win.pads
+    rows = xp.arange(win.oh)[:, None] * win.sh + i * win.dh - pt
+    cols = xp.arange(win.ow)[None, :] * win.sw + j * win.dw - pl
+    return (rows * win.w + cols).astype(xp.int64)
 
 
 def avg_pool2d(

@@ -67,6 +67,7 @@ def pools(draw: Any) -> tuple:
     dilation = (1, 1)
     if name == "MaxPool2d":
         dilation = kwargs["dilation"] = _ints(draw, 2, 1, 2)
+        kwargs["return_indices"] = draw(st.booleans())  # (the checks compare the values)
     else:
         kwargs["count_include_pad"] = draw(st.booleans())
         kwargs["divisor_override"] = draw(st.sampled_from([None, None, None, 3]))
