@@ -23,7 +23,10 @@ from chainrule.optim.adam import Adam, AdamW
 from chainrule.optim.lr_scheduler import (
     CosineAnnealingLR,
     ExponentialLR,
+    LambdaLR,
+    LinearLR,
     LRScheduler,
+    MultiStepLR,
     ReduceLROnPlateau,
     StepLR,
 )
@@ -40,6 +43,9 @@ __all__ = [
     "CosineAnnealingLR",
     "ExponentialLR",
     "LRScheduler",
+    "LambdaLR",
+    "LinearLR",
+    "MultiStepLR",
     "Optimizer",
     "OptimizerError",
     "RMSprop",

@@ -13,7 +13,9 @@ bit. ``step(epoch)`` (deprecated in torch) jumps to ``epoch`` with the closed fo
 
 from __future__ import annotations
 
+import bisect
 import math
+import types
 from typing import Any
 
 from chainrule.optim.optimizer import Optimizer, OptimizerError, check_number
@@ -176,6 +178,110 @@ class CosineAnnealingLR(LRScheduler):
     def _closed_form_lr(self) -> list[float]:
         e, t, eta = self.last_epoch, self.T_max, self.eta_min
         return [eta + (b - eta) * (1 + math.cos(math.pi * e / t)) / 2 for b in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the rate by ``gamma`` at each epoch in ``milestones`` (a milestone listed
+    twice multiplies twice): ``lr = initial_lr * gamma ** (milestones passed)``."""
+
+    def __init__(self, optimizer: Optimizer, milestones: Any, gamma: float = 0.1,
+                 last_epoch: int = -1) -> None:  # fmt: skip
+        try:
+            steps = sorted(milestones)
+        except TypeError:
+            steps = None
+        if steps is None or not all(
+            isinstance(m, int) and not isinstance(m, bool) and m >= 0 for m in steps
+        ):
+            raise OptimizerError(f"milestones must be ints >= 0, got {milestones!r}")
+        check_number("gamma", gamma)
+        self.milestones = steps  # a sorted list (repeats kept): plain numbers in state_dict
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        hits = self.milestones.count(self.last_epoch)
+        if not hits:
+            return [g["lr"] for g in self.optimizer.param_groups]
+        return [g["lr"] * self.gamma**hits for g in self.optimizer.param_groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        passed = bisect.bisect_right(self.milestones, self.last_epoch)
+        return [b * self.gamma**passed for b in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """Scale the rate linearly from ``start_factor * initial_lr`` to
+    ``end_factor * initial_lr`` over ``total_iters`` epochs (a warm-up), then keep it."""
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
+                 end_factor: float = 1.0, total_iters: int = 5,
+                 last_epoch: int = -1) -> None:  # fmt: skip
+        check_number("start_factor", start_factor)
+        check_number("end_factor", end_factor)
+        if not 0 < start_factor <= 1:
+            raise OptimizerError(f"start_factor must be in (0, 1], got {start_factor}")
+        if not 0 <= end_factor <= 1:
+            raise OptimizerError(f"end_factor must be in [0, 1], got {end_factor}")
+        if isinstance(total_iters, bool) or not isinstance(total_iters, int) or total_iters < 1:
+            raise OptimizerError(f"total_iters must be a positive int, got {total_iters!r}")
+        self.start_factor, self.end_factor = start_factor, end_factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0:
+            return [g["lr"] * self.start_factor for g in groups]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return [g["lr"] for g in groups]
+        a, b, n = self.start_factor, self.end_factor, self.total_iters
+        ratio = 1.0 + (b - a) / (n * a + (self.last_epoch - 1) * (b - a))  # torch's chain
+        return [g["lr"] * ratio for g in groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        a, b, n = self.start_factor, self.end_factor, self.total_iters
+        factor = a + (b - a) * min(n, self.last_epoch) / n
+        return [base * factor for base in self.base_lrs]
+
+
+class LambdaLR(LRScheduler):
+    """``lr = initial_lr * lr_lambda(epoch)``; ``lr_lambda`` is one function, or one per
+    parameter group. ``state_dict`` leaves the functions out (as PyTorch: functions are
+    not data); callable objects keep their attributes."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Any, last_epoch: int = -1) -> None:
+        _check_optimizer(optimizer)
+        n = len(optimizer.param_groups)
+        fns = list(lr_lambda) if isinstance(lr_lambda, list | tuple) else [lr_lambda] * n
+        if len(fns) != n or not all(callable(f) for f in fns):
+            raise OptimizerError(
+                f"lr_lambda must be a function or a list of {n} functions (one per parameter "
+                f"group), got {lr_lambda!r}"
+            )
+        self.lr_lambdas = fns
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs)]
+
+    _closed_form_lr = get_lr
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {k: v for k, v in super().state_dict().items() if k != "lr_lambdas"}
+        state["lr_lambdas"] = [
+            None if isinstance(f, types.FunctionType) else dict(vars(f)) for f in self.lr_lambdas
+        ]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not isinstance(state_dict, dict):
+            raise OptimizerError(f"{type(self).__name__}.load_state_dict needs a dict")
+        saved = state_dict.get("lr_lambdas", [])
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != "lr_lambdas"})
+        for f, attrs in zip(self.lr_lambdas, saved):
+            if attrs is not None:
+                vars(f).update(attrs)
 
 
 class ReduceLROnPlateau(LRScheduler):

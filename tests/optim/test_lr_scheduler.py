@@ -33,6 +33,12 @@ SCHEDULES = [
     ("ExponentialLR", {"gamma": 0.97}),
     ("CosineAnnealingLR", {"T_max": 25}),
     ("CosineAnnealingLR", {"T_max": 10, "eta_min": 0.01}),
+    ("MultiStepLR", {"milestones": [30, 10, 80, 80]}),
+    ("MultiStepLR", {"milestones": [0, 5], "gamma": 0.5}),
+    ("LinearLR", {}),
+    ("LinearLR", {"start_factor": 0.1, "end_factor": 0.7, "total_iters": 40}),
+    ("LinearLR", {"start_factor": 1.0, "end_factor": 0.0, "total_iters": 100}),
+    ("LambdaLR", {"lr_lambda": lambda e: 0.95**e / (1 + e % 7)}),
 ]
 
 
@@ -127,6 +133,62 @@ def test_schedulers_without_torch() -> None:
     assert exp.get_last_lr() == [0.125] and exp.last_epoch == 3
 
 
+@pytest.mark.torch
+@pytest.mark.parametrize(("name", "kw"), SCHEDULES[5:-1], ids=lambda v: str(v))
+def test_explicit_epoch_matches_torch(name: str, kw: dict) -> None:
+    torch = pytest.importorskip("torch")
+    opt, topt = our_opt((0.1,)), torch_opt(torch, (0.1,))
+    sched = getattr(lr_scheduler, name)(opt, **kw)
+    tsched = getattr(torch.optim.lr_scheduler, name)(topt, **kw)
+    for epoch in (3, 12, 45, 90):
+        sched.step(epoch)
+        with pytest.warns(UserWarning):  # (torch deprecates the argument)
+            tsched.step(epoch)
+        assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+
+
+def test_new_schedules_without_torch() -> None:
+    opt = our_opt((1.0,))
+    multi = lr_scheduler.MultiStepLR(opt, milestones=[2, 4, 4], gamma=0.5)
+    got = [multi.get_last_lr()[0]]
+    for _ in range(5):
+        multi.step()
+        got.append(multi.get_last_lr()[0])
+    assert got == [1.0, 1.0, 0.5, 0.5, 0.125, 0.125]
+    opt = our_opt((1.0,))
+    warm = lr_scheduler.LinearLR(opt, start_factor=0.25, total_iters=3)
+    got = [warm.get_last_lr()[0]]
+    for _ in range(4):
+        warm.step()
+        got.append(warm.get_last_lr()[0])
+    assert got == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0])
+    opt = our_opt((2.0, 1.0))
+    lam = lr_scheduler.LambdaLR(opt, [lambda e: 1 / (e + 1), lambda e: 0.5])
+    lam.step()
+    assert lam.get_last_lr() == [1.0, 0.5]
+
+
+def test_lambda_lr_state_dict_keeps_callable_objects_only() -> None:
+    class Decay:
+        def __init__(self) -> None:
+            self.rate = 0.5
+
+        def __call__(self, epoch: int) -> float:
+            return self.rate**epoch
+
+    opt = our_opt((1.0, 1.0))
+    obj = Decay()
+    sched = lr_scheduler.LambdaLR(opt, [obj, lambda e: 1.0])
+    sched.step()
+    sd = sched.state_dict()
+    assert sd["lr_lambdas"] == [{"rate": 0.5}, None]
+    obj2 = Decay()
+    obj2.rate = 0.9
+    sched2 = lr_scheduler.LambdaLR(our_opt((1.0, 1.0)), [obj2, lambda e: 1.0])
+    sched2.load_state_dict(sd)
+    assert obj2.rate == 0.5 and sched2.last_epoch == 1
+
+
 def test_explicit_epoch_uses_closed_form() -> None:
     opt = our_opt((1.0,))
     sched = lr_scheduler.StepLR(opt, step_size=3, gamma=0.1)
@@ -145,8 +207,10 @@ def test_explicit_epoch_uses_closed_form() -> None:
         (lambda o: lr_scheduler.StepLR(o, step_size=4, gamma=0.5), 10),
         (lambda o: lr_scheduler.ExponentialLR(o, gamma=0.9), 10),
         (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=7, eta_min=0.001), 10),
+        (lambda o: lr_scheduler.MultiStepLR(o, milestones=[3, 12, 12, 20]), 10),
+        (lambda o: lr_scheduler.LinearLR(o, start_factor=0.2, total_iters=15), 10),
     ],
-    ids=["StepLR", "ExponentialLR", "CosineAnnealingLR"],
+    ids=["StepLR", "ExponentialLR", "CosineAnnealingLR", "MultiStepLR", "LinearLR"],
 )
 def test_scheduler_state_dict_resume(make: Any, steps: int) -> None:
     opt = our_opt((0.2, 0.05))
@@ -206,6 +270,20 @@ def test_scheduler_errors() -> None:
         lr_scheduler.CosineAnnealingLR(opt, T_max=0)
     with pytest.raises(OptimizerError, match="gamma"):
         lr_scheduler.ExponentialLR(opt, gamma=-0.5)
+    with pytest.raises(OptimizerError, match="milestones"):
+        lr_scheduler.MultiStepLR(opt, milestones=[3, "x"])
+    with pytest.raises(OptimizerError, match="milestones"):
+        lr_scheduler.MultiStepLR(opt, milestones=5)
+    with pytest.raises(OptimizerError, match="start_factor"):
+        lr_scheduler.LinearLR(opt, start_factor=0)
+    with pytest.raises(OptimizerError, match="end_factor"):
+        lr_scheduler.LinearLR(opt, end_factor=1.5)
+    with pytest.raises(OptimizerError, match="total_iters"):
+        lr_scheduler.LinearLR(opt, total_iters=0)
+    with pytest.raises(OptimizerError, match="lr_lambda"):
+        lr_scheduler.LambdaLR(opt, [lambda e: 1.0, lambda e: 1.0])
+    with pytest.raises(OptimizerError, match="lr_lambda"):
+        lr_scheduler.LambdaLR(opt, 0.5)
     with pytest.raises(OptimizerError, match="factor"):
         lr_scheduler.ReduceLROnPlateau(opt, factor=1.0)
     with pytest.raises(OptimizerError, match="mode"):
