@@ -22,6 +22,7 @@ from chainrule.optim.adagrad import Adagrad
 from chainrule.optim.adam import Adam, AdamW
 from chainrule.optim.lr_scheduler import (
     CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
     ExponentialLR,
     LambdaLR,
     LinearLR,
@@ -41,6 +42,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
     "ExponentialLR",
     "LRScheduler",
     "LambdaLR",

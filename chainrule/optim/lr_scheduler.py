@@ -180,6 +180,58 @@ class CosineAnnealingLR(LRScheduler):
         return [eta + (b - eta) * (1 + math.cos(math.pi * e / t)) / 2 for b in self.base_lrs]
 
 
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR (Loshchilov & Hutter): cosine annealing from ``initial_lr`` to ``eta_min`` over
+    ``T_i`` epochs, then a restart, with ``T_0`` for the first cycle and each next cycle
+    ``T_mult`` times longer: ``lr = eta_min + (initial_lr - eta_min)(1 + cos(π·T_cur/T_i))/2``.
+    ``step(epoch)`` takes fractional epochs (``step(epoch + i / batches)`` anneals per
+    batch), as PyTorch's."""
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 last_epoch: int = -1) -> None:  # fmt: skip
+        if isinstance(T_0, bool) or not isinstance(T_0, int) or T_0 < 1:
+            raise OptimizerError(f"T_0 must be a positive int, got {T_0!r}")
+        if isinstance(T_mult, bool) or not isinstance(T_mult, int) or T_mult < 1:
+            raise OptimizerError(f"T_mult must be an int >= 1, got {T_mult!r}")
+        check_number("eta_min", eta_min)
+        self.T_0, self.T_i, self.T_mult = T_0, T_0, T_mult
+        self.eta_min = eta_min
+        self.T_cur: float = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        eta = self.eta_min
+        cos = math.cos(math.pi * self.T_cur / self.T_i)
+        return [eta + (b - eta) * (1 + cos) / 2 for b in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance one epoch, or go to ``epoch`` (a float: fractions of an epoch count)."""
+        self._step_count += 1
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            check_number("epoch", epoch)
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:  # the cycle that contains epoch, and how far into it
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult**n
+            else:
+                self.T_i, self.T_cur = self.T_0, epoch
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+
 class MultiStepLR(LRScheduler):
     """Multiply the rate by ``gamma`` at each epoch in ``milestones`` (a milestone listed
     twice multiplies twice): ``lr = initial_lr * gamma ** (milestones passed)``."""

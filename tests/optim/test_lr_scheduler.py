@@ -39,6 +39,8 @@ SCHEDULES = [
     ("LinearLR", {"start_factor": 0.1, "end_factor": 0.7, "total_iters": 40}),
     ("LinearLR", {"start_factor": 1.0, "end_factor": 0.0, "total_iters": 100}),
     ("LambdaLR", {"lr_lambda": lambda e: 0.95**e / (1 + e % 7)}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 10}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2, "eta_min": 0.001}),
 ]
 
 
@@ -134,7 +136,9 @@ def test_schedulers_without_torch() -> None:
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize(("name", "kw"), SCHEDULES[5:-1], ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("name", "kw"), [s for s in SCHEDULES if s[0] in ("MultiStepLR", "LinearLR")], ids=str
+)
 def test_explicit_epoch_matches_torch(name: str, kw: dict) -> None:
     torch = pytest.importorskip("torch")
     opt, topt = our_opt((0.1,)), torch_opt(torch, (0.1,))
@@ -145,6 +149,21 @@ def test_explicit_epoch_matches_torch(name: str, kw: dict) -> None:
         with pytest.warns(UserWarning):  # (torch deprecates the argument)
             tsched.step(epoch)
         assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("kw", [{"T_0": 4}, {"T_0": 3, "T_mult": 2, "eta_min": 0.01}])
+def test_warm_restarts_per_batch_match_torch(kw: dict) -> None:
+    torch = pytest.importorskip("torch")
+    opt, topt = our_opt((0.1, 0.02)), torch_opt(torch, (0.1, 0.02))
+    sched = lr_scheduler.CosineAnnealingWarmRestarts(opt, **kw)
+    tsched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(topt, **kw)
+    for epoch in range(30):
+        for i in range(5):  # the per-batch use: fractional epochs
+            sched.step(epoch + i / 5)
+            tsched.step(epoch + i / 5)
+            assert sched.get_last_lr() == tsched.get_last_lr()
+            assert sched.last_epoch == tsched.last_epoch
 
 
 def test_new_schedules_without_torch() -> None:
@@ -209,8 +228,9 @@ def test_explicit_epoch_uses_closed_form() -> None:
         (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=7, eta_min=0.001), 10),
         (lambda o: lr_scheduler.MultiStepLR(o, milestones=[3, 12, 12, 20]), 10),
         (lambda o: lr_scheduler.LinearLR(o, start_factor=0.2, total_iters=15), 10),
+        (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2), 10),
     ],
-    ids=["StepLR", "ExponentialLR", "CosineAnnealingLR", "MultiStepLR", "LinearLR"],
+    ids=["StepLR", "ExponentialLR", "CosineAnnealingLR", "MultiStepLR", "LinearLR", "SGDR"],
 )
 def test_scheduler_state_dict_resume(make: Any, steps: int) -> None:
     opt = our_opt((0.2, 0.05))
@@ -284,6 +304,12 @@ def test_scheduler_errors() -> None:
         lr_scheduler.LambdaLR(opt, [lambda e: 1.0, lambda e: 1.0])
     with pytest.raises(OptimizerError, match="lr_lambda"):
         lr_scheduler.LambdaLR(opt, 0.5)
+    with pytest.raises(OptimizerError, match="T_0"):
+        lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=0)
+    with pytest.raises(OptimizerError, match="T_mult"):
+        lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=1.5)
+    with pytest.raises(OptimizerError, match="epoch"):
+        lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2).step(-1)
     with pytest.raises(OptimizerError, match="factor"):
         lr_scheduler.ReduceLROnPlateau(opt, factor=1.0)
     with pytest.raises(OptimizerError, match="mode"):
