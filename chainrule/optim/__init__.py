@@ -28,6 +28,7 @@ from chainrule.optim.lr_scheduler import (
     LinearLR,
     LRScheduler,
     MultiStepLR,
+    OneCycleLR,
     ReduceLROnPlateau,
     StepLR,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "LambdaLR",
     "LinearLR",
     "MultiStepLR",
+    "OneCycleLR",
     "Optimizer",
     "OptimizerError",
     "RMSprop",

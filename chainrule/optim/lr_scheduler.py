@@ -232,6 +232,127 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
 
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin), stepped once per *batch*: the rate rises from
+    ``max_lr / div_factor`` to ``max_lr`` over the first ``pct_start`` of ``total_steps``
+    (or ``epochs * steps_per_epoch``), then falls to ``initial_lr / final_div_factor``
+    (``three_phase``: back to the start first, then down); with ``cycle_momentum`` the
+    momentum (Adam's beta1) moves the opposite way between ``max_momentum`` and
+    ``base_momentum``. ``anneal_strategy`` "cos" or "linear". PyTorch's semantics and
+    arguments; stepping past ``total_steps`` is an error."""
+
+    def __init__(self, optimizer: Optimizer, max_lr: Any, total_steps: int | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None,
+                 pct_start: float = 0.3, anneal_strategy: str = "cos",
+                 cycle_momentum: bool = True, base_momentum: Any = 0.85,
+                 max_momentum: Any = 0.95, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, three_phase: bool = False,
+                 last_epoch: int = -1) -> None:  # fmt: skip
+        _check_optimizer(optimizer)
+        self.total_steps = _one_cycle_steps(total_steps, epochs, steps_per_epoch)
+        check_number("pct_start", pct_start, 0.0, 1.0)
+        if anneal_strategy not in ("cos", "linear"):
+            raise OptimizerError(
+                f"anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}"
+            )
+        for name, factor in (("div_factor", div_factor), ("final_div_factor", final_div_factor)):
+            check_number(name, factor)
+            if factor <= 0:
+                raise OptimizerError(f"{name} must be positive, got {factor}")
+        self.anneal_strategy = anneal_strategy
+        n = self.total_steps
+        # (end step, start rate, end rate, start momentum, end momentum) per phase
+        if three_phase:
+            self.phases = [
+                [float(pct_start * n) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"],
+                [float(2 * pct_start * n) - 2, "max_lr", "initial_lr", "base_momentum",
+                 "max_momentum"],
+                [n - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"],
+            ]  # fmt: skip
+        else:
+            self.phases = [
+                [float(pct_start * n) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"],
+                [n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"],
+            ]  # fmt: skip
+        groups = optimizer.param_groups
+        max_lrs = _per_group("max_lr", max_lr, groups)
+        if last_epoch == -1:
+            for group, top in zip(groups, max_lrs):
+                group["initial_lr"] = top / div_factor
+                group["max_lr"] = top
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+        self.cycle_momentum = bool(cycle_momentum)
+        self.use_beta1 = "betas" in optimizer.defaults
+        if self.cycle_momentum:
+            if "momentum" not in optimizer.defaults and not self.use_beta1:
+                raise OptimizerError(
+                    f"cycle_momentum needs an optimiser with momentum or betas; "
+                    f"{type(optimizer).__name__} has neither (pass cycle_momentum=False)"
+                )
+            highs = _per_group("max_momentum", max_momentum, groups)
+            lows = _per_group("base_momentum", base_momentum, groups)
+            if last_epoch == -1:
+                for group, high, low in zip(groups, highs, lows):
+                    self._set_momentum(group, high)
+                    group["max_momentum"], group["base_momentum"] = high, low
+        super().__init__(optimizer, last_epoch)
+
+    def _set_momentum(self, group: dict, value: float) -> None:
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self) -> list[float]:
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise OptimizerError(
+                f"OneCycleLR stepped {step} times, past its total_steps={self.total_steps}"
+            )
+        lrs = []
+        for group in self.optimizer.param_groups:
+            start_step = 0.0
+            for i, (end_step, lr0, lr1, m0, m1) in enumerate(self.phases):
+                if step <= end_step or i == len(self.phases) - 1:
+                    pct = (step - start_step) / (end_step - start_step)
+                    lrs.append(self._anneal(group[lr0], group[lr1], pct))
+                    if self.cycle_momentum:
+                        self._set_momentum(group, self._anneal(group[m0], group[m1], pct))
+                    break
+                start_step = end_step
+        return lrs
+
+    _closed_form_lr = get_lr
+
+
+def _one_cycle_steps(total_steps: Any, epochs: Any, steps_per_epoch: Any) -> int:
+    def positive(name: str, v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise OptimizerError(f"{name} must be a positive int, got {v!r}")
+        return v
+
+    if total_steps is not None:
+        return positive("total_steps", total_steps)
+    if epochs is not None and steps_per_epoch is not None:
+        return positive("epochs", epochs) * positive("steps_per_epoch", steps_per_epoch)
+    raise OptimizerError("OneCycleLR needs total_steps, or epochs and steps_per_epoch")
+
+
+def _per_group(name: str, value: Any, groups: list) -> list[float]:
+    """``value`` for each parameter group: one number for all, or a list of one each."""
+    values = list(value) if isinstance(value, list | tuple) else [value] * len(groups)
+    if len(values) != len(groups):
+        raise OptimizerError(f"{name}: expected {len(groups)} values, got {len(values)}")
+    for v in values:
+        check_number(name, v)
+    return [float(v) for v in values]
+
+
 class MultiStepLR(LRScheduler):
     """Multiply the rate by ``gamma`` at each epoch in ``milestones`` (a milestone listed
     twice multiplies twice): ``lr = initial_lr * gamma ** (milestones passed)``."""

@@ -166,6 +166,44 @@ def test_warm_restarts_per_batch_match_torch(kw: dict) -> None:
             assert sched.last_epoch == tsched.last_epoch
 
 
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    ("opt_name", "kw"),
+    [
+        ("SGD", {"max_lr": 0.5, "total_steps": 40}),
+        ("SGD", {"max_lr": [0.5, 0.1], "epochs": 4, "steps_per_epoch": 9,
+                 "anneal_strategy": "linear", "pct_start": 0.25}),
+        ("Adam", {"max_lr": 0.01, "total_steps": 50, "three_phase": True}),
+        ("Adam", {"max_lr": 0.01, "total_steps": 30, "cycle_momentum": False,
+                  "div_factor": 10.0, "final_div_factor": 100.0}),
+        ("SGD", {"max_lr": 1.0, "total_steps": 25, "base_momentum": [0.8, 0.7],
+                 "max_momentum": 0.99}),
+    ],
+    ids=str,
+)  # fmt: skip
+def test_one_cycle_matches_torch(opt_name: str, kw: dict) -> None:
+    torch = pytest.importorskip("torch")
+    params = [cr.Tensor(np.zeros(2, np.float32), requires_grad=True) for _ in range(2)]
+    tparams = [torch.zeros(2, requires_grad=True) for _ in range(2)]
+    extra = {"momentum": 0.9} if opt_name == "SGD" else {}
+    opt = getattr(optim, opt_name)([{"params": [p]} for p in params], lr=0.1, **extra)
+    topt = getattr(torch.optim, opt_name)([{"params": [p]} for p in tparams], lr=0.1, **extra)
+    sched = lr_scheduler.OneCycleLR(opt, **kw)
+    tsched = torch.optim.lr_scheduler.OneCycleLR(topt, **kw)
+    key = "momentum" if opt_name == "SGD" else "betas"
+    for _ in range(tsched.total_steps - 1):
+        assert sched.get_last_lr() == tsched.get_last_lr()
+        assert [g[key] for g in opt.param_groups] == [g[key] for g in topt.param_groups]
+        opt.step()
+        topt.step()
+        sched.step()
+        tsched.step()
+    assert sched.get_last_lr() == tsched.get_last_lr()
+    sched.step()  # the last allowed step, then one too many
+    with pytest.raises(OptimizerError, match="total_steps"):
+        sched.step()
+
+
 def test_new_schedules_without_torch() -> None:
     opt = our_opt((1.0,))
     multi = lr_scheduler.MultiStepLR(opt, milestones=[2, 4, 4], gamma=0.5)
@@ -304,6 +342,17 @@ def test_scheduler_errors() -> None:
         lr_scheduler.LambdaLR(opt, [lambda e: 1.0, lambda e: 1.0])
     with pytest.raises(OptimizerError, match="lr_lambda"):
         lr_scheduler.LambdaLR(opt, 0.5)
+    with pytest.raises(OptimizerError, match="total_steps"):
+        lr_scheduler.OneCycleLR(opt, max_lr=0.1)
+    with pytest.raises(OptimizerError, match="anneal_strategy"):
+        lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=5, anneal_strategy="exp")
+    with pytest.raises(OptimizerError, match="div_factor"):
+        lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=5, div_factor=0)
+    with pytest.raises(OptimizerError, match="max_lr"):
+        lr_scheduler.OneCycleLR(opt, max_lr=[0.1, 0.2], total_steps=5)
+    with pytest.raises(OptimizerError, match="cycle_momentum"):
+        lr_scheduler.OneCycleLR(optim.Adagrad(opt.param_groups[0]["params"]), max_lr=0.1,
+                                total_steps=5)  # fmt: skip
     with pytest.raises(OptimizerError, match="T_0"):
         lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=0)
     with pytest.raises(OptimizerError, match="T_mult"):
