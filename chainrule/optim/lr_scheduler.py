@@ -37,6 +37,8 @@ class LRScheduler:
     every group.
     """
 
+    per_batch = False  # stepped once per batch rather than per epoch (``fit`` reads this)
+
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         self.optimizer = optimizer
@@ -239,7 +241,10 @@ class OneCycleLR(LRScheduler):
     (``three_phase``: back to the start first, then down); with ``cycle_momentum`` the
     momentum (Adam's beta1) moves the opposite way between ``max_momentum`` and
     ``base_momentum``. ``anneal_strategy`` "cos" or "linear". PyTorch's semantics and
-    arguments; stepping past ``total_steps`` is an error."""
+    arguments; stepping past ``total_steps`` is an error. ``cr.train.fit`` steps it after
+    every batch."""
+
+    per_batch = True
 
     def __init__(self, optimizer: Optimizer, max_lr: Any, total_steps: int | None = None,
                  epochs: int | None = None, steps_per_epoch: int | None = None,

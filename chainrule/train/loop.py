@@ -142,6 +142,8 @@ class Trainer:
         self.loss_fn = loss_fn
         self.optimizer = optimizer
         self.scheduler = scheduler
+        # schedules written per batch (OneCycleLR) step after every optimiser step
+        self._per_batch_schedule = bool(getattr(scheduler, "per_batch", False))
         self.train_loader = as_loader(train_data, batch_size, bool(shuffle), "train_data")
         self.val_loader = (
             None if val_data is None else as_loader(val_data, batch_size, False, "val_data")
@@ -255,6 +257,8 @@ class Trainer:
                 )
             loss.backward()
             self.optimizer.step()
+            if self._per_batch_schedule:
+                self.scheduler.step()
             n = int(target.shape[0]) if target.ndim else 1
             value = float(loss.item())
             values = {"loss": value}
@@ -272,7 +276,7 @@ class Trainer:
         seconds = time.perf_counter() - start
         self.history.append(epoch, logs, seconds)
         progress.end_epoch(epoch, self.epochs, logs, seconds)
-        if self.scheduler is not None:
+        if self.scheduler is not None and not self._per_batch_schedule:
             if isinstance(self.scheduler, ReduceLROnPlateau):
                 self.scheduler.step(logs.get("val_loss", logs["loss"]))
             else:
@@ -503,7 +507,8 @@ def fit(
             ``sys.stdout`` is a terminal and prints one summary line per epoch otherwise;
             ``"bar"`` or ``"line"`` force one; ``False`` is silent.
         batch_size: the batch size for data given as pairs or Datasets.
-        scheduler: a ``cr.optim.lr_scheduler`` scheduler, stepped once per epoch.
+        scheduler: a ``cr.optim.lr_scheduler`` scheduler, stepped once per epoch (once
+            per batch for the per-batch schedules: ``OneCycleLR``).
         seed: if given, ``cr.manual_seed(seed)`` is called first, so shuffling and dropout
             are repeatable (seed before building the model, too, for repeatable weights).
             Without it, a run is repeatable under an earlier ``cr.manual_seed``.

@@ -225,6 +225,22 @@ def test_scheduler_steps_once_per_epoch_and_plateau_gets_val_loss() -> None:
     assert plateau.best == pytest.approx(h["val_loss"][0])
 
 
+def test_one_cycle_schedule_steps_once_per_batch() -> None:
+    X, y = blobs()
+    model, loss_fn, opt, _ = setup()
+    loader = cr.data.DataLoader(cr.data.TensorDataset(X, y), batch_size=16)
+    sched = cr.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, epochs=3,
+                                            steps_per_epoch=len(loader))  # fmt: skip
+    h = cr.train.fit(model, loss_fn, opt, loader, epochs=3, scheduler=sched, progress=False)
+    assert sched.last_epoch == 3 * len(loader)  # every batch, and no extra step per epoch
+    assert h["lr"][0] == pytest.approx(0.1 / 25)  # each epoch logs its starting rate
+    _, _, opt2, _ = setup()
+    alone = cr.optim.lr_scheduler.OneCycleLR(opt2, max_lr=0.1, total_steps=3 * len(loader))
+    for _ in range(3 * len(loader)):
+        alone.step()
+    assert opt.param_groups[0]["lr"] == opt2.param_groups[0]["lr"]
+
+
 def test_progress_lines_when_not_a_terminal(capsys: pytest.CaptureFixture) -> None:
     X, y = blobs()
     model, loss_fn, opt, _ = setup()
