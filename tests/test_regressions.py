@@ -73,3 +73,24 @@ def test_the_version_error_advice_to_clone_works() -> None:
     z.backward()
     np.testing.assert_allclose(x.grad.numpy(), [8.0, 16.0])
     assert cr.clone(np.ones(2)).shape == (2,)
+
+
+def test_forward_mode_through_ops_with_a_constant_array_operand() -> None:
+    # a NumPy array operand got the tangent 0 (a Python int): matmul's jvp did `0 @ b`
+    # and failed; concatenate and stack could not join it either
+    rng = np.random.default_rng(0)
+    a, x0 = rng.standard_normal((2, 3)), rng.standard_normal((3, 4))
+    cases = [
+        (lambda x: cr.matmul(a, x), lambda t: a @ t),
+        (lambda x: cr.matmul(x.T, a.T), lambda t: t.T @ a.T),
+        (
+            lambda x: cr.concatenate([x, a.T], axis=1),
+            lambda t: np.concatenate([t, np.zeros((3, 2))], axis=1),
+        ),
+        (lambda x: cr.stack([x, x0]), lambda t: np.stack([t, np.zeros_like(t)])),
+        (lambda x: cr.where(x0 > 0, x, a[0, 0]), lambda t: np.where(x0 > 0, t, 0.0)),
+    ]
+    for f, expect in cases:
+        t = rng.standard_normal(x0.shape)
+        _, tangent = cr.jvp(f, (cr.tensor(x0),), (cr.tensor(t),))
+        np.testing.assert_allclose(tangent.numpy(), expect(t), rtol=1e-12, atol=1e-12)
