@@ -15,13 +15,14 @@ from chainrule.nn.activation import (
     NoisyReLU,
     ReLU,
     Sigmoid,
+    SiLU,
     Softmax,
     Softplus,
     Tanh,
 )
 from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.containers import Add, Concat, ModuleDict, ModuleList, Multiply, Sequential
-from chainrule.nn.conv import AvgPool2d, Conv1d, Conv2d, MaxPool2d
+from chainrule.nn.conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from chainrule.nn.graph import Graph, GraphBuildError
 from chainrule.nn.layers import (
     BatchNorm1d,
@@ -56,12 +57,12 @@ from chainrule.nn.parameter import Parameter
 from chainrule.nn.rnn import GRU, LSTM, RNN
 
 __all__ = [
-    "Add", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Concat",
-    "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding", "Flatten", "GELU",
-    "GRU", "Graph", "GraphBuildError", "HardTanh", "HingeLoss", "HuberLoss", "Identity",
-    "IncompatibleKeys", "L1Loss", "LSTM", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax",
-    "MSELoss", "MaxPool2d", "Maxout", "Module", "ModuleDict", "ModuleError", "ModuleList",
-    "ModuleNameError", "ModuleTypeError", "MultiheadAttention", "Multiply", "NLLLoss", "NoisyReLU",
-    "Normalize", "Parameter", "RNN", "ReLU", "RemovableHandle", "Sequential", "Sigmoid", "Softmax",
-    "Softplus", "StateDictError", "Tanh", "functional", "init", "utils",
+    "AdaptiveAvgPool2d", "Add", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
+    "BatchNorm2d", "Concat", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding",
+    "Flatten", "GELU", "GRU", "Graph", "GraphBuildError", "HardTanh", "HingeLoss", "HuberLoss",
+    "Identity", "IncompatibleKeys", "L1Loss", "LSTM", "LayerNorm", "LeakyReLU", "Linear",
+    "LogSoftmax", "MSELoss", "MaxPool2d", "Maxout", "Module", "ModuleDict", "ModuleError",
+    "ModuleList", "ModuleNameError", "ModuleTypeError", "MultiheadAttention", "Multiply", "NLLLoss",
+    "NoisyReLU", "Normalize", "Parameter", "RNN", "ReLU", "RemovableHandle", "Sequential", "SiLU",
+    "Sigmoid", "Softmax", "Softplus", "StateDictError", "Tanh", "functional", "init", "utils",
 ]  # fmt: skip

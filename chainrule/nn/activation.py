@@ -13,8 +13,8 @@ from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
 __all__ = [
-    "ELU", "GELU", "HardTanh", "LeakyReLU", "LogSoftmax", "NoisyReLU", "ReLU", "Sigmoid",
-    "Softmax", "Softplus", "Tanh",
+    "ELU", "GELU", "HardTanh", "LeakyReLU", "LogSoftmax", "NoisyReLU", "ReLU", "SiLU",
+    "Sigmoid", "Softmax", "Softplus", "Tanh",
 ]  # fmt: skip
 
 
@@ -79,6 +79,13 @@ class Sigmoid(Module):
 
     def forward(self, x: Any) -> Tensor:
         return F.sigmoid(x)
+
+
+class SiLU(Module):
+    """SiLU (swish) ``x * sigmoid(x)``."""
+
+    def forward(self, x: Any) -> Tensor:
+        return F.silu(x)
 
 
 class Tanh(Module):

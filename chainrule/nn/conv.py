@@ -22,7 +22,7 @@ from chainrule.nn.parameter import Parameter
 from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
-__all__ = ["AvgPool2d", "Conv1d", "Conv2d", "MaxPool2d"]
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Conv2d", "MaxPool2d"]
 
 # PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
 _PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
@@ -232,3 +232,27 @@ class AvgPool2d(Module):
             f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, "
             f"count_include_pad={self.count_include_pad}{extra}"
         )
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size (PyTorch's ``nn.AdaptiveAvgPool2d``):
+    (N, C, H, W) -> (N, C, *output_size), or unbatched (C, H, W); ``output_size`` an int
+    or a pair (None keeps that size). ``AdaptiveAvgPool2d(1)`` is global average pooling."""
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        pair = output_size if isinstance(output_size, tuple | list) else (output_size,) * 2
+        if len(pair) != 2 or not all(
+            v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1) for v in pair
+        ):
+            raise ArgumentError(
+                f"AdaptiveAvgPool2d: output_size must be an int >= 1, a pair of them or None, "
+                f"got {output_size!r}"
+            )
+        self.output_size = output_size
+
+    def forward(self, x: Any) -> Tensor:
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"

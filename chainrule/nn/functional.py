@@ -35,7 +35,13 @@ import numpy as np
 from chainrule import backend, ops
 from chainrule.errors import ShapeError
 from chainrule.ops import nn as _nn
-from chainrule.ops.conv import avg_pool2d, conv1d, conv2d, max_pool2d  # the same functions
+from chainrule.ops.conv import (  # the same functions
+    adaptive_avg_pool2d,  # noqa: F401 - re-exported, as torch's
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    max_pool2d,
+)
 from chainrule.ops.nn import ArgumentError, LabelError
 from chainrule.tensor import Tensor, to_array
 
@@ -277,6 +283,12 @@ def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     if min_val > max_val:
         raise ArgumentError(f"hardtanh: min_val {min_val} is greater than max_val {max_val}")
     return _nn.Hardtanh.apply(_tensor(input), min_val=float(min_val), max_val=float(max_val))
+
+
+def silu(input: Any) -> Tensor:
+    """SiLU (swish) ``x * sigmoid(x)``, without overflow for any ``x``."""
+    x = _tensor(input)
+    return x * ops.sigmoid(x)
 
 
 def gelu(input: Any, approximate: str = "none") -> Tensor:

@@ -59,6 +59,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from chainrule import backend
 from chainrule.autograd.function import Op
 from chainrule.backend import array_module
@@ -1098,7 +1100,49 @@ def avg_pool2d(
     return y.reshape(y.shape[1:]) if unbatched else y
 
 
+def _adaptive_weights(size: int, out: int, dtype: Any) -> Any:
+    """The ``(out, size)`` averaging matrix of adaptive pooling: row ``i`` averages
+    ``[floor(i * size / out), ceil((i + 1) * size / out))``, PyTorch's windows."""
+    rows = np.zeros((out, size), dtype=dtype)
+    for i in range(out):
+        lo, hi = (i * size) // out, -(-((i + 1) * size) // out)
+        rows[i, lo:hi] = 1.0 / (hi - lo)
+    return rows
+
+
+def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
+    """Average pooling to a fixed output size (PyTorch's ``adaptive_avg_pool2d``): x
+    ``(N, C, H, W)`` or ``(C, H, W)`` -> ``(N, C, OH, OW)``; ``output_size`` an int or a
+    pair (None keeps that size). Output row ``i`` averages input rows
+    ``floor(i*H/OH) .. ceil((i+1)*H/OH) - 1`` (columns likewise), computed as
+    ``A_h @ x @ A_w^T`` with two small averaging matrices (``output_size=1``: the mean)."""
+    x = _as_tensor(x)
+    if x.ndim not in (3, 4):
+        raise ShapeError(
+            f"adaptive_avg_pool2d: input must be (N, C, H, W) or (C, H, W), got {x.shape}"
+        )
+    h, w = x.shape[-2:]
+    pair = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * 2
+    if len(pair) != 2:
+        raise ArgumentError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got "
+                            f"{output_size!r}")  # fmt: skip
+    oh, ow = (size if size is not None else full for size, full in zip(pair, (h, w)))
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (oh, ow)):
+        raise ArgumentError(
+            f"adaptive_avg_pool2d: output_size must hold ints >= 1 (or None), got {output_size!r}"
+        )
+    from chainrule import ops
+
+    if (oh, ow) == (1, 1):
+        return ops.mean(x, axis=(-2, -1), keepdims=True)
+    xp = array_module(x.data)
+    a_h = xp.asarray(_adaptive_weights(h, oh, x.dtype))
+    a_wt = xp.asarray(_adaptive_weights(w, ow, x.dtype).T)
+    return ops.matmul(ops.matmul(a_h, x), a_wt)
+
+
 __all__ = [
     "AvgPool", "ConvGeometry", "ConvInputGrad", "ConvWeightGrad", "Convolution", "MaxPool",
-    "Window", "avg_pool2d", "conv1d", "conv2d", "conv2d_input", "conv2d_weight", "max_pool2d",
+    "Window", "adaptive_avg_pool2d", "avg_pool2d", "conv1d", "conv2d", "conv2d_input",
+    "conv2d_weight", "max_pool2d",
 ]  # fmt: skip

@@ -903,6 +903,7 @@ def _core() -> list[ModuleInfo]:
         _same("Softplus(2, 1)", nn.Softplus, "Softplus", 2.0, 1.0, inputs=_ACT,
               domain=away_from(0.5, margin=0.1)),
         _same("Sigmoid", nn.Sigmoid, "Sigmoid", inputs=_ACT),
+        _same("SiLU", nn.SiLU, "SiLU", inputs=_ACT),
         _same("Tanh", nn.Tanh, "Tanh", inputs=_ACT),
         _same("HardTanh", nn.HardTanh, "Hardtanh", inputs=_ACT,
               domain=away_from(-1.0, 1.0, margin=0.05)),
@@ -1067,7 +1068,7 @@ def _optional() -> list[ModuleInfo]:
             _same("Conv1d[padding_mode=circular]", _nn("Conv1d"), "Conv1d", 2, 3, 3, stride=2,
                   padding=2, padding_mode="circular", inputs=_x((2, 2, 5), (2, 3))),
         ]  # fmt: skip
-    if _exported("MaxPool2d", "AvgPool2d"):
+    if _exported("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"):
         out += [
             _same("MaxPool2d", _nn("MaxPool2d"), "MaxPool2d", 2,
                   inputs=_x((2, 2, 4, 4), (1, 3, 3)), domain=distinct(0.05)),
@@ -1081,6 +1082,8 @@ def _optional() -> list[ModuleInfo]:
                   stride=2, ceil_mode=True, inputs=_x((1, 2, 6, 6)), domain=distinct(0.05)),
             _same("AvgPool2d(3, stride=2, padding=1, ceil_mode=True)", _nn("AvgPool2d"),
                   "AvgPool2d", 3, stride=2, padding=1, ceil_mode=True, inputs=_x((1, 2, 6, 6))),
+            _same("AdaptiveAvgPool2d((2, 3))", _nn("AdaptiveAvgPool2d"), "AdaptiveAvgPool2d",
+                  (2, 3), inputs=_x((2, 2, 5, 7), (2, 4, 4))),
             _same("AvgPool2d(2, divisor_override=3)", _nn("AvgPool2d"), "AvgPool2d", 2,
                   divisor_override=3, inputs=_x((1, 2, 4, 4))),
         ]  # fmt: skip

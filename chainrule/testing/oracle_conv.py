@@ -147,6 +147,21 @@ def np_avg_pool2d(
     return y
 
 
+def np_adaptive_avg_pool2d(x: np.ndarray, output_size: Any) -> np.ndarray:
+    """Window by window: output ``(i, j)`` averages rows ``floor(i*H/OH)..ceil((i+1)*H/OH)``
+    and the same for columns (PyTorch's adaptive windows)."""
+    h, w = x.shape[-2:]
+    pair = output_size if isinstance(output_size, tuple) else (output_size, output_size)
+    oh, ow = (h if pair[0] is None else pair[0]), (w if pair[1] is None else pair[1])
+    y = np.empty(x.shape[:-2] + (oh, ow), dtype=x.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            r0, r1 = (i * h) // oh, math.ceil((i + 1) * h / oh)
+            c0, c1 = (j * w) // ow, math.ceil((j + 1) * w / ow)
+            y[..., i, j] = x[..., r0:r1, c0:c1].mean(axis=(-2, -1))
+    return y
+
+
 def np_conv2d_input(w: np.ndarray, g: np.ndarray, input_size: tuple, **kw: Any) -> np.ndarray:
     """Reference dL/dx: the transpose of the reference convolution, built column by column
     from its Jacobian (small sizes only)."""
@@ -193,6 +208,10 @@ def t_max_pool2d(x: Any, **kw: Any) -> Any:
 
 def t_avg_pool2d(x: Any, **kw: Any) -> Any:
     return _tm().nn.functional.avg_pool2d(x, **kw)
+
+
+def t_adaptive_avg_pool2d(x: Any, **kw: Any) -> Any:
+    return _tm().nn.functional.adaptive_avg_pool2d(x, **kw)
 
 
 def t_conv2d_input(w: Any, g: Any, input_size: tuple, **kw: Any) -> Any:
@@ -258,6 +277,14 @@ MAX_POOL_CASES: list[tuple[tuple, dict]] = [
     ((1, 2, 7, 6), {"kernel_size": 2, "ceil_mode": True}),  # a partial last window
     ((1, 2, 8, 7), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
     ((1, 2, 7, 8), {"kernel_size": 2, "stride": 3, "dilation": 2, "ceil_mode": True}),
+]
+
+ADAPTIVE_CASES: list[tuple[tuple, dict]] = [
+    ((2, 3, 6, 6), {"output_size": 1}),  # global average pooling
+    ((2, 2, 7, 5), {"output_size": 3}),  # overlapping, uneven windows
+    ((1, 2, 5, 8), {"output_size": (2, 4)}),
+    ((1, 2, 4, 5), {"output_size": (None, 7)}),  # keep H; W upsampled (windows of 1)
+    ((3, 5, 4), {"output_size": 2}),  # unbatched
 ]
 
 _CEIL_PADDED = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}
@@ -326,12 +353,15 @@ CONV_OPS: list[OpInfo] = [
            ref_fn=np_conv2d_weight, inputs=_weight_grad_inputs),
     OpInfo(name="max_pool2d", fn=_conv.max_pool2d, torch_fn=t_max_pool2d,
            ref_fn=np_max_pool2d, inputs=_pool_inputs(MAX_POOL_CASES), domain=distinct()),
+    OpInfo(name="adaptive_avg_pool2d", fn=_conv.adaptive_avg_pool2d,
+           torch_fn=t_adaptive_avg_pool2d, ref_fn=np_adaptive_avg_pool2d,
+           inputs=_pool_inputs(ADAPTIVE_CASES)),
     OpInfo(name="avg_pool2d", fn=_conv.avg_pool2d, torch_fn=t_avg_pool2d,
            ref_fn=np_avg_pool2d, inputs=_pool_inputs(AVG_POOL_CASES)),
 ]  # fmt: skip
 
 __all__ = [
-    "AVG_POOL_CASES", "CONV1D_CASES", "CONV2D_CASES", "CONV_OPS", "MAX_POOL_CASES",
-    "np_avg_pool2d", "np_conv1d", "np_conv2d", "np_conv2d_input", "np_conv2d_weight",
-    "np_max_pool2d",
+    "ADAPTIVE_CASES", "AVG_POOL_CASES", "CONV1D_CASES", "CONV2D_CASES", "CONV_OPS",
+    "MAX_POOL_CASES", "np_adaptive_avg_pool2d", "np_avg_pool2d", "np_conv1d", "np_conv2d",
+    "np_conv2d_input", "np_conv2d_weight", "np_max_pool2d",
 ]  # fmt: skip

@@ -485,6 +485,8 @@ NN_OPS: list[OpInfo] = [
            domain=away_from(0.5, margin=0.1)),
     OpInfo(name="F.sigmoid", fn=F.sigmoid, torch_fn=_tf("sigmoid"),
            ref_fn=lambda x: 1 / (1 + np.exp(-x)), inputs=_unary(shifts=(30.0, -30.0))),
+    OpInfo(name="F.silu", fn=F.silu, torch_fn=_tf("silu"),
+           ref_fn=lambda x: x / (1 + np.exp(-x)), inputs=_unary(shifts=(30.0, -30.0))),
     OpInfo(name="F.tanh", fn=F.tanh, torch_fn=_tf("tanh"), ref_fn=np.tanh, inputs=_unary()),
     OpInfo(name="F.hardtanh", fn=F.hardtanh, torch_fn=_tf("hardtanh"),
            ref_fn=lambda x, min_val=-1.0, max_val=1.0: np.clip(x, min_val, max_val),
