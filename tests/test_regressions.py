@@ -94,3 +94,16 @@ def test_forward_mode_through_ops_with_a_constant_array_operand() -> None:
         t = rng.standard_normal(x0.shape)
         _, tangent = cr.jvp(f, (cr.tensor(x0),), (cr.tensor(t),))
         np.testing.assert_allclose(tangent.numpy(), expect(t), rtol=1e-12, atol=1e-12)
+
+
+def test_forward_mode_through_maximum_and_minimum_of_a_number() -> None:
+    # maximum(0.5, x): the number's tangent is 0, and the tie weight took its dtype from it
+    x, t = cr.tensor([0.2, 1.0, 0.5]), cr.tensor([1.0, 1.0, 1.0])
+    for f, expect in [
+        (lambda v: cr.maximum(0.5, v), [0.0, 1.0, 0.5]),
+        (lambda v: cr.minimum(0.5, v), [1.0, 0.0, 0.5]),
+        (lambda v: cr.maximum(np.float32(0.5), v), [0.0, 1.0, 0.5]),
+        (lambda v: cr.minimum(v, 0.5), [1.0, 0.0, 0.5]),
+    ]:
+        _, tangent = cr.jvp(f, (x,), (t,))
+        np.testing.assert_allclose(tangent.numpy(), expect)

@@ -438,7 +438,7 @@ def _propagate_tangents(cls: type, node: Node, args: tuple, arrays: list, result
         if isinstance(a, Tensor):
             t = a._tangent
             tangents.append(t if t is not None else node.xp.zeros_like(arr))
-        elif backend.is_array(arr) and arr.ndim:  # a constant array: a zero of its shape
+        elif backend.is_array(arr):  # a constant array: a zero of its shape
             tangents.append(node.xp.zeros_like(arr))  # (matmul and concatenate need one)
         else:  # a Python number
             tangents.append(0)

@@ -173,7 +173,7 @@ class Maximum(Op):
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b = ctx.saved
-        w = _tie_weight(a > b, a == b, ta)
+        w = _tie_weight(a > b, a == b, ta if hasattr(ta, "dtype") else tb)
         return ta * w + tb * (1 - w)
 
 
@@ -198,7 +198,7 @@ class Minimum(Op):
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b = ctx.saved
-        w = _tie_weight(a < b, a == b, ta)
+        w = _tie_weight(a < b, a == b, ta if hasattr(ta, "dtype") else tb)  # (ta: 0 for a number)
         return ta * w + tb * (1 - w)
 
 
