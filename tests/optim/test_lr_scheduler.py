@@ -44,8 +44,15 @@ SCHEDULES = [
 ]
 
 
+def _id(value: Any) -> str:
+    """A stable test id (a function's repr holds its address, which differs per process)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_id(v)}" for k, v in value.items()) + "}"
+    return "fn" if callable(value) else str(value)
+
+
 @pytest.mark.torch
-@pytest.mark.parametrize(("name", "kw"), SCHEDULES, ids=lambda v: str(v))
+@pytest.mark.parametrize(("name", "kw"), SCHEDULES, ids=_id)
 def test_schedule_matches_torch(name: str, kw: dict) -> None:
     torch = pytest.importorskip("torch")
     opt, topt = our_opt((0.1, 0.03)), torch_opt(torch, (0.1, 0.03))
