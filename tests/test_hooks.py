@@ -129,6 +129,14 @@ def test_hook_errors() -> None:
         y.sum().backward()
 
 
+def test_hook_changing_the_dtype_is_an_error() -> None:
+    x = cr.tensor([1.0, 2.0], requires_grad=True)  # float32
+    y = x * 2
+    y.register_hook(lambda g: g.astype(np.float64))
+    with pytest.raises(cr.DTypeError, match="dtype float64 for a gradient of dtype float32"):
+        y.sum().backward()
+
+
 def test_leaf_hook_table_forgets_dead_tensors() -> None:
     before = len(hooks._leaf_hooks)
     for _ in range(20):

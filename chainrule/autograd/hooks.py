@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from chainrule.errors import GraphError, ShapeError
+from chainrule.errors import DTypeError, GraphError, ShapeError
 from chainrule.tensor import Tensor, to_array, wrap
 
 # id(leaf tensor) -> {handle id: hook}
@@ -122,6 +122,10 @@ def _run(fns: dict, g: Any, graph: bool) -> Any:
         if out.shape != g.shape:
             raise ShapeError(
                 f"a gradient hook returned shape {out.shape} for a gradient of shape {g.shape}"
+            )
+        if out.dtype != g.dtype:
+            raise DTypeError(
+                f"a gradient hook returned dtype {out.dtype} for a gradient of dtype {g.dtype}"
             )
         g = out if graph else out.data
     return g
