@@ -54,15 +54,16 @@ from chainrule.nn.module import (
     StateDictError,
 )
 from chainrule.nn.parameter import Parameter
-from chainrule.nn.rnn import GRU, LSTM, RNN
+from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "AdaptiveAvgPool2d", "Add", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
     "BatchNorm2d", "Concat", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding",
-    "Flatten", "GELU", "GRU", "Graph", "GraphBuildError", "HardTanh", "HingeLoss", "HuberLoss",
-    "Identity", "IncompatibleKeys", "L1Loss", "LSTM", "LayerNorm", "LeakyReLU", "Linear",
-    "LogSoftmax", "MSELoss", "MaxPool2d", "Maxout", "Module", "ModuleDict", "ModuleError",
-    "ModuleList", "ModuleNameError", "ModuleTypeError", "MultiheadAttention", "Multiply", "NLLLoss",
-    "NoisyReLU", "Normalize", "Parameter", "RNN", "ReLU", "RemovableHandle", "Sequential", "SiLU",
-    "Sigmoid", "Softmax", "Softplus", "StateDictError", "Tanh", "functional", "init", "utils",
+    "Flatten", "GELU", "GRU", "GRUCell", "Graph", "GraphBuildError", "HardTanh", "HingeLoss",
+    "HuberLoss", "Identity", "IncompatibleKeys", "L1Loss", "LSTM", "LSTMCell", "LayerNorm",
+    "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Maxout", "Module", "ModuleDict",
+    "ModuleError", "ModuleList", "ModuleNameError", "ModuleTypeError", "MultiheadAttention",
+    "Multiply", "NLLLoss", "NoisyReLU", "Normalize", "Parameter", "RNN", "RNNCell", "ReLU",
+    "RemovableHandle", "Sequential", "SiLU", "Sigmoid", "Softmax", "Softplus", "StateDictError",
+    "Tanh", "functional", "init", "utils",
 ]  # fmt: skip

@@ -44,7 +44,7 @@ from chainrule.ops import rnn as _rnn
 from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
-__all__ = ["GRU", "LSTM", "RNN"]
+__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell"]
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
@@ -282,6 +282,122 @@ class GRU(_RNNBase):
     def forward(self, x: Any, hx: Any = None) -> tuple:
         output, (h_n,) = self._run(x, None if hx is None else (hx,))
         return output, h_n
+
+    def _layer(self, x: Tensor, states: list, weights: tuple) -> tuple:
+        return _rnn.gru_layer(x, states[0], *weights)
+
+
+# ---- cells: one step, for loops written by hand -----------------------------------------------
+
+
+class _CellBase(Module):
+    """What RNNCell, LSTMCell and GRUCell share: one time step of the matching layer, run
+    by the same fused op on a sequence of length 1. Parameters ``weight_ih`` (G*H, in),
+    ``weight_hh`` (G*H, H), ``bias_ih``, ``bias_hh`` (G*H,), U(-1/sqrt(H), 1/sqrt(H)), as
+    PyTorch. Input (B, input_size) or unbatched (input_size,); states (B, H) or (H,),
+    zeros when omitted."""
+
+    mode = "RNN_TANH"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 dtype: Any = None) -> None:  # fmt: skip
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = _checks.size(name, "input_size", input_size)
+        self.hidden_size = _checks.size(name, "hidden_size", hidden_size, 1)
+        self.bias = bool(bias)
+        dt = float32 if dtype is None else as_dtype(dtype)
+        G, H = _GATES[self.mode], self.hidden_size
+        self.weight_ih = Parameter(np.empty((G * H, self.input_size), dt))
+        self.weight_hh = Parameter(np.empty((G * H, H), dt))
+        if self.bias:
+            self.bias_ih = Parameter(np.empty((G * H,), dt))
+            self.bias_hh = Parameter(np.empty((G * H,), dt))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def _step(self, x: Any, hx: tuple | None) -> tuple:
+        """Run one step; returns the new states, batched or not as the input was."""
+        name = type(self).__name__
+        x = _as_tensor(x)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ShapeError(
+                f"{name}: input must be (batch, {self.input_size}) or ({self.input_size},), "
+                f"got {x.shape}"
+            )
+        batched = x.ndim == 2
+        x2 = x if batched else ops.unsqueeze(x, 0)
+        want = (x2.shape[0], self.hidden_size) if batched else (self.hidden_size,)
+        states: list = [None] * (2 if self.mode == "LSTM" else 1)
+        for i, h in enumerate(hx or ()):
+            h = _as_tensor(h)
+            if h.shape != want:
+                raise ShapeError(
+                    f"{name}: state {i} has shape {h.shape}, expected {want} for input {x.shape}"
+                )
+            states[i] = h if batched else ops.unsqueeze(h, 0)
+        weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        res = self._layer(ops.unsqueeze(x2, 0), states, weights)[1:]
+        return tuple(r if batched else ops.squeeze(r, 0) for r in res)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+class RNNCell(_CellBase):
+    """One step of an Elman RNN (PyTorch's ``nn.RNNCell``):
+    ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, ``act`` tanh or relu. ``forward(x, hx=None)``
+    returns ``h'``."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", dtype: Any = None) -> None:  # fmt: skip
+        if nonlinearity not in ("tanh", "relu"):
+            raise ArgumentError(
+                f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}"
+            )
+        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, bias, dtype)
+
+    def forward(self, x: Any, hx: Any = None) -> Tensor:
+        return self._step(x, None if hx is None else (hx,))[0]
+
+    def _layer(self, x: Tensor, states: list, weights: tuple) -> tuple:
+        return _rnn.rnn_layer(x, states[0], *weights, nonlinearity=self.nonlinearity)
+
+
+class LSTMCell(_CellBase):
+    """One LSTM step (PyTorch's ``nn.LSTMCell``, gates (i, f, g, o)):
+    ``forward(x, hx=None)`` with ``hx = (h, c)`` returns ``(h', c')``."""
+
+    mode = "LSTM"
+
+    def forward(self, x: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+        if hx is not None and not (isinstance(hx, tuple | list) and len(hx) == 2):
+            raise ShapeError("LSTMCell: hx must be a pair (h, c)")
+        h, c = self._step(x, None if hx is None else tuple(hx))
+        return h, c
+
+    def _layer(self, x: Tensor, states: list, weights: tuple) -> tuple:
+        return _rnn.lstm_layer(x, states[0], states[1], *weights)
+
+
+class GRUCell(_CellBase):
+    """One GRU step (PyTorch's ``nn.GRUCell``, gates (r, z, n)): ``forward(x, hx=None)``
+    returns ``h'``."""
+
+    mode = "GRU"
+
+    def forward(self, x: Any, hx: Any = None) -> Tensor:
+        return self._step(x, None if hx is None else (hx,))[0]
 
     def _layer(self, x: Tensor, states: list, weights: tuple) -> tuple:
         return _rnn.gru_layer(x, states[0], *weights)

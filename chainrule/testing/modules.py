@@ -1087,7 +1087,7 @@ def _optional() -> list[ModuleInfo]:
             _same("AvgPool2d(2, divisor_override=3)", _nn("AvgPool2d"), "AvgPool2d", 2,
                   divisor_override=3, inputs=_x((1, 2, 4, 4))),
         ]  # fmt: skip
-    if _exported("RNN", "LSTM", "GRU"):
+    if _exported("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"):
         rnn, lstm, gru = _nn("RNN"), _nn("LSTM"), _nn("GRU")
 
         def seq(*extra: tuple) -> Callable[[np.random.Generator], list[Sample]]:
@@ -1107,6 +1107,18 @@ def _optional() -> list[ModuleInfo]:
             _same("GRU", gru, "GRU", 2, 3, inputs=seq((1, 2, 3))),
             _same("GRU[bidirectional]", gru, "GRU", 2, 3, bidirectional=True,
                   inputs=_x((3, 2, 2))),
+            # cells: one step; input (B, F) or (F,), states optional
+            _same("RNNCell", _nn("RNNCell"), "RNNCell", 2, 3,
+                  inputs=lambda rng: [Sample((_r(rng, (2, 2)), _r(rng, (2, 3)))),
+                                      Sample((_r(rng, (2,)),), note="unbatched, no state")]),
+            _same("RNNCell[relu, bias=False]", _nn("RNNCell"), "RNNCell", 2, 3, bias=False,
+                  nonlinearity="relu", inputs=_x((2, 2))),
+            _same("LSTMCell", _nn("LSTMCell"), "LSTMCell", 2, 3,
+                  inputs=lambda rng: [Sample((_r(rng, (2, 2)), (_r(rng, (2, 3)), _r(rng, (2, 3))))),
+                                      Sample((_r(rng, (2,)),), note="unbatched, no state")]),
+            _same("GRUCell", _nn("GRUCell"), "GRUCell", 2, 3,
+                  inputs=lambda rng: [Sample((_r(rng, (2, 2)), _r(rng, (2, 3)))),
+                                      Sample((_r(rng, (2,)), _r(rng, (3,))), note="unbatched")]),
             # dropout between layers: torch draws its own masks, so torch only in eval
             _same("LSTM[dropout=0.5]", lstm, "LSTM", 2, 3, num_layers=2, dropout=0.5,
                   inputs=_x((3, 2, 2)), random=True, skip={"torch": ("train",)}),
