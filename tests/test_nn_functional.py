@@ -510,3 +510,30 @@ def test_binary_targets_outside_0_1_are_rejected(fn: Callable[..., Any], bad: li
     with _raises(F.LabelError, fn.__name__, "target", r"\[0, 1\]"):
         fn(x, np.array(bad))
     fn(x, np.array([0.0, 0.25, 1.0]))  # soft targets inside [0, 1] stay fine
+
+
+# ---- utilities with torch's names -----------------------------------------------------------
+
+
+def test_normalize_one_hot_and_the_norm_functions() -> None:
+    from chainrule.ops import norm
+
+    assert F.batch_norm is norm.batch_norm and F.layer_norm is norm.layer_norm
+    assert F.embedding is norm.embedding
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    for p, dim in [(2, 1), (1, 0), (3, -1)]:
+        want = x / np.maximum((np.abs(x) ** p).sum(axis=dim, keepdims=True) ** (1 / p), 1e-12)
+        np.testing.assert_allclose(F.normalize(cr.tensor(x), p=p, dim=dim).numpy(), want)
+    labels = np.array([[0, 2], [1, 3]])
+    hot = F.one_hot(labels)
+    assert hot.dtype == np.int64 and hot.shape == (2, 2, 4) and not hot.requires_grad
+    np.testing.assert_array_equal(hot.numpy(), np.eye(4, dtype=np.int64)[labels])
+    assert F.one_hot(labels, 6).shape == (2, 2, 6)
+    with _raises(F.LabelError, "one_hot", ">= 0", "-1"):
+        F.one_hot(np.array([0, -1]))
+    with _raises(F.LabelError, "one_hot", "label 5", "0..2"):
+        F.one_hot(np.array([0, 5]), 3)
+    with _raises(F.LabelError, "one_hot", "integer dtype"):
+        F.one_hot(np.array([0.0, 1.0]))
+    with _raises(F.ArgumentError, "one_hot", "num_classes"):
+        F.one_hot(np.array([0, 1]), 0)

@@ -35,14 +35,16 @@ import numpy as np
 from chainrule import backend, ops
 from chainrule.errors import ShapeError
 from chainrule.ops import nn as _nn
-from chainrule.ops.conv import (  # the same functions
-    adaptive_avg_pool2d,  # noqa: F401 - re-exported, as torch's
+from chainrule.ops import norm as _norm
+from chainrule.ops.conv import (  # the same functions, under torch's names
+    adaptive_avg_pool2d,
     avg_pool2d,
     conv1d,
     conv2d,
     max_pool2d,
 )
 from chainrule.ops.nn import ArgumentError, LabelError
+from chainrule.ops.norm import batch_norm, embedding, layer_norm  # the same functions
 from chainrule.tensor import Tensor, to_array
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -570,10 +572,36 @@ def hinge_loss(input: Any, target: Any, *, reduction: str = "mean", margin: floa
     return _reduce(ops.sum(margins, axis=1) / c, reduction)
 
 
+# ---- utilities ------------------------------------------------------------------------------
+
+
+def normalize(input: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """``x / max(||x||_p, eps)`` along ``dim`` (PyTorch's ``F.normalize``; the module is
+    ``nn.Normalize(p, axis, eps)``)."""
+    return _norm.normalize(input, p=p, axis=dim, eps=eps)
+
+
+def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
+    """Integer class labels ``(*)`` -> int64 one-hot rows ``(*, num_classes)`` (PyTorch's
+    ``F.one_hot``; ``num_classes=-1``: the largest label + 1). No gradient."""
+    labels = _data(tensor)
+    if labels.dtype.kind not in "iu":
+        raise LabelError(f"one_hot: labels must have an integer dtype, got {labels.dtype}")
+    if labels.size and int(labels.min()) < 0:
+        raise LabelError(f"one_hot: labels must be >= 0, got {int(labels.min())}")
+    if num_classes == -1:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    elif isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ArgumentError(f"one_hot: num_classes must be an int >= 1 or -1, got {num_classes!r}")
+    labels, _ = _check_labels("one_hot", labels, num_classes)
+    xp = backend.array_module(labels)
+    return Tensor(xp.arange(num_classes) == labels[..., None]).astype(np.int64)
+
+
 __all__ = [
-    "ArgumentError", "LabelError", "avg_pool2d", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout", "elu",
-    "gelu", "hardtanh", "hinge_loss", "huber_loss", "l1_loss", "leaky_relu", "linear",
-    "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "noisy_relu", "relu", "sigmoid",
-    "softmax", "softplus", "tanh",
+    "ArgumentError", "LabelError", "adaptive_avg_pool2d", "avg_pool2d", "batch_norm",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy",
+    "dropout", "elu", "embedding", "gelu", "hardtanh", "hinge_loss", "huber_loss", "l1_loss",
+    "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss",
+    "noisy_relu", "normalize", "one_hot", "relu", "sigmoid", "silu", "softmax", "softplus", "tanh",
 ]  # fmt: skip
