@@ -2,13 +2,14 @@
 
 The module oracle table (``chainrule.testing.modules``) checks a few hand-picked
 configurations of each layer; these tests let hypothesis draw them: convolutions (groups,
-stride, padding including "same" and the padding modes, dilation, bias, unbatched),
-pools (ceil mode, padding, dilation, count_include_pad, divisor_override), recurrent
-layers (layers, bidirectional, batch_first, bias, nonlinearity, unbatched), batch and
-layer norm (momentum None, affine, tracked statistics) and multi-head attention (heads,
-bias, batch_first, kdim/vdim, boolean masks). Each drawn layer goes through the table's own checks:
-outputs, input and parameter gradients and buffers against the torch layer with the same
-weights (train and eval), forward mode against reverse mode, and the modular backward.
+stride, padding including "same" and the padding modes, dilation, bias, unbatched), pools
+(ceil mode, padding, dilation, count_include_pad, divisor_override, indices), recurrent
+layers (layers, bidirectional, batch_first, bias, nonlinearity, unbatched) and cells,
+batch and layer norm (momentum None, affine, tracked statistics) and multi-head attention
+(heads, bias, batch_first, kdim/vdim, boolean masks). Each drawn layer goes through the
+table's own checks: outputs, input and parameter gradients and buffers against the torch
+layer with the same weights (train and eval), forward mode against reverse mode, and the
+modular backward.
 """
 
 from __future__ import annotations
@@ -94,6 +95,18 @@ def recurrent(draw: Any) -> tuple:
 
 
 @st.composite
+def cells(draw: Any) -> tuple:
+    name = draw(st.sampled_from(["RNNCell", "LSTMCell", "GRUCell"]))
+    features, hidden = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kwargs: dict[str, Any] = {"bias": draw(st.booleans())}
+    if name == "RNNCell":
+        kwargs["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    batch = () if draw(st.integers(0, 3)) == 0 else (draw(st.integers(1, 3)),)
+    with_state = draw(st.booleans())
+    return name, (features, hidden), kwargs, ((*batch, features), with_state), None
+
+
+@st.composite
 def norms(draw: Any) -> tuple:
     name = draw(st.sampled_from(["BatchNorm1d", "BatchNorm2d", "LayerNorm"]))
     if name == "LayerNorm":
@@ -126,6 +139,15 @@ def attention(draw: Any) -> tuple:
 
 def _samples(name: str, args: tuple, kwargs: dict, shape: Any, seed: int) -> list[Sample]:
     rng = np.random.default_rng(seed)
+    if name.endswith("Cell"):
+        x_shape, with_state = shape
+        if not with_state:
+            return [Sample((M._r(rng, x_shape),))]
+        h_shape = (*x_shape[:-1], args[1])
+        state = (
+            (M._r(rng, h_shape), M._r(rng, h_shape)) if name == "LSTMCell" else M._r(rng, h_shape)
+        )
+        return [Sample((M._r(rng, x_shape), state))]
     if name != "MultiheadAttention":
         return [Sample((M._r(rng, shape),))]
     (queries, keys, batch), (attn, padding) = shape
@@ -179,6 +201,12 @@ def test_random_pools(config: tuple, seed: int) -> None:
 @SETTINGS
 @given(recurrent(), SEEDS)
 def test_random_recurrent_layers(config: tuple, seed: int) -> None:
+    _check(config, seed)
+
+
+@SETTINGS
+@given(cells(), SEEDS)
+def test_random_cells(config: tuple, seed: int) -> None:
     _check(config, seed)
 
 
