@@ -2,10 +2,11 @@
 
 A scheduler changes ``optimizer.param_groups[i]["lr"]``; call ``scheduler.step()`` once
 per epoch, after that epoch's ``optimizer.step()`` calls (``ReduceLROnPlateau`` takes the
-monitored metric: ``scheduler.step(val_loss)``). ``get_last_lr()`` lists the rates it set
-last, ``last_epoch`` counts its steps, and ``state_dict()`` / ``load_state_dict()`` save
-and restore it (plain Python numbers only). Making a scheduler records each group's
-starting rate as ``group["initial_lr"]``.
+monitored metric: ``scheduler.step(val_loss)``; ``OneCycleLR`` is stepped after every
+batch, and ``CosineAnnealingWarmRestarts`` may be, with fractional epochs).
+``get_last_lr()`` lists the rates it set last, ``last_epoch`` counts its steps, and
+``state_dict()`` / ``load_state_dict()`` save and restore it (plain Python numbers only).
+Making a scheduler records each group's starting rate as ``group["initial_lr"]``.
 
 The epoch-to-epoch (chainable) formulas are torch's, so rates match torch's to the last
 bit. ``step(epoch)`` (deprecated in torch) jumps to ``epoch`` with the closed form.
