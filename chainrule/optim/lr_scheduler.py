@@ -29,6 +29,14 @@ def _check_optimizer(optimizer: Any) -> None:
         )
 
 
+def _check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` after checking it is an int (not a bool) ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise OptimizerError(f"{name} must be {what}, got {value!r}")
+    return value
+
+
 class LRScheduler:
     """Base class of the epoch-indexed schedules (all but ReduceLROnPlateau).
 
@@ -107,8 +115,7 @@ class StepLR(LRScheduler):
     def __init__(
         self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-            raise OptimizerError(f"step_size must be a positive int, got {step_size!r}")
+        _check_int("step_size", step_size)
         check_number("gamma", gamma)
         self.step_size = step_size
         self.gamma = gamma
@@ -151,8 +158,7 @@ class CosineAnnealingLR(LRScheduler):
     def __init__(
         self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
     ) -> None:
-        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 1:
-            raise OptimizerError(f"T_max must be a positive int, got {T_max!r}")
+        _check_int("T_max", T_max)
         check_number("eta_min", eta_min)
         self.T_max = T_max
         self.eta_min = eta_min
@@ -192,10 +198,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
                  last_epoch: int = -1) -> None:  # fmt: skip
-        if isinstance(T_0, bool) or not isinstance(T_0, int) or T_0 < 1:
-            raise OptimizerError(f"T_0 must be a positive int, got {T_0!r}")
-        if isinstance(T_mult, bool) or not isinstance(T_mult, int) or T_mult < 1:
-            raise OptimizerError(f"T_mult must be an int >= 1, got {T_mult!r}")
+        _check_int("T_0", T_0)
+        _check_int("T_mult", T_mult)
         check_number("eta_min", eta_min)
         self.T_0, self.T_i, self.T_mult = T_0, T_0, T_mult
         self.eta_min = eta_min
@@ -337,15 +341,10 @@ class OneCycleLR(LRScheduler):
 
 
 def _one_cycle_steps(total_steps: Any, epochs: Any, steps_per_epoch: Any) -> int:
-    def positive(name: str, v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise OptimizerError(f"{name} must be a positive int, got {v!r}")
-        return v
-
     if total_steps is not None:
-        return positive("total_steps", total_steps)
+        return _check_int("total_steps", total_steps)
     if epochs is not None and steps_per_epoch is not None:
-        return positive("epochs", epochs) * positive("steps_per_epoch", steps_per_epoch)
+        return _check_int("epochs", epochs) * _check_int("steps_per_epoch", steps_per_epoch)
     raise OptimizerError("OneCycleLR needs total_steps, or epochs and steps_per_epoch")
 
 
@@ -402,8 +401,7 @@ class LinearLR(LRScheduler):
             raise OptimizerError(f"start_factor must be in (0, 1], got {start_factor}")
         if not 0 <= end_factor <= 1:
             raise OptimizerError(f"end_factor must be in [0, 1], got {end_factor}")
-        if isinstance(total_iters, bool) or not isinstance(total_iters, int) or total_iters < 1:
-            raise OptimizerError(f"total_iters must be a positive int, got {total_iters!r}")
+        _check_int("total_iters", total_iters)
         self.start_factor, self.end_factor = start_factor, end_factor
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
@@ -493,9 +491,8 @@ class ReduceLROnPlateau(LRScheduler):
             raise OptimizerError(f"mode must be 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
             raise OptimizerError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-        for name, value in (("patience", patience), ("cooldown", cooldown)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise OptimizerError(f"{name} must be an int >= 0, got {value!r}")
+        _check_int("patience", patience, 0)
+        _check_int("cooldown", cooldown, 0)
         check_number("threshold", threshold)
         check_number("eps", eps)
         self.optimizer = optimizer
