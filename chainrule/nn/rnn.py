@@ -49,6 +49,13 @@ __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell"]
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
+def _init_uniform(m: Module) -> None:
+    """Every parameter of ``m`` from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+    bound = 1.0 / math.sqrt(m.hidden_size)
+    for p in m.parameters():
+        init.uniform_(p, -bound, bound)
+
+
 def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
@@ -94,9 +101,7 @@ class _RNNBase(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default: every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound)
+        _init_uniform(self)
 
     def _weights(self, k: int, suffix: str) -> tuple:
         p = self._parameters
@@ -320,9 +325,7 @@ class _CellBase(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default: every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound)
+        _init_uniform(self)
 
     def _step(self, x: Any, hx: tuple | None) -> tuple:
         """Run one step; returns the new states, batched or not as the input was."""
