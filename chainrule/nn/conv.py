@@ -19,6 +19,7 @@ from chainrule.nn import _checks, init
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.ops.conv import same_padding
 from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
@@ -105,8 +106,7 @@ class _ConvNd(Module):
         if self.padding_mode == "zeros" or self.padding in ("valid", (0,) * self._dims):
             return x, self.padding
         if self.padding == "same":
-            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-            widths = [(t // 2, t - t // 2) for t in totals]
+            widths = [same_padding(k, d) for k, d in zip(self.kernel_size, self.dilation)]
         else:
             widths = [(p, p) for p in self.padding]
         x = x if isinstance(x, Tensor) else Tensor(x)

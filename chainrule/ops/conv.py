@@ -182,6 +182,13 @@ def _out_size(size: int, before: int, after: int, k: int, s: int, d: int) -> int
     return (size + before + after - d * (k - 1) - 1) // s + 1
 
 
+def same_padding(k: int, d: int) -> tuple[int, int]:
+    """``(before, after)`` padding that keeps a stride-1 axis its size for kernel ``k`` with
+    dilation ``d``; PyTorch puts the odd extra after."""
+    total = d * (k - 1)
+    return total // 2, total - total // 2
+
+
 def _window(
     op: str,
     spatial: tuple[int, int],
@@ -199,8 +206,7 @@ def _window(
         elif padding == "same":
             if (sh, sw) != (1, 1):
                 raise ArgumentError(f"{op}: padding='same' needs stride 1, got stride {stride}")
-            th, tw = dh * (kh - 1), dw * (kw - 1)  # PyTorch puts the odd extra at the end
-            pads = (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+            pads = (*same_padding(kh, dh), *same_padding(kw, dw))
         else:
             raise ArgumentError(
                 f"{op}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}"
