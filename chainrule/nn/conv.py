@@ -19,7 +19,7 @@ from chainrule.nn import _checks, init
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.ops.conv import same_padding
+from chainrule.ops.conv import adaptive_output_size, same_padding
 from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
@@ -241,14 +241,7 @@ class AdaptiveAvgPool2d(Module):
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()
-        pair = output_size if isinstance(output_size, tuple | list) else (output_size,) * 2
-        if len(pair) != 2 or not all(
-            v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1) for v in pair
-        ):
-            raise ArgumentError(
-                f"AdaptiveAvgPool2d: output_size must be an int >= 1, a pair of them or None, "
-                f"got {output_size!r}"
-            )
+        adaptive_output_size("AdaptiveAvgPool2d", output_size)  # checked here, at construction
         self.output_size = output_size
 
     def forward(self, x: Any) -> Tensor:

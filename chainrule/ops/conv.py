@@ -1116,6 +1116,19 @@ def _adaptive_weights(size: int, out: int, dtype: Any) -> Any:
     return rows
 
 
+def adaptive_output_size(op: str, output_size: Any) -> tuple[int | None, int | None]:
+    """``output_size`` (an int, or a pair of ints or None) as a checked pair."""
+    pair = output_size if isinstance(output_size, tuple | list) else (output_size,) * 2
+    if len(pair) != 2 or not all(
+        v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1) for v in pair
+    ):
+        raise ArgumentError(
+            f"{op}: output_size must be an int >= 1 or a pair of them (None keeps that size), "
+            f"got {output_size!r}"
+        )
+    return pair[0], pair[1]
+
+
 def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
     """Average pooling to a fixed output size (PyTorch's ``adaptive_avg_pool2d``): x
     ``(N, C, H, W)`` or ``(C, H, W)`` -> ``(N, C, OH, OW)``; ``output_size`` an int or a
@@ -1128,15 +1141,9 @@ def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
             f"adaptive_avg_pool2d: input must be (N, C, H, W) or (C, H, W), got {x.shape}"
         )
     h, w = x.shape[-2:]
-    pair = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * 2
-    if len(pair) != 2:
-        raise ArgumentError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got "
-                            f"{output_size!r}")  # fmt: skip
-    oh, ow = (size if size is not None else full for size, full in zip(pair, (h, w)))
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (oh, ow)):
-        raise ArgumentError(
-            f"adaptive_avg_pool2d: output_size must hold ints >= 1 (or None), got {output_size!r}"
-        )
+    oh, ow = (full if size is None else size
+              for size, full in zip(adaptive_output_size("adaptive_avg_pool2d", output_size),
+                                    (h, w)))  # fmt: skip
     from chainrule import ops
 
     if (oh, ow) == (1, 1):
@@ -1149,6 +1156,6 @@ def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
 
 __all__ = [
     "AvgPool", "ConvGeometry", "ConvInputGrad", "ConvWeightGrad", "Convolution", "MaxPool",
-    "Window", "adaptive_avg_pool2d", "avg_pool2d", "conv1d", "conv2d", "conv2d_input",
-    "conv2d_weight", "max_pool2d",
+    "Window", "adaptive_avg_pool2d", "adaptive_output_size", "avg_pool2d", "conv1d", "conv2d",
+    "conv2d_input", "conv2d_weight", "max_pool2d", "same_padding",
 ]  # fmt: skip
