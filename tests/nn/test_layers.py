@@ -557,3 +557,33 @@ def test_sizes_accept_numpy_integers_and_zero() -> None:
     assert cr.nn.Linear(np.int64(3), 0).weight.shape == (0, 3)  # PyTorch allows 0 features
     assert Embedding(np.int32(5), 0).weight.shape == (5, 0)
     assert cr.nn.Conv2d(2, 4, (np.int64(3), 1)).weight.shape == (4, 2, 3, 1)
+
+
+# ---- bad input to the adaptive pool and the recurrent cells ----------------------------------
+
+
+def test_adaptive_pool_bad_input_names_the_problem() -> None:
+    x = cr.tensor(np.zeros((1, 2, 4, 4)))
+    for bad in (0, (2,), (1.5, 2), True):
+        with pytest.raises(cr.nn.functional.ArgumentError, match="AdaptiveAvgPool2d: output_size"):
+            cr.nn.AdaptiveAvgPool2d(bad)
+        with pytest.raises(cr.nn.functional.ArgumentError, match="adaptive_avg_pool2d"):
+            cr.nn.functional.adaptive_avg_pool2d(x, bad)
+    with pytest.raises(cr.ShapeError, match=r"adaptive_avg_pool2d.*\(4, 4\)"):
+        cr.nn.functional.adaptive_avg_pool2d(cr.tensor(np.zeros((4, 4))), 2)
+
+
+def test_cell_bad_input_names_the_shapes() -> None:
+    cell = cr.nn.GRUCell(3, 4)
+    with pytest.raises(cr.ShapeError, match=r"GRUCell: input must be \(batch, 3\).*\(2, 5\)"):
+        cell(np.zeros((2, 5)))
+    with pytest.raises(
+        cr.ShapeError, match=r"GRUCell: state 0 has shape \(4,\), expected \(2, 4\)"
+    ):
+        cell(np.zeros((2, 3)), np.zeros(4))
+    with pytest.raises(cr.ShapeError, match="LSTMCell: hx must be a pair"):
+        cr.nn.LSTMCell(3, 4)(np.zeros((2, 3)), np.zeros((2, 4)))
+    with pytest.raises(cr.nn.functional.ArgumentError, match="RNNCell: nonlinearity"):
+        cr.nn.RNNCell(3, 4, nonlinearity="sigmoid")
+    with pytest.raises(cr.nn.ModuleTypeError, match="LSTMCell: hidden_size"):
+        cr.nn.LSTMCell(3, 2.5)
