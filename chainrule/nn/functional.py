@@ -565,8 +565,7 @@ def hinge_loss(input: Any, target: Any, *, reduction: str = "mean", margin: floa
     n, c = x.shape
     labels, _ = _labels_for("hinge_loss", x, target, 1)
     xp = backend.array_module(labels)
-    rows = xp.arange(n)
-    picked = ops.reshape(x[rows, labels], (n, 1))
+    picked = ops.reshape(_at_labels(x, labels, 1), (n, 1))
     others = (xp.arange(c) != labels[:, None]).astype(x.dtype)
     margins = ops.relu(margin - picked + x) * others
     return _reduce(ops.sum(margins, axis=1) / c, reduction)
