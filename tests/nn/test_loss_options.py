@@ -21,11 +21,17 @@ SETTINGS = settings(max_examples=60, deadline=None)
 REDUCTIONS = st.sampled_from(["mean", "sum", "none"])
 
 
-def _compare(cr_loss: Any, t_loss: Any, x: cr.Tensor, tx: Any) -> None:
-    np.testing.assert_allclose(cr_loss.numpy(), t_loss.detach().numpy(), rtol=1e-9, atol=1e-12)
-    if np.all(np.isfinite(cr_loss.numpy())):
-        u = np.random.default_rng(0).standard_normal(cr_loss.shape)
-        (cr_loss * cr.tensor(u)).sum().backward()
+def _check_against_torch(name: str, x0: np.ndarray, target: np.ndarray, options: dict) -> None:
+    """``F.<name>(x, target, **options)`` in both libraries: the losses, and the input
+    gradients for a random cotangent where the loss is finite."""
+    x, tx = cr.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+    t_options = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
+    loss = getattr(F, name)(x, target, **options)
+    t_loss = getattr(torch.nn.functional, name)(tx, torch.tensor(target), **t_options)
+    np.testing.assert_allclose(loss.numpy(), t_loss.detach().numpy(), rtol=1e-9, atol=1e-12)
+    if np.all(np.isfinite(loss.numpy())):
+        u = np.random.default_rng(0).standard_normal(loss.shape)
+        (loss * cr.tensor(u)).sum().backward()
         (t_loss * torch.tensor(u)).sum().backward()
         np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
 
@@ -64,12 +70,7 @@ def class_problems(draw: Any) -> dict:
 @SETTINGS
 @given(class_problems())
 def test_cross_entropy_options_match_torch(problem: dict) -> None:
-    x0, target, options = problem["x"], problem["target"], problem["options"]
-    x, tx = cr.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
-    t_options = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
-    loss = F.cross_entropy(x, target, **options)
-    t_loss = torch.nn.functional.cross_entropy(tx, torch.tensor(target), **t_options)
-    _compare(loss, t_loss, x, tx)
+    _check_against_torch("cross_entropy", problem["x"], problem["target"], problem["options"])
 
 
 @SETTINGS
@@ -79,11 +80,7 @@ def test_nll_options_match_torch(problem: dict) -> None:
     if target.dtype.kind == "f":
         return  # nll_loss takes labels only
     options = {k: v for k, v in options.items() if k != "label_smoothing"}
-    x, tx = cr.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
-    t_options = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
-    loss = F.nll_loss(x, target, **options)
-    t_loss = torch.nn.functional.nll_loss(tx, torch.tensor(target), **t_options)
-    _compare(loss, t_loss, x, tx)
+    _check_against_torch("nll_loss", x0, target, options)
 
 
 @SETTINGS
@@ -103,8 +100,4 @@ def test_bce_with_logits_options_match_torch(shape: tuple, seed: int, reduction:
         options["weight"] = rng.uniform(0.1, 2.0, shape[-1:])
     if pos:
         options["pos_weight"] = rng.uniform(0.1, 3.0, shape[-1:])
-    t_options = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
-    x, tx = cr.tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
-    loss = F.binary_cross_entropy_with_logits(x, t, **options)
-    t_loss = torch.nn.functional.binary_cross_entropy_with_logits(tx, torch.tensor(t), **t_options)
-    _compare(loss, t_loss, x, tx)
+    _check_against_torch("binary_cross_entropy_with_logits", x0, t, options)
