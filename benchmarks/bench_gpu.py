@@ -77,6 +77,19 @@ def _models(torch: Any) -> dict[str, tuple[Callable, Callable, tuple, int]]:
     }  # fmt: skip
 
 
+def _sgd_step(loss_fn: Callable[[], Any], opt: Any) -> Callable[[], Any]:
+    """One training step (either library: the same calls): loss, zero_grad, backward, step."""
+
+    def step() -> Any:
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def _cr_step(build: Any, shape: tuple, classes: int) -> Callable[[], Any]:
     cr.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -89,16 +102,7 @@ def _cr_step(build: Any, shape: tuple, classes: int) -> Callable[[], Any]:
         y = cr.tensor(rng.integers(0, classes, shape[0]), device="cuda")
         ce = nn.CrossEntropyLoss()
         loss_fn = lambda: ce(m(x), y)  # noqa: E731
-    opt = cr.optim.SGD(m.parameters(), lr=LR)
-
-    def step() -> Any:
-        loss = loss_fn()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return _sgd_step(loss_fn, cr.optim.SGD(m.parameters(), lr=LR))
 
 
 def _torch_step(torch: Any, build: Any, shape: tuple, classes: int) -> Callable[[], Any]:
@@ -113,16 +117,7 @@ def _torch_step(torch: Any, build: Any, shape: tuple, classes: int) -> Callable[
         y = torch.tensor(rng.integers(0, classes, shape[0]), device="cuda")
         ce = torch.nn.CrossEntropyLoss()
         loss_fn = lambda: ce(m(x), y)  # noqa: E731
-    opt = torch.optim.SGD(m.parameters(), lr=LR)
-
-    def step() -> Any:
-        loss = loss_fn()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return _sgd_step(loss_fn, torch.optim.SGD(m.parameters(), lr=LR))
 
 
 def _time(step: Callable, sync: Callable, n_iter: int, repeats: int, warmup: int) -> float:
