@@ -22,7 +22,15 @@ from chainrule.nn.activation import (
 )
 from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.containers import Add, Concat, ModuleDict, ModuleList, Multiply, Sequential
-from chainrule.nn.conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, MaxPool2d
+from chainrule.nn.conv import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    MaxPool2d,
+)
 from chainrule.nn.graph import Graph, GraphBuildError
 from chainrule.nn.layers import (
     BatchNorm1d,
@@ -58,7 +66,8 @@ from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "AdaptiveAvgPool2d", "Add", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
-    "BatchNorm2d", "Concat", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding",
+    "BatchNorm2d", "Concat", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
+    "CrossEntropyLoss", "Dropout", "ELU", "Embedding",
     "Flatten", "GELU", "GRU", "GRUCell", "Graph", "GraphBuildError", "HardTanh", "HingeLoss",
     "HuberLoss", "Identity", "IncompatibleKeys", "L1Loss", "LSTM", "LSTMCell", "LayerNorm",
     "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Maxout", "Module", "ModuleDict",

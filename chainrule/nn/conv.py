@@ -23,7 +23,10 @@ from chainrule.ops.conv import adaptive_output_size, same_padding
 from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
-__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Conv2d", "MaxPool2d"]
+__all__ = [
+    "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
+    "MaxPool2d",
+]  # fmt: skip
 
 # PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
 _PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
@@ -32,6 +35,7 @@ _PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge"
 
 class _ConvNd(Module):
     _dims = 2
+    _transposed = False  # weight (C_in, C_out/groups, *kernel) instead of (C_out, C_in/groups, ...)
 
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
@@ -69,7 +73,10 @@ class _ConvNd(Module):
             )
         self.padding_mode = padding_mode
         dt = float32 if dtype is None else as_dtype(dtype)
-        shape = (out_channels, in_channels // groups, *self.kernel_size)
+        if self._transposed:
+            shape = (in_channels, out_channels // groups, *self.kernel_size)
+        else:
+            shape = (out_channels, in_channels // groups, *self.kernel_size)
         self.weight = Parameter(np.empty(shape, dtype=dt))
         if bias:
             self.bias = Parameter(np.empty((out_channels,), dtype=dt))
@@ -79,7 +86,8 @@ class _ConvNd(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default: weight ``kaiming_uniform_(a=sqrt(5))``, bias
-        U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C_in/groups * prod(kernel)."""
+        U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = ``weight.shape[1] * prod(kernel)``
+        (C_in/groups, or C_out/groups for a transposed convolution, as PyTorch)."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
@@ -91,6 +99,8 @@ class _ConvNd(Module):
              f"stride={self.stride}")  # fmt: skip
         if self.padding not in ((0,) * self._dims, "valid"):
             s += f", padding={self.padding}"
+        if self._transposed and self.output_padding != (0,) * self._dims:
+            s += f", output_padding={self.output_padding}"
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
         if self.groups != 1:
@@ -160,6 +170,89 @@ class Conv1d(_ConvNd):
         return F.conv1d(x, self.weight, self.bias, self.stride[0],
                         padding if isinstance(padding, str | int) else padding[0],
                         self.dilation[0], self.groups)  # fmt: skip
+
+
+class _ConvTransposeNd(_ConvNd):
+    _transposed = True
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+        padding: Any = 0, output_padding: Any = 0, groups: int = 1, bias: bool = True,
+        dilation: Any = 1, padding_mode: str = "zeros", dtype: Any = None,
+    ) -> None:  # fmt: skip
+        name, n = type(self).__name__, self._dims
+        if isinstance(padding, str):
+            raise ArgumentError(f"{name}: padding must be an int or {n} ints, got {padding!r}")
+        if padding_mode != "zeros":
+            raise ArgumentError(f"{name}: only padding_mode='zeros' is supported (as in "
+                                f"PyTorch), got {padding_mode!r}")  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, dtype)  # fmt: skip
+        self.output_padding = _checks.sizes(name, "output_padding", output_padding, n, 0)
+        if any(e >= max(s, d) for e, s, d in zip(self.output_padding, self.stride,
+                                                  self.dilation)):  # fmt: skip
+            raise ArgumentError(f"{name}: output_padding {self.output_padding} must be smaller "
+                                f"than either stride {self.stride} or dilation "
+                                f"{self.dilation}")  # fmt: skip
+
+    def _output_padding(self, x: Tensor, output_size: Any) -> tuple[int, ...]:
+        """``output_padding``, or the one that gives ``output_size`` (spatial sizes, or the
+        whole output shape), as PyTorch's ``forward(input, output_size)``."""
+        if output_size is None:
+            return self.output_padding
+        name, n = type(self).__name__, self._dims
+        sizes = tuple(output_size)
+        if len(sizes) == x.ndim:
+            sizes = sizes[-n:]
+        if len(sizes) != n:
+            raise ShapeError(f"{name}: output_size must have {n} or {x.ndim} elements for "
+                             f"input {x.shape}, got {tuple(output_size)}")  # fmt: skip
+        spatial = x.shape[x.ndim - n :]
+        smallest = tuple((i - 1) * s - 2 * p + d * (k - 1) + 1 for i, s, p, d, k in zip(
+            spatial, self.stride, self.padding, self.dilation, self.kernel_size))  # fmt: skip
+        largest = tuple(lo + s - 1 for lo, s in zip(smallest, self.stride))
+        if not all(lo <= v <= hi for lo, v, hi in zip(smallest, sizes, largest)):
+            raise ShapeError(f"{name}: output_size {sizes} is not reachable from input "
+                             f"{x.shape}: valid sizes range from {smallest} to "
+                             f"{largest}")  # fmt: skip
+        return tuple(v - lo for v, lo in zip(sizes, smallest))
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution (the adjoint of :class:`Conv2d` in its input; a learned
+    upsampling): (N, C_in, H, W) -> (N, C_out, OH, OW) with
+    ``OH = (H - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1`` (OW likewise).
+    ``forward(x, output_size=None)`` picks ``output_padding`` from a wanted output size, as
+    PyTorch's. Unbatched (C_in, H, W) -> (C_out, OH, OW).
+
+    Attributes: weight (C_in, C_out/groups, kH, kW), bias (C_out,), initialised as PyTorch.
+    """
+
+    _dims = 2
+
+    def forward(self, x: Any, output_size: Any = None) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(x, output_size), self.groups,
+                                  self.dilation)  # fmt: skip
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution: (N, C_in, L) -> (N, C_out, OL) with
+    ``OL = (L - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1``;
+    ``forward(x, output_size=None)`` as :class:`ConvTranspose2d`'s. Unbatched
+    (C_in, L) -> (C_out, OL).
+
+    Attributes: weight (C_in, C_out/groups, k), bias (C_out,), initialised as PyTorch.
+    """
+
+    _dims = 1
+
+    def forward(self, x: Any, output_size: Any = None) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        return F.conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(x, output_size), self.groups,
+                                  self.dilation)  # fmt: skip
 
 
 def _check_pool(name: str, kernel_size: Any, stride: Any, padding: Any, dilation: Any) -> None:

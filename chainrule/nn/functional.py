@@ -41,6 +41,8 @@ from chainrule.ops.conv import (  # the same functions, under torch's names
     avg_pool2d,
     conv1d,
     conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
     max_pool2d,
 )
 from chainrule.ops.nn import ArgumentError, LabelError
@@ -599,8 +601,9 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 
 __all__ = [
     "ArgumentError", "LabelError", "adaptive_avg_pool2d", "avg_pool2d", "batch_norm",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy",
-    "dropout", "elu", "embedding", "gelu", "hardtanh", "hinge_loss", "huber_loss", "l1_loss",
-    "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss",
-    "noisy_relu", "normalize", "one_hot", "relu", "sigmoid", "silu", "softmax", "softplus", "tanh",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv1d", "conv2d",
+    "conv_transpose1d", "conv_transpose2d", "cross_entropy", "dropout", "elu", "embedding", "gelu",
+    "hardtanh", "hinge_loss", "huber_loss", "l1_loss", "layer_norm", "leaky_relu", "linear",
+    "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "noisy_relu", "normalize", "one_hot",
+    "relu", "sigmoid", "silu", "softmax", "softplus", "tanh",
 ]  # fmt: skip

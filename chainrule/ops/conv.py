@@ -879,6 +879,15 @@ def conv2d(
     return y.reshape(y.shape[1:]) if unbatched else y
 
 
+def _one(v: Any, name: str, op: str) -> Any:
+    """The value of a 1-D argument given as an int or a 1-tuple."""
+    if isinstance(v, (list, tuple)):
+        if len(v) != 1:
+            raise ArgumentError(f"{op}: {name} must be an int or a 1-tuple, got {v!r}")
+        return v[0]
+    return v
+
+
 def conv1d(
     x: Any,
     weight: Any,
@@ -905,22 +914,15 @@ def conv1d(
     unbatched = x.ndim == 2
     x3 = x.reshape((1, *x.shape)) if unbatched else x
 
-    def one(v: Any, name: str) -> int:
-        if isinstance(v, (list, tuple)):
-            if len(v) != 1:
-                raise ArgumentError(f"conv1d: {name} must be an int or a 1-tuple, got {v!r}")
-            return v[0]
-        return v
-
-    pad = padding if isinstance(padding, str) else (0, one(padding, "padding"))
+    pad = padding if isinstance(padding, str) else (0, _one(padding, "padding", "conv1d"))
     try:
         y = conv2d(
             x3.reshape((x3.shape[0], x3.shape[1], 1, x3.shape[2])),
             weight.reshape((weight.shape[0], weight.shape[1], 1, weight.shape[2])),
             bias,
-            stride=(1, one(stride, "stride")),
+            stride=(1, _one(stride, "stride", "conv1d")),
             padding=pad,
-            dilation=(1, one(dilation, "dilation")),
+            dilation=(1, _one(dilation, "dilation", "conv1d")),
             groups=groups,
         )
     except (ShapeError, ArgumentError) as exc:
@@ -993,6 +995,142 @@ def conv2d_weight(
             f"shape {geo.y_shape} of the convolution"
         )
     return ConvWeightGrad.apply(x, grad_output, geo=geo)
+
+
+def _transpose_geometry(
+    op: str,
+    xs: tuple,
+    ws: tuple,
+    bs: tuple | None,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    dilation: Any,
+    groups: int,
+) -> tuple[ConvGeometry, tuple[int, int]]:
+    """The convolution whose input adjoint is this transposed convolution, and the zero
+    rows and columns to add after it.
+
+    Along each axis the windows of the ``H`` input rows cover a canvas of
+    ``(H - 1)*s + d*(k - 1) + 1`` rows; the output is that canvas less ``padding`` rows at
+    the top and ``padding - output_padding`` at the bottom, so the convolution has those
+    (uneven) pads. Output padding beyond ``padding`` lies past the canvas: zero rows, added
+    after (PyTorch's values)."""  # fmt: skip
+    if len(ws) != 4:
+        raise ShapeError(f"{op}: weight must be (C_in, C_out/groups, kH, kW), got shape {ws}")
+    if not isinstance(groups, int) or groups < 1:
+        raise ArgumentError(f"{op}: groups must be a positive int, got {groups!r}")
+    n, c, h, w = xs
+    if ws[0] != c:
+        raise ShapeError(
+            f"{op}: input {xs} has {c} channels but weight {ws} expects {ws[0]} (weight is "
+            "(C_in, C_out/groups, kH, kW))"
+        )
+    if c % groups:
+        raise ShapeError(f"{op}: input channels {c} are not divisible by groups={groups}")
+    if min(ws) == 0 or n == 0:
+        raise ShapeError(f"{op}: empty input {xs} or weight {ws}")
+    if isinstance(padding, str):
+        raise ArgumentError(f"{op}: padding must be an int or a pair, got {padding!r}")
+    stride = _positive(_pair(stride, "stride", op), "stride", op)
+    dilation = _positive(_pair(dilation, "dilation", op), "dilation", op)
+    pads, extra = _pair(padding, "padding", op), _pair(output_padding, "output_padding", op)
+    if min(*pads, *extra) < 0:
+        raise ArgumentError(f"{op}: padding and output_padding must be >= 0, got "
+                            f"{padding!r} and {output_padding!r}")  # fmt: skip
+    if any(e >= max(s, d) for e, s, d in zip(extra, stride, dilation)):
+        raise ArgumentError(f"{op}: output_padding {extra} must be smaller than either "
+                            f"stride {stride} or dilation {dilation}")  # fmt: skip
+    c_out = ws[1] * groups
+    if bs is not None and tuple(bs) != (c_out,):
+        raise ShapeError(f"{op}: bias shape {tuple(bs)} does not match the {c_out} output "
+                         f"channels of weight {ws} with groups={groups}")  # fmt: skip
+    canvas = [(i - 1) * s + d * (k - 1) + 1
+              for i, s, d, k in zip((h, w), stride, dilation, ws[2:])]  # fmt: skip
+    out = [full - 2 * p + e for full, p, e in zip(canvas, pads, extra)]
+    if min(out) < 1:
+        raise ShapeError(f"{op}: input {xs} with weight {ws}, stride {stride} and padding "
+                         f"{pads} gives output size {tuple(out)}, below 1")  # fmt: skip
+    bottom = [max(p - e, 0) for p, e in zip(pads, extra)]
+    reached = [full - p - b for full, p, b in zip(canvas, pads, bottom)]
+    win = Window(reached[0], reached[1], ws[2], ws[3], *stride, *dilation,
+                 (pads[0], bottom[0], pads[1], bottom[1]), h, w)  # fmt: skip
+    unreached = (out[0] - reached[0], out[1] - reached[1])
+    return ConvGeometry(n, c_out, c, groups, win), unreached
+
+
+def conv_transpose2d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    output_padding: IntOrPair = 0,
+    groups: int = 1,
+    dilation: IntOrPair = 1,
+) -> Tensor:
+    """2-D transposed convolution (PyTorch's ``conv_transpose2d``, argument order included):
+    the adjoint of :func:`conv2d` in its input, so ``conv_transpose2d(g, w)`` is the input
+    gradient of ``conv2d(x, w)``.
+
+    x ``(N, C_in, H, W)`` (or unbatched ``(C_in, H, W)``), weight
+    ``(C_in, C_out/groups, kH, kW)``, bias ``(C_out,)`` or None -> ``(N, C_out, OH, OW)`` with
+    ``OH = (H - 1)*sH - 2*pH + dH*(kH - 1) + output_padding + 1``. ``output_padding`` (less
+    than the stride or the dilation) adds rows and columns at the bottom and right, which
+    disambiguates the sizes a strided convolution maps to the same output size.
+
+    Runs as the convolution's input-gradient op (one GEMM and one strided add per kernel
+    offset), so it is differentiable in ``x``, ``weight`` and ``bias`` to any order and in
+    forward mode."""
+    x, weight = _as_tensor(x), _as_tensor(weight)
+    bias = None if bias is None else _as_tensor(bias)
+    x4, unbatched = _batched(x, "conv_transpose2d", "input (N, C_in, H, W)")
+    geo, unreached = _cached(
+        _transpose_geometry, "conv_transpose2d", x4.shape, weight.shape,
+        None if bias is None else bias.shape, stride, padding, output_padding, dilation, groups,
+    )  # fmt: skip
+    y = ConvInputGrad.apply(x4, weight, geo=geo)
+    if any(unreached):
+        y = y.pad(((0, 0), (0, 0), (0, unreached[0]), (0, unreached[1])))
+    if bias is not None:
+        y = y + bias.reshape((-1, 1, 1))
+    return y.reshape(y.shape[1:]) if unbatched else y
+
+
+def conv_transpose1d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    output_padding: int | Sequence[int] = 0,
+    groups: int = 1,
+    dilation: int | Sequence[int] = 1,
+) -> Tensor:
+    """1-D transposed convolution (PyTorch's ``conv_transpose1d``): x ``(N, C_in, L)`` (or
+    ``(C_in, L)``), weight ``(C_in, C_out/groups, k)``, bias ``(C_out,)`` ->
+    ``(N, C_out, L_out)`` with ``L_out = (L - 1)*s - 2*p + d*(k - 1) + output_padding + 1``.
+
+    Computed as :func:`conv_transpose2d` on ``(N, C_in, 1, L)``."""
+    x, weight = _as_tensor(x), _as_tensor(weight)
+    if x.ndim not in (2, 3):
+        raise ShapeError("conv_transpose1d: expected input (N, C_in, L) (3-D, or 2-D "
+                         f"unbatched), got shape {x.shape}")  # fmt: skip
+    if weight.ndim != 3:
+        raise ShapeError("conv_transpose1d: weight must be (C_in, C_out/groups, k), got "
+                         f"shape {weight.shape}")  # fmt: skip
+    x4 = x.reshape((*x.shape[:-1], 1, x.shape[-1]))
+    w4 = weight.reshape((weight.shape[0], weight.shape[1], 1, weight.shape[2]))
+    args = {"stride": stride, "padding": padding, "output_padding": output_padding,
+            "dilation": dilation}  # fmt: skip
+    pairs = {k: (0 if k.endswith("padding") else 1, _one(v, k, "conv_transpose1d"))
+             for k, v in args.items()}  # fmt: skip
+    try:
+        y = conv_transpose2d(x4, w4, bias, groups=groups, **pairs)
+    except (ShapeError, ArgumentError) as exc:
+        raise type(exc)(f"conv_transpose1d: input {x.shape}, weight {weight.shape}: "
+                        f"{str(exc).removeprefix('conv_transpose2d: ')}") from None  # fmt: skip
+    return y.reshape((*y.shape[:-2], y.shape[-1]))
 
 
 def _pool_window(op: str, shape: tuple, kernel_size: Any, stride: Any, padding: Any,

@@ -1068,6 +1068,16 @@ def _optional() -> list[ModuleInfo]:
             _same("Conv1d[padding_mode=circular]", _nn("Conv1d"), "Conv1d", 2, 3, 3, stride=2,
                   padding=2, padding_mode="circular", inputs=_x((2, 2, 5), (2, 3))),
         ]  # fmt: skip
+    if _exported("ConvTranspose1d", "ConvTranspose2d"):
+        out += [
+            _same("ConvTranspose2d", _nn("ConvTranspose2d"), "ConvTranspose2d", 2, 3, 3,
+                  stride=2, padding=1, output_padding=1, inputs=_x((2, 2, 3, 3), (2, 2, 3))),
+            _same("ConvTranspose2d[groups, dilation]", _nn("ConvTranspose2d"),
+                  "ConvTranspose2d", 4, 2, (2, 3), stride=(1, 2), padding=(1, 0), groups=2,
+                  dilation=(2, 1), bias=False, inputs=_x((1, 4, 3, 2))),
+            _same("ConvTranspose1d", _nn("ConvTranspose1d"), "ConvTranspose1d", 2, 3, 3,
+                  stride=2, output_padding=1, inputs=_x((2, 2, 4), (2, 3))),
+        ]  # fmt: skip
     if _exported("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"):
         out += [
             _same("MaxPool2d", _nn("MaxPool2d"), "MaxPool2d", 2,

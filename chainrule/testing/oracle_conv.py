@@ -5,13 +5,15 @@
 reverse mode, double backward, PyTorch in float64, a NumPy reference). The samples cover
 stride, padding (ints, pairs, ``"same"`` with an asymmetric split, ``"valid"``), dilation,
 groups (including depthwise), bias and no bias, odd and non-square sizes, kernels as large
-as the input, 1x1 kernels, ``conv1d``, both adjoints (``conv2d_input``/``conv2d_weight``
+as the input, 1x1 kernels, ``conv1d``, the transposed convolutions (output padding within
+and beyond the padding), both adjoints (``conv2d_input``/``conv2d_weight``
 against ``torch.nn.grad``) and both pools (tiling windows, overlapping windows, padding,
 dilation, leftover rows). Max-pool samples have distinct values (no ties), so the numeric
 derivatives are well defined.
 
 The NumPy references are written independently of chainrule's im2col: a convolution is
-``einsum`` over ``sliding_window_view`` windows, a pool a reduction over them.
+``einsum`` over ``sliding_window_view`` windows, a pool a reduction over them, a transposed
+convolution a scatter of each kernel offset's products onto a canvas that is then cropped.
 
 Neither torch nor hypothesis is imported at module level.
 """
@@ -86,6 +88,48 @@ def np_conv1d(
 ) -> np.ndarray:
     pad = padding if isinstance(padding, str) else (0, padding)
     y = np_conv2d(x[:, :, None], w[:, :, None], b, (1, stride), pad, (1, dilation), groups)
+    return y[:, :, 0]
+
+
+def np_conv_transpose2d(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> np.ndarray:
+    """Reference transposed convolution, by its definition: input pixel ``(i, j)`` times
+    kernel offset ``(a, b)`` lands on canvas pixel ``(i*s + a*d, j*s + b*d)``; the output is
+    the canvas cropped by ``padding`` at the top and left, ``output_size`` rows long (rows
+    past the canvas are zero)."""
+    (sh, sw), (dh, dw) = _np_pair(stride), _np_pair(dilation)
+    (ph, pw), (eh, ew) = _np_pair(padding), _np_pair(output_padding)
+    n, c, h, wd = x.shape
+    _, og, kh, kw = w.shape
+    oh = (h - 1) * sh - 2 * ph + dh * (kh - 1) + eh + 1
+    ow = (wd - 1) * sw - 2 * pw + dw * (kw - 1) + ew + 1
+    canvas = np.zeros((n, og * groups, ph + max(oh, (h - 1) * sh + dh * (kh - 1) + 1),
+                       pw + max(ow, (wd - 1) * sw + dw * (kw - 1) + 1)), dtype=x.dtype)  # fmt: skip
+    xg = x.reshape(n, groups, c // groups, h, wd)
+    wg = w.reshape(groups, c // groups, og, kh, kw)
+    for a in range(kh):
+        for bb in range(kw):
+            part = np.einsum("ngchw,gco->ngohw", xg, wg[:, :, :, a, bb])
+            rows = slice(a * dh, a * dh + (h - 1) * sh + 1, sh)
+            cols = slice(bb * dw, bb * dw + (wd - 1) * sw + 1, sw)
+            canvas[:, :, rows, cols] += part.reshape(n, og * groups, h, wd)
+    y = canvas[:, :, ph : ph + oh, pw : pw + ow]
+    return y if b is None else y + b[:, None, None]
+
+
+def np_conv_transpose1d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
+                        stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
+                        groups: int = 1, dilation: Any = 1) -> np.ndarray:  # fmt: skip
+    y = np_conv_transpose2d(x[:, :, None], w[:, :, None], b, (1, stride), (0, padding),
+                            (0, output_padding), groups, (1, dilation))  # fmt: skip
     return y[:, :, 0]
 
 
@@ -202,6 +246,14 @@ def t_conv1d(x: Any, w: Any, b: Any = None, **kw: Any) -> Any:
     return _tm().nn.functional.conv1d(x, w, b, **kw)
 
 
+def t_conv_transpose2d(x: Any, w: Any, b: Any = None, **kw: Any) -> Any:
+    return _tm().nn.functional.conv_transpose2d(x, w, b, **kw)
+
+
+def t_conv_transpose1d(x: Any, w: Any, b: Any = None, **kw: Any) -> Any:
+    return _tm().nn.functional.conv_transpose1d(x, w, b, **kw)
+
+
 def t_max_pool2d(x: Any, **kw: Any) -> Any:
     return _tm().nn.functional.max_pool2d(x, **kw)
 
@@ -266,6 +318,22 @@ CONV1D_CASES: list[tuple[tuple, tuple, bool, dict]] = [
     ((2, 2, 6), (2, 2, 4), True, {"padding": "same"}),
 ]
 
+# (x shape, weight shape (C_in, C_out/groups, k...), bias?, kwargs)
+CONV_TRANSPOSE2D_CASES: list[tuple[tuple, tuple, bool, dict]] = [
+    ((2, 3, 3, 4), (3, 2, 3, 2), True, {}),
+    ((1, 2, 3, 3), (2, 3, 3, 3), False, {"stride": 2, "padding": 1, "output_padding": 1}),
+    ((1, 4, 2, 3), (4, 1, 2, 3), True, {"stride": (2, 1), "groups": 2, "dilation": (1, 2)}),
+    ((2, 2, 3, 2), (2, 2, 2, 2), True, {"padding": (1, 0), "dilation": 2,
+                                        "output_padding": 1}),  # rows past the canvas
+    ((1, 3, 2, 2), (3, 1, 3, 3), False, {"stride": 3, "padding": 1, "groups": 3,
+                                         "output_padding": (2, 0)}),
+]  # fmt: skip
+
+CONV_TRANSPOSE1D_CASES: list[tuple[tuple, tuple, bool, dict]] = [
+    ((2, 3, 4), (3, 2, 3), True, {"stride": 2, "padding": 1, "output_padding": 1}),
+    ((1, 4, 3), (4, 1, 2), False, {"groups": 2, "dilation": 2}),
+]
+
 # (x shape, kwargs)
 MAX_POOL_CASES: list[tuple[tuple, dict]] = [
     ((2, 3, 6, 6), {"kernel_size": 2}),  # windows tile the input: the fast path
@@ -302,11 +370,12 @@ AVG_POOL_CASES: list[tuple[tuple, dict]] = [
 ]
 
 
-def _conv_inputs(cases: list) -> Any:
+def _conv_inputs(cases: list, transposed: bool = False) -> Any:
     def gen(rng: np.random.Generator) -> list[Sample]:
         out = []
         for xs, ws, bias, kw in cases:
-            args = (_r(rng, xs), _r(rng, ws)) + ((_r(rng, ws[:1]),) if bias else ())
+            out_channels = ws[1] * kw.get("groups", 1) if transposed else ws[0]
+            args = (_r(rng, xs), _r(rng, ws)) + ((_r(rng, (out_channels,)),) if bias else ())
             out.append(Sample(args, kw))
         return out
 
@@ -347,6 +416,10 @@ CONV_OPS: list[OpInfo] = [
            inputs=_conv_inputs(CONV2D_CASES)),
     OpInfo(name="conv1d", fn=_conv1d, torch_fn=t_conv1d, ref_fn=np_conv1d,
            inputs=_conv_inputs(CONV1D_CASES)),
+    OpInfo(name="conv_transpose2d", fn=_conv.conv_transpose2d, torch_fn=t_conv_transpose2d,
+           ref_fn=np_conv_transpose2d, inputs=_conv_inputs(CONV_TRANSPOSE2D_CASES, True)),
+    OpInfo(name="conv_transpose1d", fn=_conv.conv_transpose1d, torch_fn=t_conv_transpose1d,
+           ref_fn=np_conv_transpose1d, inputs=_conv_inputs(CONV_TRANSPOSE1D_CASES, True)),
     OpInfo(name="conv2d_input", fn=_conv2d_input, torch_fn=t_conv2d_input,
            ref_fn=np_conv2d_input, inputs=_input_grad_inputs),
     OpInfo(name="conv2d_weight", fn=_conv2d_weight, torch_fn=t_conv2d_weight,
@@ -362,6 +435,7 @@ CONV_OPS: list[OpInfo] = [
 
 __all__ = [
     "ADAPTIVE_CASES", "AVG_POOL_CASES", "CONV1D_CASES", "CONV2D_CASES", "CONV_OPS",
-    "MAX_POOL_CASES", "np_adaptive_avg_pool2d", "np_avg_pool2d", "np_conv1d", "np_conv2d",
-    "np_conv2d_input", "np_conv2d_weight", "np_max_pool2d",
+    "CONV_TRANSPOSE1D_CASES", "CONV_TRANSPOSE2D_CASES", "MAX_POOL_CASES",
+    "np_adaptive_avg_pool2d", "np_avg_pool2d", "np_conv1d", "np_conv2d", "np_conv2d_input",
+    "np_conv2d_weight", "np_conv_transpose1d", "np_conv_transpose2d", "np_max_pool2d",
 ]  # fmt: skip

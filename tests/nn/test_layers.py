@@ -513,6 +513,24 @@ _BAD_VALUES = {
         "padding_mode",
         "mirror",
     ),
+    "ConvTranspose2d(output_padding 2)": (
+        lambda: cr.nn.ConvTranspose2d(1, 2, 3, stride=2, output_padding=2),
+        "ConvTranspose2d",
+        "output_padding (2, 2)",
+        "stride (2, 2)",
+    ),
+    "ConvTranspose1d(padding 'same')": (
+        lambda: cr.nn.ConvTranspose1d(1, 2, 3, padding="same"),
+        "ConvTranspose1d",
+        "padding",
+        "'same'",
+    ),
+    "ConvTranspose2d(padding_mode)": (
+        lambda: cr.nn.ConvTranspose2d(1, 2, 3, padding_mode="reflect"),
+        "ConvTranspose2d",
+        "padding_mode='zeros'",
+        "reflect",
+    ),
     "AvgPool2d(divisor 0)": (
         lambda: AvgPool2d(2, divisor_override=0),
         "AvgPool2d",
@@ -587,3 +605,65 @@ def test_cell_bad_input_names_the_shapes() -> None:
         cr.nn.RNNCell(3, 4, nonlinearity="sigmoid")
     with pytest.raises(cr.nn.ModuleTypeError, match="LSTMCell: hidden_size"):
         cr.nn.LSTMCell(3, 2.5)
+
+
+# ---- transposed convolutions ----------------------------------------------------------------
+
+
+def test_conv_transpose_output_size_repr_and_layout_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    ours = cr.nn.ConvTranspose2d(4, 6, (3, 2), stride=2, padding=1, groups=2).double()
+    theirs = torch.nn.ConvTranspose2d(4, 6, (3, 2), stride=2, padding=1, groups=2).double()
+    assert ours.weight.shape == tuple(theirs.weight.shape) == (4, 3, 3, 2)
+    assert ours.extra_repr() == theirs.extra_repr()
+    assert cr.nn.ConvTranspose1d(2, 3, 3, stride=2, output_padding=1).extra_repr() == (
+        torch.nn.ConvTranspose1d(2, 3, 3, stride=2, output_padding=1).extra_repr()
+    )
+    _copy_into_torch(ours, theirs)
+    x = _rng().standard_normal((2, 4, 3, 4))
+    for size in [None, (6, 6), (6, 7), (2, 6, 5, 7), [5, 6]]:
+        want = theirs(torch.tensor(x), output_size=size).detach().numpy()
+        np.testing.assert_allclose(ours(x, output_size=size).numpy(), want, **TOL)
+    with pytest.raises(cr.ShapeError, match=r"output_size \(7, 6\).*from \(5, 6\) to \(6, 7\)"):
+        ours(x, output_size=(7, 6))
+    with pytest.raises(cr.ShapeError, match="output_size must have 2 or 4 elements"):
+        ours(x, output_size=(6,))
+    # unbatched, and the default initialisation's bounds (fan_in = C_out/groups * kH * kW)
+    assert ours(x[0]).shape == (6, 5, 6)
+    fresh = cr.nn.ConvTranspose2d(4, 6, (3, 2), groups=2)
+    assert np.abs(fresh.bias.numpy()).max() <= 1 / np.sqrt(3 * 3 * 2)
+    assert np.abs(fresh.weight.numpy()).max() <= 1 / np.sqrt(3 * 3 * 2)
+
+
+def test_conv_transpose_is_the_input_gradient_of_conv() -> None:
+    """conv_transpose2d(g, w) is d/dx <conv2d(x, w), g>: the adjoint relation, checked with
+    the weight used by both."""
+    rng = _rng(3)
+    x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
+    xt = cr.tensor(x, requires_grad=True)
+    y = cr.nn.functional.conv2d(xt, w, stride=2, padding=1, dilation=(1, 2))
+    g = rng.standard_normal(y.shape)
+    (y * cr.tensor(g)).sum().backward()
+    back = cr.nn.functional.conv_transpose2d(g, w, stride=2, padding=1, output_padding=(0, 1),
+                                             dilation=(1, 2))  # fmt: skip
+    np.testing.assert_allclose(back.numpy(), xt.grad.numpy(), **TOL)
+
+
+def test_conv_transpose_bad_input_names_the_shapes() -> None:
+    F = cr.nn.functional
+    x = np.zeros((1, 3, 4, 4))
+    with pytest.raises(cr.ShapeError, match=r"input \(1, 3, 4, 4\) has 3 channels but weight "
+                       r"\(2, 1, 3, 3\) expects 2"):  # fmt: skip
+        F.conv_transpose2d(x, np.zeros((2, 1, 3, 3)))
+    with pytest.raises(cr.ShapeError, match=r"bias shape \(3,\).*2 output channels"):
+        F.conv_transpose2d(x, np.zeros((3, 2, 3, 3)), np.zeros(3))
+    with pytest.raises(cr.ShapeError, match=r"output size \(-2, -2\), below 1"):
+        F.conv_transpose2d(x, np.zeros((3, 1, 1, 1)), padding=3)
+    with pytest.raises(cr.nn.functional.ArgumentError, match="output_padding"):
+        F.conv_transpose2d(x, np.zeros((3, 1, 2, 2)), output_padding=1)
+    with pytest.raises(cr.ShapeError, match=r"conv_transpose1d: expected input \(N, C_in, L\)"):
+        F.conv_transpose1d(x, np.zeros((3, 1, 2)))
+    with pytest.raises(cr.ShapeError, match=r"conv_transpose1d: input \(1, 3, 4\).*channels"):
+        F.conv_transpose1d(x[..., 0], np.zeros((2, 1, 2)))
+    with pytest.raises(cr.ShapeError, match=r"conv_transpose2d.*got shape \(4, 4\)"):
+        cr.nn.ConvTranspose2d(3, 1, 2)(np.zeros((4, 4)))

@@ -2,7 +2,8 @@
 
 The module oracle table (``chainrule.testing.modules``) checks a few hand-picked
 configurations of each layer; these tests let hypothesis draw them: convolutions (groups,
-stride, padding including "same" and the padding modes, dilation, bias, unbatched), pools
+stride, padding including "same" and the padding modes, dilation, bias, unbatched),
+transposed convolutions (output padding up to the stride or the dilation), pools
 (ceil mode, padding, dilation, count_include_pad, divisor_override, indices), recurrent
 layers (layers, bidirectional, batch_first, bias, nonlinearity, unbatched) and cells,
 batch and layer norm (momentum None, affine, tracked statistics) and multi-head attention
@@ -55,6 +56,23 @@ def convs(draw: Any) -> tuple:
     kwargs = {"stride": stride, "padding": padding, "dilation": d, "groups": groups,
               "bias": draw(st.booleans()), "padding_mode": mode}  # fmt: skip
     return f"Conv{dims}d", (cin, cout, k), kwargs, (*batch, cin, *size), None
+
+
+@st.composite
+def conv_transposes(draw: Any) -> tuple:
+    dims = draw(st.sampled_from([1, 2]))
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    k, s, d = _ints(draw, dims, 1, 3), _ints(draw, dims, 1, 3), _ints(draw, dims, 1, 2)
+    extra = tuple(draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d))
+    size = _ints(draw, dims, 1, 4)
+    # padding at most what keeps the output at least one long
+    canvas = [(i - 1) * si + di * (ki - 1) + 1 for i, si, di, ki in zip(size, s, d, k)]
+    padding = tuple(draw(st.integers(0, (c + e - 1) // 2)) for c, e in zip(canvas, extra))
+    batch = () if draw(st.integers(0, 5)) == 0 else (draw(st.integers(1, 2)),)
+    kwargs = {"stride": s, "padding": padding, "output_padding": extra, "groups": groups,
+              "bias": draw(st.booleans()), "dilation": d}  # fmt: skip
+    return f"ConvTranspose{dims}d", (cin, cout, k), kwargs, (*batch, cin, *size), None
 
 
 @st.composite
@@ -189,6 +207,12 @@ SEEDS = st.integers(0, 2**32 - 1)
 @SETTINGS
 @given(convs(), SEEDS)
 def test_random_convolutions(config: tuple, seed: int) -> None:
+    _check(config, seed)
+
+
+@SETTINGS
+@given(conv_transposes(), SEEDS)
+def test_random_transposed_convolutions(config: tuple, seed: int) -> None:
     _check(config, seed)
 
 
