@@ -46,7 +46,12 @@ from chainrule.ops.conv import (  # the same functions, under torch's names
     max_pool2d,
 )
 from chainrule.ops.nn import ArgumentError, LabelError
-from chainrule.ops.norm import batch_norm, embedding, layer_norm  # the same functions
+from chainrule.ops.norm import (  # the same functions
+    batch_norm,
+    embedding,
+    group_norm,
+    layer_norm,
+)
 from chainrule.tensor import Tensor, to_array
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -603,7 +608,7 @@ __all__ = [
     "ArgumentError", "LabelError", "adaptive_avg_pool2d", "avg_pool2d", "batch_norm",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv1d", "conv2d",
     "conv_transpose1d", "conv_transpose2d", "cross_entropy", "dropout", "elu", "embedding", "gelu",
-    "hardtanh", "hinge_loss", "huber_loss", "l1_loss", "layer_norm", "leaky_relu", "linear",
-    "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "noisy_relu", "normalize", "one_hot",
-    "relu", "sigmoid", "silu", "softmax", "softplus", "tanh",
+    "group_norm", "hardtanh", "hinge_loss", "huber_loss", "l1_loss", "layer_norm", "leaky_relu",
+    "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "noisy_relu", "normalize",
+    "one_hot", "relu", "sigmoid", "silu", "softmax", "softplus", "tanh",
 ]  # fmt: skip

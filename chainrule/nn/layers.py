@@ -2,7 +2,7 @@
 parameter and buffer layouts and default initialisation).
 
 Each layer is a thin :class:`~chainrule.nn.Module` around a functional op in
-:mod:`chainrule.ops.norm` (fused batch/layer norm with closed-form backward) or
+:mod:`chainrule.ops.norm` (fused batch/layer/group norm with closed-form backward) or
 :mod:`chainrule.nn.functional` (dropout), so the modular ``backward`` and every autodiff
 transform work on them unchanged.
 """
@@ -25,7 +25,8 @@ from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
-    "BatchNorm1d", "BatchNorm2d", "Dropout", "Embedding", "LayerNorm", "Maxout", "Normalize",
+    "BatchNorm1d", "BatchNorm2d", "Dropout", "Embedding", "GroupNorm", "LayerNorm", "Maxout",
+    "Normalize",
 ]  # fmt: skip
 
 
@@ -208,6 +209,55 @@ class LayerNorm(Module):
         return (
             f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )
+
+
+class GroupNorm(Module):
+    """Group normalisation (PyTorch's ``nn.GroupNorm``): the channels are cut into
+    ``num_groups`` groups and each sample's group is normalised with its own mean and
+    biased variance, the same in training and eval (no running statistics, so it does not
+    depend on the batch size).
+
+    Args:
+        num_groups: groups of ``num_channels / num_groups`` consecutive channels.
+        num_channels: C, which ``num_groups`` must divide.
+        eps: added to the variance.
+        affine: learn a per-channel ``weight`` (init 1) and ``bias`` (init 0), shape (C,).
+
+    Shapes: (N, C, *) -> the same.
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, dtype: Any = None) -> None:  # fmt: skip
+        super().__init__()
+        self.num_groups = _checks.size("GroupNorm", "num_groups", num_groups, 1)
+        self.num_channels = _checks.size("GroupNorm", "num_channels", num_channels, 1)
+        if self.num_channels % self.num_groups:
+            raise ArgumentError(f"GroupNorm: num_channels {num_channels} must be divisible by "
+                                f"num_groups {num_groups}")  # fmt: skip
+        self.eps, self.affine = eps, affine
+        if affine:
+            dt = _dtype(dtype)
+            self.weight = Parameter(np.ones(self.num_channels, dtype=dt))
+            self.bias = Parameter(np.zeros(self.num_channels, dtype=dt))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: weight 1, bias 0."""
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, x: Any) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ShapeError(f"GroupNorm: expected input (N, {self.num_channels}, *), got "
+                             f"shape {x.shape}")  # fmt: skip
+        return _norm.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
 class Embedding(Module):

@@ -159,6 +159,12 @@ class LayerNorm(_AffineNorm):
     name = "layer_norm"
 
 
+class GroupNorm(_AffineNorm):
+    """Group normalisation over channel groups; see :func:`group_norm`."""
+
+    name = "group_norm"
+
+
 def _check_param(op: str, what: str, p: Any, shape: tuple, x_shape: tuple) -> None:
     if p is not None and _shape(p) != shape:
         raise ShapeError(
@@ -301,6 +307,44 @@ def layer_norm(
     mean, invstd = _stats(backend.ops_for(x.data), x.data, axes, eps)
     return LayerNorm.apply(x, weight, bias, mean=mean, invstd=invstd, axes=axes, pshape=ns,
                            paxes=paxes, eps=eps, channel=False)  # fmt: skip
+
+
+def group_norm(
+    x: Any, num_groups: int, weight: Any = None, bias: Any = None, eps: float = 1e-5
+) -> Tensor:
+    """Group normalisation, as ``torch.nn.functional.group_norm``.
+
+    Shapes: ``x`` (N, C, *), ``weight`` and ``bias`` (C,) or None. The C channels are cut
+    into ``num_groups`` groups of C / num_groups consecutive channels; each sample's group
+    is normalised with its mean and biased variance (over its channels and all positions),
+    then each channel is scaled and shifted. ``num_groups = 1`` normalises each whole sample,
+    ``num_groups = C`` each channel of each sample (instance normalisation). Returns a
+    Tensor shaped like ``x``. The same in training and eval (no running statistics).
+    """
+    x = _tensor(x)
+    _check_float("group_norm", x)
+    if isinstance(num_groups, bool) or not isinstance(num_groups, int | np.integer):
+        raise TypeError(f"group_norm: num_groups must be an int, got {num_groups!r}")
+    if x.ndim < 2:
+        raise ShapeError(f"group_norm: expected input (N, C, *) with 2 or more axes, got "
+                         f"shape {x.shape}")  # fmt: skip
+    n, c = x.shape[:2]
+    if num_groups < 1 or c % num_groups:
+        raise ShapeError(f"group_norm: the {c} channels of input {x.shape} cannot be cut "
+                         f"into num_groups={num_groups} equal groups")  # fmt: skip
+    for what, p in (("weight", weight), ("bias", bias)):
+        _check_param("group_norm", what, p, (c,), x.shape)
+    grouped = (n, int(num_groups), c // num_groups, *x.shape[2:])
+    xg = x.reshape(grouped)
+    axes = tuple(range(2, xg.ndim))
+    pshape = (num_groups, c // num_groups)
+    weight = None if weight is None else _tensor(weight).reshape(pshape)
+    bias = None if bias is None else _tensor(bias).reshape(pshape)
+    mean, invstd = _stats(backend.ops_for(xg.data), xg.data, axes, eps)
+    y = GroupNorm.apply(xg, weight, bias, mean=mean, invstd=invstd, axes=axes,
+                        pshape=(1, *pshape) + (1,) * (xg.ndim - 3),
+                        paxes=(0, *range(3, xg.ndim)), eps=eps, channel=False)  # fmt: skip
+    return y.reshape(x.shape)
 
 
 def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Tensor:

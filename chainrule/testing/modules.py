@@ -964,6 +964,10 @@ def _core() -> list[ModuleInfo]:
         ModuleInfo(name="LayerNorm[bias=False]",
                    ctor=_perturbed(lambda: nn.LayerNorm(4, bias=False)),
                    torch_ctor=_tnn("LayerNorm", 4, bias=False), inputs=_x((3, 4))),
+        ModuleInfo(name="GroupNorm(3, 6)", ctor=_perturbed(lambda: nn.GroupNorm(3, 6)),
+                   torch_ctor=_tnn("GroupNorm", 3, 6), inputs=_x((2, 6, 3, 2), (2, 6, 4))),
+        _same("GroupNorm[affine=False]", nn.GroupNorm, "GroupNorm", 2, 4, affine=False,
+              inputs=_x((3, 4), (1, 4, 2, 3))),
         _same("LayerNorm[elementwise_affine=False]", nn.LayerNorm, "LayerNorm", 4,
               elementwise_affine=False, inputs=_x((3, 4))),
         # embedding, dropout, maxout, normalize

@@ -4,12 +4,13 @@ The same :class:`~chainrule.testing.oracle.OpInfo` entries and generic checks as
 :mod:`chainrule.testing.oracle` (gradcheck, forward vs reverse, double backward, NumPy
 reference, PyTorch), for :mod:`chainrule.ops.norm` and :mod:`chainrule.ops.attention`:
 ``batch_norm`` in training and evaluation (with and without affine parameters, 2-D to
-4-D), ``layer_norm`` over several normalised shapes, ``embedding`` with repeated indices
+4-D), ``layer_norm`` over several normalised shapes, ``group_norm`` (one group, one channel
+per group, groups without positions), ``embedding`` with repeated indices
 (only the table is differentiated), ``normalize`` (p = 1, 2, 3), ``maxout``,
 ``scaled_dot_product_attention`` and ``multi_head_attention_forward`` (with and without
 masks and biases, ``batch_first`` both ways, self-attention, unbatched).
 
-PyTorch equivalents are ``torch.nn.functional.batch_norm / layer_norm / embedding /
+PyTorch equivalents are ``torch.nn.functional.batch_norm / layer_norm / group_norm / embedding /
 normalize / multi_head_attention_forward`` (the function ``nn.MultiheadAttention`` calls,
 so weights are plain tensors whose gradients torch returns).
 
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.ops.attention import multi_head_attention_forward, scaled_dot_product_attention
-from chainrule.ops.norm import batch_norm, embedding, layer_norm, maxout, normalize
+from chainrule.ops.norm import batch_norm, embedding, group_norm, layer_norm, maxout, normalize
 from chainrule.testing.oracle import OpInfo, Sample, _tm, away_from, distinct
 
 # ---- chainrule side ---------------------------------------------------------------------
@@ -63,6 +64,10 @@ def _layer_norm(
     x: Any, weight: Any = None, bias: Any = None, *, normalized_shape: Any, eps: float = 1e-5
 ) -> Any:
     return layer_norm(x, normalized_shape, weight, bias, eps=eps)
+
+
+def _group_norm(x: Any, weight: Any = None, bias: Any = None, *, num_groups: int) -> Any:
+    return group_norm(x, num_groups, weight, bias)
 
 
 def _embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
@@ -111,6 +116,10 @@ def _t_layer_norm(
 ) -> Any:
     ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     return _tm().nn.functional.layer_norm(x, ns, weight, bias, eps=eps)
+
+
+def _t_group_norm(x: Any, weight: Any = None, bias: Any = None, *, num_groups: int) -> Any:
+    return _tm().nn.functional.group_norm(x, num_groups, weight, bias)
 
 
 def _t_embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
@@ -204,6 +213,20 @@ def _np_layer_norm(
     return y if bias is None else y + bias
 
 
+def _np_group_norm(x: np.ndarray, weight: Any = None, bias: Any = None, *,
+                   num_groups: int) -> Any:  # fmt: skip
+    """Group by group, as a loop over (sample, group) slices."""
+    y = np.empty_like(x)
+    size = x.shape[1] // num_groups
+    for i in range(x.shape[0]):
+        for k in range(num_groups):
+            part = x[i, k * size : (k + 1) * size]
+            y[i, k * size : (k + 1) * size] = (part - part.mean()) / np.sqrt(part.var() + 1e-5)
+    shape = (-1,) + (1,) * (x.ndim - 2)
+    y = y if weight is None else y * weight.reshape(shape)
+    return y if bias is None else y + bias.reshape(shape)
+
+
 def _np_embedding(indices: np.ndarray, weight: np.ndarray, padding_idx: Any = None) -> Any:
     return weight[indices]
 
@@ -269,6 +292,17 @@ def _ln_inputs(rng: np.random.Generator) -> list[Sample]:
         params = tuple(_r(rng, nst) for _ in range(parts))
         out.append(Sample((_r(rng, shape) + 1.0, *params), {"normalized_shape": ns},
                           note=f"{shape} normalized_shape={ns} params={parts}"))  # fmt: skip
+    return out
+
+
+def _gn_inputs(rng: np.random.Generator) -> list[Sample]:
+    specs = [((2, 6, 3, 2), 3, 2), ((2, 4, 5), 1, 2), ((3, 4), 2, 1), ((1, 3, 2, 2), 3, 0),
+             ((2, 4, 2, 1, 2), 2, 2)]  # fmt: skip
+    out = []
+    for shape, groups, parts in specs:
+        params = tuple(_r(rng, shape[1:2]) for _ in range(parts))
+        out.append(Sample((_r(rng, shape) + 1.0, *params), {"num_groups": groups},
+                          note=f"{shape} num_groups={groups} params={parts}"))  # fmt: skip
     return out
 
 
@@ -388,6 +422,8 @@ NORM_OPS: list[OpInfo] = [
            ref_fn=_np_batch_norm, inputs=_bn_inputs(False)),
     OpInfo(name="layer_norm", fn=_layer_norm, torch_fn=_t_layer_norm, ref_fn=_np_layer_norm,
            inputs=_ln_inputs),
+    OpInfo(name="group_norm", fn=_group_norm, torch_fn=_t_group_norm, ref_fn=_np_group_norm,
+           inputs=_gn_inputs),
     OpInfo(name="embedding", fn=_embedding, torch_fn=_t_embedding, ref_fn=_np_embedding,
            inputs=_embedding_inputs),
     OpInfo(name="normalize", fn=normalize, torch_fn=_t_normalize, ref_fn=_np_normalize,

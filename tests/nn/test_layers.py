@@ -513,6 +513,8 @@ _BAD_VALUES = {
         "padding_mode",
         "mirror",
     ),
+    "GroupNorm(3, 4)": (lambda: cr.nn.GroupNorm(3, 4), "GroupNorm", "num_channels 4", "3"),
+    "GroupNorm(0, 4)": (lambda: cr.nn.GroupNorm(0, 4), "GroupNorm", "num_groups", "0"),
     "ConvTranspose2d(output_padding 2)": (
         lambda: cr.nn.ConvTranspose2d(1, 2, 3, stride=2, output_padding=2),
         "ConvTranspose2d",
@@ -667,3 +669,30 @@ def test_conv_transpose_bad_input_names_the_shapes() -> None:
         F.conv_transpose1d(x[..., 0], np.zeros((2, 1, 2)))
     with pytest.raises(cr.ShapeError, match=r"conv_transpose2d.*got shape \(4, 4\)"):
         cr.nn.ConvTranspose2d(3, 1, 2)(np.zeros((4, 4)))
+
+
+def test_group_norm_bad_input_names_the_problem() -> None:
+    F = cr.nn.functional
+    with pytest.raises(cr.ShapeError, match=r"GroupNorm: expected input \(N, 4, \*\), got shape "
+                       r"\(2, 3, 5\)"):  # fmt: skip
+        cr.nn.GroupNorm(2, 4)(np.zeros((2, 3, 5)))
+    with pytest.raises(cr.ShapeError, match=r"6 channels of input \(1, 6\).*num_groups=4"):
+        F.group_norm(np.zeros((1, 6)), 4)
+    with pytest.raises(cr.ShapeError, match=r"weight has shape \(3,\), expected \(6,\)"):
+        F.group_norm(np.zeros((1, 6)), 2, np.ones(3))
+    with pytest.raises(cr.ShapeError, match=r"\(N, C, \*\).*shape \(6,\)"):
+        F.group_norm(np.zeros(6), 2)
+    with pytest.raises(cr.DTypeError, match=r"group_norm.*int64"):
+        F.group_norm(np.zeros((2, 4), dtype=np.int64), 2)
+
+
+def test_group_norm_extremes_match_layer_and_instance_norm() -> None:
+    """One group is a layer norm over (C, *); one channel per group normalises each channel
+    of each sample on its own (instance norm)."""
+    x = _rng(5).standard_normal((2, 4, 3, 5))
+    whole = cr.nn.functional.group_norm(x, 1).numpy()
+    np.testing.assert_allclose(whole, cr.nn.functional.layer_norm(x, (4, 3, 5)).numpy(), **TOL)
+    each = cr.nn.functional.group_norm(x, 4).numpy()
+    mean, var = x.mean(axis=(2, 3), keepdims=True), x.var(axis=(2, 3), keepdims=True)
+    np.testing.assert_allclose(each, (x - mean) / np.sqrt(var + 1e-5), **TOL)
+    assert repr(cr.nn.GroupNorm(2, 4)).startswith("GroupNorm(2, 4, eps=1e-05, affine=True)")

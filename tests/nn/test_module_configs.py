@@ -6,11 +6,11 @@ stride, padding including "same" and the padding modes, dilation, bias, unbatche
 transposed convolutions (output padding up to the stride or the dilation), pools
 (ceil mode, padding, dilation, count_include_pad, divisor_override, indices), recurrent
 layers (layers, bidirectional, batch_first, bias, nonlinearity, unbatched) and cells,
-batch and layer norm (momentum None, affine, tracked statistics) and multi-head attention
-(heads, bias, batch_first, kdim/vdim, boolean masks). Each drawn layer goes through the
-table's own checks: outputs, input and parameter gradients and buffers against the torch
-layer with the same weights (train and eval), forward mode against reverse mode, and the
-modular backward.
+batch, layer and group norm (momentum None, affine, tracked statistics, groups) and
+multi-head attention (heads, bias, batch_first, kdim/vdim, boolean masks). Each drawn layer
+goes through the table's own checks: outputs, input and parameter gradients and buffers
+against the torch layer with the same weights (train and eval), forward mode against
+reverse mode, and the modular backward.
 """
 
 from __future__ import annotations
@@ -126,7 +126,14 @@ def cells(draw: Any) -> tuple:
 
 @st.composite
 def norms(draw: Any) -> tuple:
-    name = draw(st.sampled_from(["BatchNorm1d", "BatchNorm2d", "LayerNorm"]))
+    name = draw(st.sampled_from(["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]))
+    if name == "GroupNorm":
+        groups = draw(st.integers(1, 3))
+        channels = groups * draw(st.integers(1, 2))
+        # batch 2+: torch refuses a batch of one sample whose groups hold one value each
+        shape = (draw(st.integers(2, 3)), channels, *_ints(draw, draw(st.integers(0, 2)), 1, 3))
+        kwargs = {"affine": draw(st.booleans()), "eps": draw(st.sampled_from([1e-5, 1e-3]))}
+        return name, (groups, channels), kwargs, shape, None
     if name == "LayerNorm":
         shape = _ints(draw, draw(st.integers(1, 3)), 1, 3)
         normalized = shape[len(shape) - draw(st.integers(1, len(shape))) :]
