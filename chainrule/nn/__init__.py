@@ -30,6 +30,7 @@ from chainrule.nn.conv import (
     ConvTranspose1d,
     ConvTranspose2d,
     MaxPool2d,
+    Upsample,
 )
 from chainrule.nn.graph import Graph, GraphBuildError
 from chainrule.nn.layers import (
@@ -74,6 +75,6 @@ __all__ = [
     "LogSoftmax", "MSELoss", "MaxPool2d", "Maxout", "Module", "ModuleDict", "ModuleError",
     "ModuleList", "ModuleNameError", "ModuleTypeError", "MultiheadAttention", "Multiply",
     "NLLLoss", "NoisyReLU", "Normalize", "Parameter", "RNN", "RNNCell", "ReLU", "RemovableHandle",
-    "Sequential", "SiLU", "Sigmoid", "Softmax", "Softplus", "StateDictError", "Tanh", "functional",
-    "init", "utils",
+    "Sequential", "SiLU", "Sigmoid", "Softmax", "Softplus", "StateDictError", "Tanh", "Upsample",
+    "functional", "init", "utils",
 ]  # fmt: skip

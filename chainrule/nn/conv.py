@@ -1,4 +1,5 @@
-"""Convolution and pooling layers over ``chainrule.ops.conv`` (im2col + one GEMM).
+"""Convolution, pooling and upsampling layers over ``chainrule.ops.conv`` (im2col + one
+GEMM) and ``chainrule.ops.resample``.
 
 Layouts are PyTorch's: inputs (N, C, L) for 1-D and (N, C, H, W) for 2-D, or unbatched
 (C, L) / (C, H, W) (the output then has no N axis either); weights
@@ -25,7 +26,7 @@ from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
-    "MaxPool2d",
+    "MaxPool2d", "Upsample",
 ]  # fmt: skip
 
 # PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
@@ -342,3 +343,37 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class Upsample(Module):
+    """Resampling to ``size`` or by ``scale_factor`` (PyTorch's ``nn.Upsample``; see
+    :func:`chainrule.nn.functional.interpolate`): (N, C, *spatial) -> (N, C, *out).
+
+    ``mode``: "nearest" (1 to 3 spatial axes), "linear" (N, C, L), "bilinear" (N, C, H, W)
+    or "area"; ``align_corners`` for the linear modes. No parameters.
+    """
+
+    def __init__(self, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                 align_corners: bool | None = None,
+                 recompute_scale_factor: bool | None = None) -> None:  # fmt: skip
+        super().__init__()
+        if (size is None) == (scale_factor is None):
+            raise ArgumentError(f"Upsample: give exactly one of size and scale_factor, got "
+                                f"size={size!r}, scale_factor={scale_factor!r}")  # fmt: skip
+        self.size = tuple(size) if isinstance(size, list) else size
+        # PyTorch keeps the factor as floats
+        if isinstance(scale_factor, tuple | list):
+            scale_factor = tuple(float(f) for f in scale_factor)
+        self.scale_factor = None if scale_factor is None else (
+            scale_factor if isinstance(scale_factor, tuple) else float(scale_factor))  # fmt: skip
+        self.mode, self.align_corners = mode, align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, x: Any) -> Tensor:
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        shown = f"size={self.size!r}" if self.size is not None else (
+            f"scale_factor={self.scale_factor!r}")  # fmt: skip
+        return f"{shown}, mode={self.mode!r}"

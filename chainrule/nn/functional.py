@@ -52,6 +52,7 @@ from chainrule.ops.norm import (  # the same functions
     group_norm,
     layer_norm,
 )
+from chainrule.ops.resample import interpolate  # the same function
 from chainrule.tensor import Tensor, to_array
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -608,7 +609,7 @@ __all__ = [
     "ArgumentError", "LabelError", "adaptive_avg_pool2d", "avg_pool2d", "batch_norm",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv1d", "conv2d",
     "conv_transpose1d", "conv_transpose2d", "cross_entropy", "dropout", "elu", "embedding", "gelu",
-    "group_norm", "hardtanh", "hinge_loss", "huber_loss", "l1_loss", "layer_norm", "leaky_relu",
-    "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "noisy_relu", "normalize",
-    "one_hot", "relu", "sigmoid", "silu", "softmax", "softplus", "tanh",
+    "group_norm", "hardtanh", "hinge_loss", "huber_loss", "interpolate", "l1_loss", "layer_norm",
+    "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "noisy_relu",
+    "normalize", "one_hot", "relu", "sigmoid", "silu", "softmax", "softplus", "tanh",
 ]  # fmt: skip

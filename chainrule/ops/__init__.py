@@ -8,9 +8,10 @@ derivative rules see as ``ctx.xp`` when the backward pass itself is recorded.
 The package's other modules are not re-exported here; import them as submodules:
 ``nn`` (fused activations, losses, linear), ``norm`` (batch/layer norm, embedding,
 normalize, maxout), ``attention`` (scaled dot-product and multi-head attention),
-``conv`` (convolution and pooling) and ``rnn`` (fused LSTM/GRU/RNN layers). Users reach
-them through :mod:`chainrule.nn`: :mod:`chainrule.nn.functional` wraps ``nn`` and
-re-exports ``conv``'s functions, and the layer modules build on all five.
+``conv`` (convolution and pooling), ``resample`` (interpolation, composed of the ops above)
+and ``rnn`` (fused LSTM/GRU/RNN layers). Users reach them through :mod:`chainrule.nn`:
+:mod:`chainrule.nn.functional` wraps ``nn`` and re-exports ``conv``'s and ``resample``'s
+functions, and the layer modules build on all six.
 """
 
 from __future__ import annotations

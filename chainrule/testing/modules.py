@@ -1072,6 +1072,15 @@ def _optional() -> list[ModuleInfo]:
             _same("Conv1d[padding_mode=circular]", _nn("Conv1d"), "Conv1d", 2, 3, 3, stride=2,
                   padding=2, padding_mode="circular", inputs=_x((2, 2, 5), (2, 3))),
         ]  # fmt: skip
+    if _exported("Upsample"):
+        out += [
+            _same("Upsample(scale_factor=2)", _nn("Upsample"), "Upsample", scale_factor=2,
+                  inputs=_x((2, 2, 3, 2), (1, 2, 3))),
+            _same("Upsample[bilinear, align_corners]", _nn("Upsample"), "Upsample",
+                  size=(4, 5), mode="bilinear", align_corners=True, inputs=_x((1, 2, 3, 3))),
+            _same("Upsample[linear]", _nn("Upsample"), "Upsample", scale_factor=1.5,
+                  mode="linear", inputs=_x((2, 2, 4))),
+        ]  # fmt: skip
     if _exported("ConvTranspose1d", "ConvTranspose2d"):
         out += [
             _same("ConvTranspose2d", _nn("ConvTranspose2d"), "ConvTranspose2d", 2, 3, 3,

@@ -1,4 +1,5 @@
-"""Oracle table entries for convolution and pooling (``chainrule.ops.conv``).
+"""Oracle table entries for convolution, pooling and resampling (``chainrule.ops.conv``,
+``chainrule.ops.resample``).
 
 :data:`CONV_OPS` is a list of :class:`~chainrule.testing.oracle.OpInfo` in the format of
 ``chainrule.testing.oracle.OPS``, checked by the same generic checks (gradcheck, forward vs
@@ -6,14 +7,16 @@ reverse mode, double backward, PyTorch in float64, a NumPy reference). The sampl
 stride, padding (ints, pairs, ``"same"`` with an asymmetric split, ``"valid"``), dilation,
 groups (including depthwise), bias and no bias, odd and non-square sizes, kernels as large
 as the input, 1x1 kernels, ``conv1d``, the transposed convolutions (output padding within
-and beyond the padding), both adjoints (``conv2d_input``/``conv2d_weight``
-against ``torch.nn.grad``) and both pools (tiling windows, overlapping windows, padding,
-dilation, leftover rows). Max-pool samples have distinct values (no ties), so the numeric
-derivatives are well defined.
+and beyond the padding), both adjoints (``conv2d_input``/``conv2d_weight`` against
+``torch.nn.grad``), both pools (tiling windows, overlapping windows, padding, dilation,
+leftover rows) and ``interpolate`` in every mode (nearest in 1 to 3 dimensions, linear,
+bilinear with and without ``align_corners``, area; sizes and scale factors). Max-pool
+samples have distinct values (no ties), so the numeric derivatives are well defined.
 
 The NumPy references are written independently of chainrule's im2col: a convolution is
 ``einsum`` over ``sliding_window_view`` windows, a pool a reduction over them, a transposed
-convolution a scatter of each kernel offset's products onto a canvas that is then cropped.
+convolution a scatter of each kernel offset's products onto a canvas that is then cropped,
+a resampling a loop over output positions.
 
 Neither torch nor hypothesis is imported at module level.
 """
@@ -28,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.ops import conv as _conv
+from chainrule.ops import resample as _resample
 from chainrule.testing.oracle import OpInfo, Sample, _r, _tm, distinct
 
 # ---- NumPy references ----------------------------------------------------------------------
@@ -131,6 +135,48 @@ def np_conv_transpose1d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = Non
     y = np_conv_transpose2d(x[:, :, None], w[:, :, None], b, (1, stride), (0, padding),
                             (0, output_padding), groups, (1, dilation))  # fmt: skip
     return y[:, :, 0]
+
+
+def np_interpolate(x: np.ndarray, size: Any = None, scale_factor: Any = None,
+                   mode: str = "nearest", align_corners: Any = None,
+                   recompute_scale_factor: Any = None) -> np.ndarray:  # fmt: skip
+    """Reference resampling, output position by output position along each axis, from
+    PyTorch's documented source coordinates (``area`` is the adaptive-pool reference)."""
+    rank = x.ndim - 2
+    if size is not None:
+        out = size if isinstance(size, tuple) else (size,) * rank
+        scales = [i / o for i, o in zip(x.shape[2:], out)]
+    else:
+        f = scale_factor if isinstance(scale_factor, tuple) else (scale_factor,) * rank
+        out = tuple(math.floor(i * fi) for i, fi in zip(x.shape[2:], f))
+        scales = [i / o if recompute_scale_factor else 1 / fi
+                  for i, o, fi in zip(x.shape[2:], out, f)]  # fmt: skip
+    if mode == "area":
+        x4 = x if rank == 2 else x[:, :, None]
+        y = np_adaptive_avg_pool2d(x4, out if rank == 2 else (1, out[0]))
+        return y if rank == 2 else y[:, :, 0]
+    y = x
+    for axis, (n_in, n_out, scale) in enumerate(zip(x.shape[2:], out, scales), start=2):
+        if n_in == n_out and (mode != "nearest" or size is not None or rank == 2):
+            continue
+        moved = np.moveaxis(y, axis, -1)
+        res = np.zeros(moved.shape[:-1] + (n_out,))
+        for i in range(n_out):
+            if mode == "nearest":
+                legacy = rank == 2 and n_out == 2 * n_in
+                j = i // 2 if legacy else min(int(np.floor(np.float32(i) * np.float32(scale))),
+                                              n_in - 1)  # fmt: skip
+                res[..., i] = moved[..., j]
+                continue
+            if align_corners:
+                src = i * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+            else:
+                src = max((i + 0.5) * scale - 0.5, 0.0)
+            lo = min(int(np.floor(src)), n_in - 1)
+            t = min(max(src - lo, 0.0), 1.0)
+            res[..., i] = (1 - t) * moved[..., lo] + t * moved[..., min(lo + 1, n_in - 1)]
+        y = np.moveaxis(res, -1, axis)
+    return y
 
 
 def _np_pool_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -254,6 +300,10 @@ def t_conv_transpose1d(x: Any, w: Any, b: Any = None, **kw: Any) -> Any:
     return _tm().nn.functional.conv_transpose1d(x, w, b, **kw)
 
 
+def t_interpolate(x: Any, **kw: Any) -> Any:
+    return _tm().nn.functional.interpolate(x, **kw)
+
+
 def t_max_pool2d(x: Any, **kw: Any) -> Any:
     return _tm().nn.functional.max_pool2d(x, **kw)
 
@@ -355,6 +405,20 @@ ADAPTIVE_CASES: list[tuple[tuple, dict]] = [
     ((3, 5, 4), {"output_size": 2}),  # unbatched
 ]
 
+# (x shape, kwargs) for interpolate
+INTERPOLATE_CASES: list[tuple[tuple, dict]] = [
+    ((2, 2, 3, 4), {"scale_factor": 2}),  # nearest, the default
+    ((1, 2, 5, 3), {"size": (3, 7)}),  # nearest, down along H and up along W
+    ((2, 3, 5), {"scale_factor": 1.5}),
+    ((1, 2, 2, 3, 2), {"size": (3, 3, 4)}),  # nearest, 3 spatial axes
+    ((2, 2, 4), {"size": 7, "mode": "linear"}),
+    ((2, 2, 3, 4), {"scale_factor": (2, 1.5), "mode": "bilinear"}),
+    ((1, 2, 5, 4), {"size": (3, 6), "mode": "bilinear", "align_corners": True}),
+    ((1, 2, 4, 3), {"scale_factor": 2.5, "mode": "bilinear", "recompute_scale_factor": True}),
+    ((1, 2, 6, 5), {"size": (4, 2), "mode": "area"}),
+    ((2, 2, 7), {"size": 3, "mode": "area"}),
+]
+
 _CEIL_PADDED = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}
 
 AVG_POOL_CASES: list[tuple[tuple, dict]] = [
@@ -429,13 +493,16 @@ CONV_OPS: list[OpInfo] = [
     OpInfo(name="adaptive_avg_pool2d", fn=_conv.adaptive_avg_pool2d,
            torch_fn=t_adaptive_avg_pool2d, ref_fn=np_adaptive_avg_pool2d,
            inputs=_pool_inputs(ADAPTIVE_CASES)),
+    OpInfo(name="interpolate", fn=_resample.interpolate, torch_fn=t_interpolate,
+           ref_fn=np_interpolate, inputs=_pool_inputs(INTERPOLATE_CASES)),
     OpInfo(name="avg_pool2d", fn=_conv.avg_pool2d, torch_fn=t_avg_pool2d,
            ref_fn=np_avg_pool2d, inputs=_pool_inputs(AVG_POOL_CASES)),
 ]  # fmt: skip
 
 __all__ = [
     "ADAPTIVE_CASES", "AVG_POOL_CASES", "CONV1D_CASES", "CONV2D_CASES", "CONV_OPS",
-    "CONV_TRANSPOSE1D_CASES", "CONV_TRANSPOSE2D_CASES", "MAX_POOL_CASES",
+    "CONV_TRANSPOSE1D_CASES", "CONV_TRANSPOSE2D_CASES", "INTERPOLATE_CASES", "MAX_POOL_CASES",
     "np_adaptive_avg_pool2d", "np_avg_pool2d", "np_conv1d", "np_conv2d", "np_conv2d_input",
-    "np_conv2d_weight", "np_conv_transpose1d", "np_conv_transpose2d", "np_max_pool2d",
+    "np_conv2d_weight", "np_conv_transpose1d", "np_conv_transpose2d", "np_interpolate",
+    "np_max_pool2d",
 ]  # fmt: skip

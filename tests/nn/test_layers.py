@@ -696,3 +696,47 @@ def test_group_norm_extremes_match_layer_and_instance_norm() -> None:
     mean, var = x.mean(axis=(2, 3), keepdims=True), x.var(axis=(2, 3), keepdims=True)
     np.testing.assert_allclose(each, (x - mean) / np.sqrt(var + 1e-5), **TOL)
     assert repr(cr.nn.GroupNorm(2, 4)).startswith("GroupNorm(2, 4, eps=1e-05, affine=True)")
+
+
+# ---- upsampling -------------------------------------------------------------------------------
+
+
+def test_interpolate_bad_arguments_name_the_problem() -> None:
+    F = cr.nn.functional
+    x = np.zeros((1, 2, 4, 4))
+    with pytest.raises(F.ArgumentError, match="exactly one of size and scale_factor"):
+        F.interpolate(x)
+    with pytest.raises(F.ArgumentError, match="exactly one of size and scale_factor"):
+        cr.nn.Upsample(size=3, scale_factor=2)
+    with pytest.raises(F.ArgumentError, match="mode must be one of"):
+        F.interpolate(x, scale_factor=2, mode="cubic")
+    with pytest.raises(F.ArgumentError, match="align_corners is only for the linear modes"):
+        F.interpolate(x, scale_factor=2, align_corners=True)
+    with pytest.raises(cr.ShapeError, match=r"mode='bilinear' takes 4-D input.*\(1, 2, 4\)"):
+        F.interpolate(x[:, :, 0], scale_factor=2, mode="bilinear")
+    with pytest.raises(F.ArgumentError, match=r"size must be one value or 2 values.*\(3, 3, 3\)"):
+        F.interpolate(x, size=(3, 3, 3))
+    with pytest.raises(F.ArgumentError, match=r"scale_factor.*a number > 0, got -1"):
+        F.interpolate(x, scale_factor=-1)
+    with pytest.raises(cr.ShapeError, match=r"shrinks input size \(4, 4\) to \(0, 0\)"):
+        F.interpolate(x, scale_factor=0.2)
+
+
+def test_upsample_nearest_repeats_and_its_gradient_sums_the_copies() -> None:
+    x = cr.tensor(np.arange(4.0).reshape(1, 1, 2, 2), requires_grad=True)
+    y = cr.nn.Upsample(scale_factor=2)(x)
+    np.testing.assert_array_equal(y.numpy()[0, 0], np.kron(np.arange(4.0).reshape(2, 2),
+                                                           np.ones((2, 2))))  # fmt: skip
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((1, 1, 2, 2), 4.0))
+
+
+def test_nearest_gradient_is_the_forward_s_where_torch_s_1d_backward_is_not() -> None:
+    """With scale_factor 1.2 a length-2 axis stays length 2 and both outputs read input 0
+    (torch's forward agrees); the gradient therefore all goes to input 0. torch 2.13's 1-D
+    backward copies instead (gives [10, 100]); chainrule follows its forward."""
+    x = cr.tensor(np.array([[[1.0, 2.0]]]), requires_grad=True)
+    y = cr.nn.functional.interpolate(x, scale_factor=1.2)
+    np.testing.assert_array_equal(y.numpy(), [[[1.0, 1.0]]])
+    (y * cr.tensor(np.array([10.0, 100.0]))).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[[110.0, 0.0]]])

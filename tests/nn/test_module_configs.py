@@ -3,7 +3,8 @@
 The module oracle table (``chainrule.testing.modules``) checks a few hand-picked
 configurations of each layer; these tests let hypothesis draw them: convolutions (groups,
 stride, padding including "same" and the padding modes, dilation, bias, unbatched),
-transposed convolutions (output padding up to the stride or the dilation), pools
+transposed convolutions (output padding up to the stride or the dilation), upsampling
+(every mode, sizes and scale factors), pools
 (ceil mode, padding, dilation, count_include_pad, divisor_override, indices), recurrent
 layers (layers, bidirectional, batch_first, bias, nonlinearity, unbatched) and cells,
 batch, layer and group norm (momentum None, affine, tracked statistics, groups) and
@@ -15,11 +16,12 @@ reverse mode, and the modular backward.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from chainrule import nn
@@ -73,6 +75,32 @@ def conv_transposes(draw: Any) -> tuple:
     kwargs = {"stride": s, "padding": padding, "output_padding": extra, "groups": groups,
               "bias": draw(st.booleans()), "dilation": d}  # fmt: skip
     return f"ConvTranspose{dims}d", (cin, cout, k), kwargs, (*batch, cin, *size), None
+
+
+@st.composite
+def upsamples(draw: Any) -> tuple:
+    mode = draw(st.sampled_from(["nearest", "linear", "bilinear", "area"]))
+    rank = {"linear": 1, "bilinear": 2}.get(mode) or draw(
+        st.integers(1, 3 if mode == "nearest" else 2)
+    )
+    spatial = _ints(draw, rank, 1, 5)
+    kwargs: dict[str, Any] = {"mode": mode}
+    if draw(st.booleans()):
+        kwargs["size"] = _ints(draw, rank, 1, 8)
+    else:  # factors that keep every size >= 1
+        factors = st.sampled_from([0.5, 1.0, 1.2, 1.5, 2.0, 2.1, 3.0])
+        kwargs["scale_factor"] = tuple(max(draw(factors), 1 / i) for i in spatial)
+        kwargs["recompute_scale_factor"] = mode != "area" and draw(st.booleans())
+        # torch's 1-D and 3-D nearest backward (not its forward) copies an axis that keeps
+        # its size and halves the index of one that doubles, whatever the factor: its
+        # gradient is then not the forward's (chainrule's is, by central differences)
+        quirk = [math.floor(i * f) in (i, 2 * i) and f not in (1.0, 2.0)
+                 for i, f in zip(spatial, kwargs["scale_factor"])]  # fmt: skip
+        assume(mode != "nearest" or rank == 2 or kwargs["recompute_scale_factor"]
+               or not any(quirk))  # fmt: skip
+    if mode in ("linear", "bilinear"):
+        kwargs["align_corners"] = draw(st.sampled_from([None, False, True]))
+    return "Upsample", (), kwargs, (draw(st.integers(1, 2)), 2, *spatial), None
 
 
 @st.composite
@@ -220,6 +248,12 @@ def test_random_convolutions(config: tuple, seed: int) -> None:
 @SETTINGS
 @given(conv_transposes(), SEEDS)
 def test_random_transposed_convolutions(config: tuple, seed: int) -> None:
+    _check(config, seed)
+
+
+@SETTINGS
+@given(upsamples(), SEEDS)
+def test_random_upsamples(config: tuple, seed: int) -> None:
     _check(config, seed)
 
 
