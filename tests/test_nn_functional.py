@@ -65,6 +65,8 @@ def test_table_covers_every_function_and_reduction() -> None:
     names = {op.name for op in NN_OPS}
     for fn in ["relu", "leaky_relu", "noisy_relu_eval", "noisy_relu_train", "elu", "softplus",
                "sigmoid", "tanh", "hardtanh", "gelu", "gelu_tanh", "softmax", "log_softmax",
+               "relu6", "hardsigmoid", "hardswish", "mish", "softsign", "logsigmoid", "selu",
+               "celu", "prelu", "tanhshrink", "hardshrink", "softshrink", "glu", "softmin",
                "dropout_eval", "dropout_train", "linear", "mse_loss", "l1_loss", "huber_loss",
                "cross_entropy", "nll_loss", "binary_cross_entropy",
                "binary_cross_entropy_with_logits", "hinge_loss_binary",

@@ -7,18 +7,32 @@ gradient. See :class:`Module`.
 
 from chainrule.nn import functional, init, utils
 from chainrule.nn.activation import (
+    CELU,
     ELU,
     GELU,
+    GLU,
+    SELU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
     HardTanh,
     LeakyReLU,
+    LogSigmoid,
     LogSoftmax,
+    Mish,
     NoisyReLU,
+    PReLU,
     ReLU,
+    ReLU6,
     Sigmoid,
     SiLU,
     Softmax,
+    Softmin,
     Softplus,
+    Softshrink,
+    Softsign,
     Tanh,
+    Tanhshrink,
 )
 from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.containers import Add, Concat, ModuleDict, ModuleList, Multiply, Sequential
@@ -68,13 +82,14 @@ from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "AdaptiveAvgPool2d", "Add", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
-    "BatchNorm2d", "Concat", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
-    "CrossEntropyLoss", "Dropout", "ELU", "Embedding", "Flatten", "GELU", "GRU", "GRUCell",
-    "Graph", "GraphBuildError", "GroupNorm", "HardTanh", "HingeLoss", "HuberLoss", "Identity",
-    "IncompatibleKeys", "L1Loss", "LSTM", "LSTMCell", "LayerNorm", "LeakyReLU", "Linear",
-    "LogSoftmax", "MSELoss", "MaxPool2d", "Maxout", "Module", "ModuleDict", "ModuleError",
-    "ModuleList", "ModuleNameError", "ModuleTypeError", "MultiheadAttention", "Multiply",
-    "NLLLoss", "NoisyReLU", "Normalize", "Parameter", "RNN", "RNNCell", "ReLU", "RemovableHandle",
-    "Sequential", "SiLU", "Sigmoid", "Softmax", "Softplus", "StateDictError", "Tanh", "Upsample",
-    "functional", "init", "utils",
+    "BatchNorm2d", "CELU", "Concat", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
+    "CrossEntropyLoss", "Dropout", "ELU", "Embedding", "Flatten", "GELU", "GLU", "GRU", "GRUCell",
+    "Graph", "GraphBuildError", "GroupNorm", "HardTanh", "Hardshrink", "Hardsigmoid", "Hardswish",
+    "HingeLoss", "HuberLoss", "Identity", "IncompatibleKeys", "L1Loss", "LSTM", "LSTMCell",
+    "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MSELoss", "MaxPool2d",
+    "Maxout", "Mish", "Module", "ModuleDict", "ModuleError", "ModuleList", "ModuleNameError",
+    "ModuleTypeError", "MultiheadAttention", "Multiply", "NLLLoss", "NoisyReLU", "Normalize",
+    "PReLU", "Parameter", "RNN", "RNNCell", "ReLU", "ReLU6", "RemovableHandle", "SELU",
+    "Sequential", "SiLU", "Sigmoid", "Softmax", "Softmin", "Softplus", "Softshrink", "Softsign",
+    "StateDictError", "Tanh", "Tanhshrink", "Upsample", "functional", "init", "utils",
 ]  # fmt: skip

@@ -1,20 +1,29 @@
-"""Activation modules: thin wrappers over ``chainrule.nn.functional`` (no parameters).
+"""Activation modules: thin wrappers over ``chainrule.nn.functional`` (no parameters but
+``PReLU``'s slope).
 
 Every module maps an input of any shape to an output of the same shape, except
-``Softmax``/``LogSoftmax`` which normalise along ``dim``.
+``Softmax``/``LogSoftmax``/``Softmin``, which normalise along ``dim``, and ``GLU``, which
+halves ``dim``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from chainrule.backend import float32
+from chainrule.nn import _checks
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
-from chainrule.tensor import Tensor
+from chainrule.nn.parameter import Parameter
+from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
-    "ELU", "GELU", "HardTanh", "LeakyReLU", "LogSoftmax", "NoisyReLU", "ReLU", "SiLU",
-    "Sigmoid", "Softmax", "Softplus", "Tanh",
+    "CELU", "ELU", "GELU", "GLU", "HardTanh", "Hardshrink", "Hardsigmoid", "Hardswish",
+    "LeakyReLU", "LogSigmoid", "LogSoftmax", "Mish", "NoisyReLU", "PReLU", "ReLU", "ReLU6", "SELU",
+    "SiLU", "Sigmoid", "Softmax", "Softmin", "Softplus", "Softshrink", "Softsign", "Tanh",
+    "Tanhshrink",
 ]  # fmt: skip
 
 
@@ -149,3 +158,142 @@ class LogSoftmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class _Elementwise(Module):
+    """An activation with no arguments: ``forward`` applies ``F.<_fn>``."""
+
+    _fn = ""
+
+    def forward(self, x: Any) -> Tensor:
+        return getattr(F, self._fn)(x)
+
+
+class ReLU6(_Elementwise):
+    """``min(max(x, 0), 6)``."""
+
+    _fn = "relu6"
+
+
+class Hardsigmoid(_Elementwise):
+    """``relu6(x + 3) / 6``."""
+
+    _fn = "hardsigmoid"
+
+
+class Hardswish(_Elementwise):
+    """``x * relu6(x + 3) / 6`` (MobileNetV3)."""
+
+    _fn = "hardswish"
+
+
+class Mish(_Elementwise):
+    """``x * tanh(softplus(x))``."""
+
+    _fn = "mish"
+
+
+class Softsign(_Elementwise):
+    """``x / (1 + |x|)``."""
+
+    _fn = "softsign"
+
+
+class LogSigmoid(_Elementwise):
+    """``log(sigmoid(x))``, finite for any ``x``."""
+
+    _fn = "logsigmoid"
+
+
+class SELU(_Elementwise):
+    """``1.0507 * elu(x, 1.6733)`` (self-normalising)."""
+
+    _fn = "selu"
+
+
+class Tanhshrink(_Elementwise):
+    """``x - tanh(x)``."""
+
+    _fn = "tanhshrink"
+
+
+class CELU(Module):
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Any) -> Tensor:
+        return F.celu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Hardshrink(Module):
+    """``x`` where ``|x| > lambd``, else 0."""
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, x: Any) -> Tensor:
+        return F.hardshrink(x, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0."""
+
+    def forward(self, x: Any) -> Tensor:
+        return F.softshrink(x, self.lambd)
+
+
+class GLU(Module):
+    """Gated linear unit ``a * sigmoid(b)`` of the two halves of ``dim`` (which halves)."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Any) -> Tensor:
+        return F.glu(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmin(Softmax):
+    """``softmax(-x)`` along ``dim`` (default -1)."""
+
+    def forward(self, x: Any) -> Tensor:
+        return F.softmin(x, self.dim)
+
+
+class PReLU(Module):
+    """``x`` where ``x > 0``, else ``weight * x``, with a learned slope (PyTorch's
+    ``nn.PReLU``): ``num_parameters`` 1 (one shared slope) or C (one per channel of inputs
+    (N, C, *)), each initialised to ``init``.
+
+    Attributes: weight (num_parameters,).
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype: Any = None) -> None:
+        super().__init__()
+        self.num_parameters = _checks.size("PReLU", "num_parameters", num_parameters, 1)
+        self.init = init
+        dt = float32 if dtype is None else as_dtype(dtype)
+        self.weight = Parameter(np.full(self.num_parameters, init, dtype=dt))
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: every slope ``init`` (0.25)."""
+        self.weight.data[...] = self.init
+
+    def forward(self, x: Any) -> Tensor:
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"

@@ -301,6 +301,105 @@ def silu(input: Any) -> Tensor:
     return x * ops.sigmoid(x)
 
 
+# PyTorch's SELU constants (Klambauer et al., 2017)
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def relu6(input: Any) -> Tensor:
+    """``min(max(x, 0), 6)``: :func:`hardtanh` on ``[0, 6]`` (the gradient is 0 at both
+    ends, as PyTorch's)."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardsigmoid(input: Any) -> Tensor:
+    """``relu6(x + 3) / 6``: 0 below -3, 1 above 3, linear between (slope 0 at the ends)."""
+    return hardtanh(_tensor(input) + 3.0, 0.0, 6.0) / 6.0
+
+
+def hardswish(input: Any) -> Tensor:
+    """``x * relu6(x + 3) / 6`` (MobileNetV3), with PyTorch's slope at the kinks."""
+    return _nn.Hardswish.apply(_tensor(input))
+
+
+def mish(input: Any) -> Tensor:
+    """Mish ``x * tanh(softplus(x))``, without overflow for any ``x``."""
+    x = _tensor(input)
+    return x * ops.tanh(softplus(x, threshold=math.inf))
+
+
+def softsign(input: Any) -> Tensor:
+    """``x / (1 + |x|)``."""
+    x = _tensor(input)
+    return x / (ops.abs(x) + 1.0)
+
+
+def logsigmoid(input: Any) -> Tensor:
+    """``log(sigmoid(x)) = -softplus(-x)``, finite for any ``x``."""
+    return -softplus(-_tensor(input), threshold=math.inf)
+
+
+def selu(input: Any) -> Tensor:
+    """SELU ``scale * elu(x, alpha)`` with the self-normalising constants
+    ``alpha = 1.6733``, ``scale = 1.0507`` (PyTorch's)."""
+    return _SELU_SCALE * elu(input, _SELU_ALPHA)
+
+
+def celu(input: Any, alpha: float = 1.0) -> Tensor:
+    """CELU ``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``, i.e.
+    ``alpha * elu(x / alpha)``."""
+    if alpha == 0:
+        raise ArgumentError("celu: alpha must be nonzero")
+    return float(alpha) * elu(_tensor(input) / float(alpha))
+
+
+def prelu(input: Any, weight: Any) -> Tensor:
+    """``x`` where ``x > 0``, else ``weight * x``, with a learned slope: ``weight`` (1,)
+    shared, or (C,) one per channel of ``x`` (N, C, *) (as PyTorch's)."""
+    x, w = _tensor(input), _tensor(weight)
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if x.ndim == 0 or w.ndim != 1 or w.shape[0] not in (1, channels):
+        raise ShapeError(f"prelu: weight must have shape (1,) or ({channels},) (the channels "
+                         f"of input {x.shape}), got {w.shape}")  # fmt: skip
+    if w.shape[0] > 1:
+        w = w.reshape((channels,) + (1,) * (x.ndim - 2))
+    return ops.where(x.data > 0, x, w * x)
+
+
+def tanhshrink(input: Any) -> Tensor:
+    """``x - tanh(x)``."""
+    x = _tensor(input)
+    return x - ops.tanh(x)
+
+
+def _check_lambd(op: str, lambd: float) -> float:
+    if lambd < 0:
+        raise ArgumentError(f"{op}: lambd must be >= 0, got {lambd}")
+    return float(lambd)
+
+
+def hardshrink(input: Any, lambd: float = 0.5) -> Tensor:
+    """``x`` where ``|x| > lambd``, else 0."""
+    x, lambd = _tensor(input), _check_lambd("hardshrink", lambd)
+    return ops.where(abs(x.data) > lambd, x, 0.0)
+
+
+def softshrink(input: Any, lambd: float = 0.5) -> Tensor:
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0."""
+    x, lambd = _tensor(input), _check_lambd("softshrink", lambd)
+    return ops.where(x.data > lambd, x - lambd, ops.where(x.data < -lambd, x + lambd, 0.0))
+
+
+def glu(input: Any, dim: int = -1) -> Tensor:
+    """Gated linear unit: ``x`` split in halves ``a, b`` along ``dim``, ``a * sigmoid(b)``
+    (that axis halves)."""
+    x = _tensor(input)
+    if x.ndim == 0 or x.shape[dim] % 2:
+        raise ShapeError(f"glu: input {x.shape} must have an even size along dim {dim}")
+    a, b = ops.split(x, 2, axis=dim)
+    return a * ops.sigmoid(b)
+
+
 def gelu(input: Any, approximate: str = "none") -> Tensor:
     """GELU ``x * Phi(x)``: exact (``approximate="none"``, via an erf accurate to ~1e-16)
     or PyTorch's tanh approximation (``approximate="tanh"``)."""
@@ -312,6 +411,11 @@ def gelu(input: Any, approximate: str = "none") -> Tensor:
 def softmax(input: Any, dim: int = -1) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``dim`` (max-subtracted, stable)."""
     return ops.softmax(input, axis=dim)
+
+
+def softmin(input: Any, dim: int = -1) -> Tensor:
+    """``softmax(-x)`` along ``dim``."""
+    return softmax(-_tensor(input), dim)
 
 
 def log_softmax(input: Any, dim: int = -1) -> Tensor:
@@ -607,9 +711,11 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 
 __all__ = [
     "ArgumentError", "LabelError", "adaptive_avg_pool2d", "avg_pool2d", "batch_norm",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv1d", "conv2d",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu", "conv1d", "conv2d",
     "conv_transpose1d", "conv_transpose2d", "cross_entropy", "dropout", "elu", "embedding", "gelu",
-    "group_norm", "hardtanh", "hinge_loss", "huber_loss", "interpolate", "l1_loss", "layer_norm",
-    "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "noisy_relu",
-    "normalize", "one_hot", "relu", "sigmoid", "silu", "softmax", "softplus", "tanh",
+    "glu", "group_norm", "hardshrink", "hardsigmoid", "hardswish", "hardtanh", "hinge_loss",
+    "huber_loss", "interpolate", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
+    "logsigmoid", "max_pool2d", "mish", "mse_loss", "nll_loss", "noisy_relu", "normalize",
+    "one_hot", "prelu", "relu", "relu6", "selu", "sigmoid", "silu", "softmax", "softmin",
+    "softplus", "softshrink", "softsign", "tanh", "tanhshrink",
 ]  # fmt: skip

@@ -621,7 +621,7 @@ class Module:
         shape = self.__dict__.get("_out_shape")
         if shape is not None:
             parts.append(f"out {_fmt_shape(shape)}")
-        n = self.num_parameters()
+        n = Module.num_parameters(self)  # (PReLU has torch's attribute of that name)
         if n:
             parts.append(f"{n:,} params")
         return ", ".join(parts)

@@ -321,6 +321,30 @@ class Hardtanh(Op):
         return array_module(t).where(inside, t, 0)
 
 
+class Hardswish(Op):
+    """``x * relu6(x + 3) / 6`` with PyTorch's slope: 0 below -3, ``x / 3 + 0.5`` on
+    ``[-3, 3]``, 1 above (so at the kinks it takes the middle piece's value)."""
+
+    name = "hardswish"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * array_module(x).clip(x + 3, 0, 6) / 6
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        xp = ctx.xp
+        return g * xp.where(x < -3, 0.0, xp.where(x <= 3, x / 3 + 0.5, 1.0))
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        xp = array_module(x)
+        return t * xp.where(x < -3, 0.0, xp.where(x <= 3, x / 3 + 0.5, 1.0))
+
+
 class Gelu(Op):
     """GELU, ``x * Phi(x)``, exactly (``approximate="none"``, through :func:`erfc`) or with
     PyTorch's tanh approximation ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``."""

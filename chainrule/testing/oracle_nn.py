@@ -446,6 +446,21 @@ def _np_linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.
     return y if b is None else y + b
 
 
+def _np_prelu(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    shape = (-1,) + (1,) * (x.ndim - 2) if w.size > 1 else (1,)
+    return np.where(x > 0, x, w.reshape(shape) * x)
+
+
+def _prelu_inputs(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((_r(rng, (3, 4)), _r(rng, (1,)))), Sample((_r(rng, (2, 3, 4)), _r(rng, (3,)))),
+            Sample((_r(rng, (5,)), _r(rng, (1,))))]  # fmt: skip
+
+
+def _np_glu(x: np.ndarray, dim: int = -1) -> np.ndarray:
+    a, b = np.split(x, 2, axis=dim)
+    return a / (1 + np.exp(-b))
+
+
 # ---- the table -------------------------------------------------------------------------------
 
 _SOFTMAX_CASES = _unary(shapes=(), kwargs=({"dim": -1},), shifts=(500.0,))
@@ -497,6 +512,43 @@ NN_OPS: list[OpInfo] = [
            inputs=_unary(shifts=(3.0, -3.0, -6.0))),
     OpInfo(name="F.gelu_tanh", fn=F.gelu, torch_fn=_tf("gelu"), ref_fn=_np_gelu,
            inputs=_unary(kwargs=({"approximate": "tanh"},))),
+    OpInfo(name="F.relu6", fn=F.relu6, torch_fn=_tf("relu6"),
+           ref_fn=lambda x: np.clip(x, 0, 6), inputs=_unary(shifts=(5.5, 2.0)),
+           domain=away_from(0.0, 6.0)),
+    OpInfo(name="F.hardsigmoid", fn=F.hardsigmoid, torch_fn=_tf("hardsigmoid"),
+           ref_fn=lambda x: np.clip(x / 6 + 0.5, 0, 1), inputs=_unary(shifts=(2.5, -2.5)),
+           domain=away_from(-3.0, 3.0)),
+    OpInfo(name="F.hardswish", fn=F.hardswish, torch_fn=_tf("hardswish"),
+           ref_fn=lambda x: x * np.clip(x + 3, 0, 6) / 6, inputs=_unary(shifts=(2.5, -2.5)),
+           domain=away_from(-3.0, 3.0)),
+    OpInfo(name="F.mish", fn=F.mish, torch_fn=_tf("mish"),
+           ref_fn=lambda x: x * np.tanh(np.logaddexp(0, x)), inputs=_unary(shifts=(30.0, -30.0))),
+    OpInfo(name="F.softsign", fn=F.softsign, torch_fn=_tf("softsign"),
+           ref_fn=lambda x: x / (1 + np.abs(x)), inputs=_unary(), domain=away_from(0.0)),
+    OpInfo(name="F.logsigmoid", fn=F.logsigmoid, torch_fn=_tf("logsigmoid"),
+           ref_fn=lambda x: -np.logaddexp(0, -x), inputs=_unary(shifts=(30.0, -30.0))),
+    OpInfo(name="F.selu", fn=F.selu, torch_fn=_tf("selu"),
+           ref_fn=lambda x: 1.0507009873554805 * _np_elu(x, 1.6732632423543772),
+           inputs=_unary(), domain=away_from(0.0)),
+    OpInfo(name="F.celu", fn=F.celu, torch_fn=_tf("celu"),
+           ref_fn=lambda x, alpha=1.0: alpha * _np_elu(x / alpha),
+           inputs=_unary(kwargs=({}, {"alpha": 0.5})), domain=away_from(0.0)),
+    OpInfo(name="F.prelu", fn=F.prelu, torch_fn=_tf("prelu"), ref_fn=_np_prelu,
+           inputs=_prelu_inputs, domain=away_from(0.0, args=(0,))),
+    OpInfo(name="F.tanhshrink", fn=F.tanhshrink, torch_fn=_tf("tanhshrink"),
+           ref_fn=lambda x: x - np.tanh(x), inputs=_unary()),
+    OpInfo(name="F.hardshrink", fn=F.hardshrink, torch_fn=_tf("hardshrink"),
+           ref_fn=lambda x, lambd=0.5: np.where(np.abs(x) > lambd, x, 0.0),
+           inputs=_unary(kwargs=({}, {"lambd": 0.2})), domain=away_from(-0.5, 0.5, -0.2, 0.2,
+                                                                           margin=0.05)),
+    OpInfo(name="F.softshrink", fn=F.softshrink, torch_fn=_tf("softshrink"),
+           ref_fn=lambda x, lambd=0.5: np.sign(x) * np.maximum(np.abs(x) - lambd, 0.0),
+           inputs=_unary(kwargs=({}, {"lambd": 0.2})), domain=away_from(-0.5, 0.5, -0.2, 0.2,
+                                                                           margin=0.05)),
+    OpInfo(name="F.glu", fn=F.glu, torch_fn=_tf("glu"), ref_fn=_np_glu,
+           inputs=_unary(shapes=((3, 4), (2, 6, 2)), kwargs=({}, {"dim": 1}))),
+    OpInfo(name="F.softmin", fn=F.softmin, torch_fn=_tf("softmin"),
+           ref_fn=lambda x, dim=-1: _np_softmax(-x, dim), inputs=_softmax_inputs),
     OpInfo(name="F.softmax", fn=F.softmax, torch_fn=_tf("softmax"), ref_fn=_np_softmax,
            inputs=_softmax_inputs),
     OpInfo(name="F.log_softmax", fn=F.log_softmax, torch_fn=_tf("log_softmax"),
