@@ -67,6 +67,8 @@ def test_table_covers_every_function_and_reduction() -> None:
                "sigmoid", "tanh", "hardtanh", "gelu", "gelu_tanh", "softmax", "log_softmax",
                "relu6", "hardsigmoid", "hardswish", "mish", "softsign", "logsigmoid", "selu",
                "celu", "prelu", "tanhshrink", "hardshrink", "softshrink", "glu", "softmin",
+               "smooth_l1_loss", "kl_div", "margin_ranking_loss", "soft_margin_loss",
+               "poisson_nll_loss", "gaussian_nll_loss",
                "dropout_eval", "dropout_train", "linear", "mse_loss", "l1_loss", "huber_loss",
                "cross_entropy", "nll_loss", "binary_cross_entropy",
                "binary_cross_entropy_with_logits", "hinge_loss_binary",
@@ -539,3 +541,16 @@ def test_normalize_one_hot_and_the_norm_functions() -> None:
         F.one_hot(np.array([0.0, 1.0]))
     with _raises(F.ArgumentError, "one_hot", "num_classes"):
         F.one_hot(np.array([0, 1]), 0)
+
+
+def test_soft_margin_twin_matches_torch_s_function() -> None:
+    """The table's torch twin of soft_margin_loss is its definition in torch ops (torch's
+    function refuses a target gradient); here its values meet the function's."""
+    torch = pytest.importorskip("torch")
+    from chainrule.testing.oracle_nn import _t_soft_margin
+
+    rng = np.random.default_rng(0)
+    x, t = torch.tensor(rng.normal(size=(3, 4)) * 3), torch.tensor(np.sign(rng.normal(size=(3, 4))))
+    for red in REDUCTIONS:
+        want = torch.nn.functional.soft_margin_loss(x, t, reduction=red)
+        np.testing.assert_allclose(_t_soft_margin(x, t, red).numpy(), want.numpy(), rtol=1e-12)

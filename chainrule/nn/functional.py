@@ -481,17 +481,130 @@ def l1_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
     return _reduce(ops.abs(x - target), reduction)
 
 
+def _huber_terms(name: str, input: Any, target: Any, delta: float) -> Tensor:
+    """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``, elementwise."""
+    x = _tensor(input)
+    _same_shape(name, x, target)
+    d = x - target
+    a = ops.abs(d)
+    return ops.where(a.data < delta, 0.5 * (d * d), delta * (a - 0.5 * delta))
+
+
 def huber_loss(input: Any, target: Any, *, reduction: str = "mean", delta: float = 1.0) -> Tensor:
     """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``, with
     ``d = input - target`` (PyTorch's HuberLoss); ``target`` has ``input``'s shape."""
     _check_reduction("huber_loss", reduction)
     if delta <= 0:
         raise ArgumentError(f"huber_loss: delta must be positive, got {delta}")
+    return _reduce(_huber_terms("huber_loss", input, target, delta), reduction)
+
+
+def smooth_l1_loss(input: Any, target: Any, *, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:  # fmt: skip
+    """``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (PyTorch's
+    SmoothL1Loss: the Huber loss divided by ``beta``; ``beta = 0`` is the L1 loss)."""
+    _check_reduction("smooth_l1_loss", reduction)
+    if beta < 0:
+        raise ArgumentError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    if beta == 0:
+        x = _tensor(input)
+        _same_shape("smooth_l1_loss", x, target)
+        return _reduce(ops.abs(x - target), reduction)
+    return _reduce(_huber_terms("smooth_l1_loss", input, target, beta) / beta, reduction)
+
+
+def kl_div(input: Any, target: Any, *, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:  # fmt: skip
+    """Kullback-Leibler divergence of ``target`` from ``input`` log-probabilities (PyTorch's
+    ``kl_div``): elementwise ``target * (log(target) - input)`` (0 where target is 0), or
+    ``exp(target) * (target - input)`` with ``log_target=True``. Shapes: input and target
+    alike. ``reduction`` also takes ``"batchmean"``: the sum divided by the batch size
+    (axis 0), which is the KL divergence per sample; ``"mean"`` averages over every
+    element, as PyTorch's (not the KL divergence)."""
+    if reduction not in (*_REDUCTIONS, "batchmean"):
+        raise ArgumentError(f"kl_div: reduction must be 'mean', 'batchmean', 'sum' or 'none', "
+                            f"got {reduction!r}")  # fmt: skip
+    x, t = _tensor(input), _tensor(target)
+    _same_shape("kl_div", x, t)
+    if log_target:
+        loss = ops.exp(t) * (t - x)
+    else:
+        lowest = float(t.data.min()) if t.size else 0.0
+        if lowest < 0:
+            raise LabelError(f"kl_div: target probabilities must be >= 0 (or pass "
+                             f"log_target=True), got a minimum of {lowest}")  # fmt: skip
+        zero = t.data == 0
+        loss = ops.where(zero, 0.0, t * ops.log(ops.where(zero, 1.0, t))) - t * x
+    if reduction == "batchmean":
+        return ops.sum(loss) / (x.shape[0] if x.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+def margin_ranking_loss(input1: Any, input2: Any, target: Any, *, margin: float = 0.0,
+                        reduction: str = "mean") -> Tensor:  # fmt: skip
+    """``max(0, -target * (input1 - input2) + margin)``: ``target`` 1 says ``input1`` should
+    rank higher, -1 lower. All three of one shape (*)."""
+    _check_reduction("margin_ranking_loss", reduction)
+    x1 = _tensor(input1)
+    _same_shape("margin_ranking_loss", x1, input2)
+    _same_shape("margin_ranking_loss", x1, target)
+    return _reduce(ops.relu(-_tensor(target) * (x1 - input2) + margin), reduction)
+
+
+def soft_margin_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """Two-class logistic loss ``log(1 + exp(-target * input))`` with targets -1 or 1, of
+    ``input``'s shape; finite for any input."""
+    _check_reduction("soft_margin_loss", reduction)
     x = _tensor(input)
-    _same_shape("huber_loss", x, target)
+    _same_shape("soft_margin_loss", x, target)
+    return _reduce(softplus(-_tensor(target) * x, threshold=math.inf), reduction)
+
+
+def poisson_nll_loss(input: Any, target: Any, *, log_input: bool = True, full: bool = False,
+                     eps: float = 1e-8, reduction: str = "mean") -> Tensor:  # fmt: skip
+    """Negative log-likelihood of a Poisson ``target`` with rate ``exp(input)``
+    (``log_input=True``: ``exp(input) - target * input``) or ``input``
+    (``input - target * log(input + eps)``). ``full`` adds Stirling's approximation of
+    ``log(target!)``, ``target log(target) - target + 0.5 log(2 pi target)``, where
+    ``target > 1`` (as PyTorch). Input and target of one shape."""
+    _check_reduction("poisson_nll_loss", reduction)
+    x, t = _tensor(input), _tensor(target)
+    _same_shape("poisson_nll_loss", x, t)
+    loss = ops.exp(x) - t * x if log_input else x - t * ops.log(x + eps)
+    if full:
+        big = t.data > 1
+        safe = ops.where(big, t, 1.0)
+        stirling = safe * ops.log(safe) - safe + 0.5 * ops.log(2 * math.pi * safe)
+        loss = loss + ops.where(big, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input: Any, target: Any, var: Any, *, full: bool = False,
+                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:  # fmt: skip
+    """Negative log-likelihood of ``target`` under a Gaussian with mean ``input`` and
+    variance ``var``: ``0.5 (log(var) + (input - target)^2 / var)`` (+ ``0.5 log(2 pi)``
+    with ``full``). ``var`` has ``input``'s shape, or that shape with the last axis 1 or
+    dropped (one variance per sample). As PyTorch, variances below ``eps`` are raised to
+    ``eps`` in the value while the gradient flows to ``var`` as if they were not; a
+    negative variance is an error."""
+    _check_reduction("gaussian_nll_loss", reduction)
+    x, v = _tensor(input), _tensor(var)
+    _same_shape("gaussian_nll_loss", x, target)
+    if v.shape != x.shape:
+        if v.shape == x.shape[:-1]:
+            v = v.reshape((*v.shape, 1))
+        elif not (v.shape[:-1] == x.shape[:-1] and v.shape[-1:] == (1,)):
+            raise ShapeError(f"gaussian_nll_loss: var shape {v.shape} must be input's shape "
+                             f"{x.shape}, or it with the last axis 1 or dropped")  # fmt: skip
+    if v.size and float(v.data.min()) < 0:
+        raise ArgumentError(f"gaussian_nll_loss: var has a negative entry, "
+                            f"{float(v.data.min())}")  # fmt: skip
+    xp = backend.array_module(v.data)
+    v = v + (xp.maximum(v.data, eps) - v.data)  # clamped value, identity gradient
     d = x - target
-    a = ops.abs(d)
-    loss = ops.where(a.data < delta, 0.5 * (d * d), delta * (a - 0.5 * delta))
+    loss = 0.5 * (ops.log(v) + d * d / v)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
     return _reduce(loss, reduction)
 
 
@@ -712,10 +825,11 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 __all__ = [
     "ArgumentError", "LabelError", "adaptive_avg_pool2d", "avg_pool2d", "batch_norm",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu", "conv1d", "conv2d",
-    "conv_transpose1d", "conv_transpose2d", "cross_entropy", "dropout", "elu", "embedding", "gelu",
-    "glu", "group_norm", "hardshrink", "hardsigmoid", "hardswish", "hardtanh", "hinge_loss",
-    "huber_loss", "interpolate", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
-    "logsigmoid", "max_pool2d", "mish", "mse_loss", "nll_loss", "noisy_relu", "normalize",
-    "one_hot", "prelu", "relu", "relu6", "selu", "sigmoid", "silu", "softmax", "softmin",
-    "softplus", "softshrink", "softsign", "tanh", "tanhshrink",
+    "conv_transpose1d", "conv_transpose2d", "cross_entropy", "dropout", "elu", "embedding",
+    "gaussian_nll_loss", "gelu", "glu", "group_norm", "hardshrink", "hardsigmoid", "hardswish",
+    "hardtanh", "hinge_loss", "huber_loss", "interpolate", "kl_div", "l1_loss", "layer_norm",
+    "leaky_relu", "linear", "log_softmax", "logsigmoid", "margin_ranking_loss", "max_pool2d",
+    "mish", "mse_loss", "nll_loss", "noisy_relu", "normalize", "one_hot", "poisson_nll_loss",
+    "prelu", "relu", "relu6", "selu", "sigmoid", "silu", "smooth_l1_loss", "soft_margin_loss",
+    "softmax", "softmin", "softplus", "softshrink", "softsign", "tanh", "tanhshrink",
 ]  # fmt: skip

@@ -82,6 +82,8 @@ from chainrule.testing.oracle_nn import (
     _dropout_scale,
     _margins_apart,
     _noise,
+    _ranking_apart,
+    _signs,
     _softmax_rows,
     _squash,
     _with_labels_ignored,
@@ -569,6 +571,17 @@ def _torch_extras() -> SimpleNamespace:
             loss = torch.clamp(self.margin - t * x, min=0)
             return {"mean": loss.mean, "sum": loss.sum}.get(self.reduction, lambda: loss)()
 
+    class SoftMarginLoss(tnn.Module):
+        """torch's SoftMarginLoss refuses a target gradient: its definition, in torch ops."""
+
+        def __init__(self, reduction: str = "mean") -> None:
+            super().__init__()
+            self.reduction = reduction
+
+        def forward(self, x: Any, t: Any) -> Any:
+            loss = tF.softplus(-t * x)
+            return {"mean": loss.mean, "sum": loss.sum}.get(self.reduction, lambda: loss)()
+
     class Add(tnn.Module):
         def forward(self, *xs: Any) -> Any:
             return functools.reduce(lambda p, q: p + q, xs)
@@ -626,7 +639,8 @@ def _torch_extras() -> SimpleNamespace:
             return self.heads["a"](x), self.heads["b"](x)
 
     return SimpleNamespace(**{c.__name__: c for c in (
-        NoisyReLU, Dropout, Maxout, Normalize, HingeLoss, Add, Multiply, Concat, SkipGraph,
+        NoisyReLU, Dropout, Maxout, Normalize, HingeLoss, SoftMarginLoss, Add, Multiply, Concat,
+        SkipGraph,
         TwoHeadGraph, ListNet, DictNet)})  # fmt: skip
 
 
@@ -760,6 +774,35 @@ def _hinge_domain(xs: tuple) -> tuple:
     return _margins_apart(xs)
 
 
+def _kl_pairs(rng: np.random.Generator) -> list[Sample]:
+    """(log-probabilities, probabilities), rows of each summing to 1."""
+    return [Sample((np.log(_softmax_rows(rng, (3, 4), 1)), _softmax_rows(rng, (3, 4), 1)))]
+
+
+def _ranking_triples(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((_r(rng, (3, 4)), _r(rng, (3, 4)), _signs(rng, (3, 4)))),
+            Sample((_r(rng, (5,)), _r(rng, (5,)), _signs(rng, (5,))))]  # fmt: skip
+
+
+def _signed_pairs(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((_r(rng, (3, 4)) * 3, _signs(rng, (3, 4))))]
+
+
+def _count_pairs(positive: bool) -> Callable[[np.random.Generator], list[Sample]]:
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        x = _r(rng, (3, 4))
+        return [Sample((np.abs(x) + 0.2 if positive else x,
+                        rng.integers(0, 5, (3, 4)).astype(float)))]  # fmt: skip
+
+    return gen
+
+
+def _gaussian_triples(rng: np.random.Generator) -> list[Sample]:
+    x, t = _r(rng, (3, 4)), _r(rng, (3, 4))
+    return [Sample((x, t, np.abs(_r(rng, (3, 4))) + 0.3)),
+            Sample((x, t, np.abs(_r(rng, (3, 1))) + 0.3), note="one variance per row")]  # fmt: skip
+
+
 def _embedding_inputs(rng: np.random.Generator) -> list[Sample]:
     return [
         Sample((np.array([[1, 3, 1], [0, 4, 3]]),), note="indices (2, 3), repeated"),
@@ -826,8 +869,8 @@ def _loss_entries(
         for red in REDUCTIONS:
             note = "".join(f", {k}={v}" for k, v in kw.items())
             ctor_kw = {"reduction": red, **kw}
-            t_ctor = (_tnn(tname, **ctor_kw) if tname != "HingeLoss"
-                      else _tx("HingeLoss", **ctor_kw))  # fmt: skip
+            t_ctor = (_tx(tname, **ctor_kw) if tname in ("HingeLoss", "SoftMarginLoss")
+                      else _tnn(tname, **ctor_kw))  # fmt: skip
             out.append(ModuleInfo(
                 name=f"{cls.__name__}[{red}{note}]",
                 ctor=functools.partial(cls, **ctor_kw), inputs=inputs, domain=domain,
@@ -953,6 +996,21 @@ def _core() -> list[ModuleInfo]:
         *_loss_entries(nn.BCEWithLogitsLoss, "BCEWithLogitsLoss", _pair((3, 4)),
                        domain=_squash(0.0, 1.0, (1,))),
         *_loss_entries(nn.HingeLoss, "HingeLoss", _hinge_inputs, domain=_hinge_domain),
+        *_loss_entries(nn.SmoothL1Loss, "SmoothL1Loss", _pair((3, 4)),
+                       domain=_diff_away(1.0, 0.5, margin=0.05), extra=({}, {"beta": 0.5})),
+        *_loss_entries(nn.KLDivLoss, "KLDivLoss", _kl_pairs),
+        _same("KLDivLoss[batchmean]", nn.KLDivLoss, "KLDivLoss", reduction="batchmean",
+              inputs=_kl_pairs),
+        _same("KLDivLoss[log_target]", nn.KLDivLoss, "KLDivLoss", reduction="batchmean",
+              log_target=True, inputs=_pair((3, 4))),
+        *_loss_entries(nn.MarginRankingLoss, "MarginRankingLoss", _ranking_triples,
+                       domain=_ranking_apart, extra=({}, {"margin": 0.3})),
+        *_loss_entries(nn.SoftMarginLoss, "SoftMarginLoss", _signed_pairs),
+        *_loss_entries(nn.PoissonNLLLoss, "PoissonNLLLoss", _count_pairs(False)),
+        *_loss_entries(nn.PoissonNLLLoss, "PoissonNLLLoss", _count_pairs(True),
+                       extra=({"log_input": False},)),
+        *_loss_entries(nn.GaussianNLLLoss, "GaussianNLLLoss", _gaussian_triples,
+                       extra=({}, {"full": True})),
         # PyTorch's loss options: class weights, ignore_index, label smoothing, pos_weight
         *_weighted_loss_entries(nn.CrossEntropyLoss, "CrossEntropyLoss", _class_inputs(False),
                                 {"weight": (4,)}, ignore_index=2, label_smoothing=0.2),

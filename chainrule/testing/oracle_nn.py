@@ -320,7 +320,40 @@ def _t_hinge(x: Any, t: Any, reduction: str = "mean") -> Any:
     return _torch().nn.functional.multi_margin_loss(x, t, reduction=reduction)
 
 
+def _t_soft_margin(x: Any, t: Any, reduction: str = "mean") -> Any:
+    """torch's ``soft_margin_loss`` refuses a gradient for ``target``: its definition in
+    torch ops (tests/test_nn_functional.py checks the values against the function)."""
+    return _t_reduce(_torch().nn.functional.softplus(-t * x), reduction)
+
+
 # ---- NumPy references ----------------------------------------------------------------------
+
+
+def _np_kl_div(x: np.ndarray, t: np.ndarray, reduction: str = "mean",
+               log_target: bool = False) -> np.ndarray:  # fmt: skip
+    v = np.exp(t) * (t - x) if log_target else t * (np.log(t) - x)
+    return v.sum() / x.shape[0] if reduction == "batchmean" else _np_reduce(v, reduction)
+
+
+def _np_margin_ranking(a: np.ndarray, b: np.ndarray, y: np.ndarray, reduction: str = "mean",
+                       margin: float = 0.0) -> np.ndarray:  # fmt: skip
+    return _np_reduce(np.maximum(0.0, -y * (a - b) + margin), reduction)
+
+
+def _np_poisson_nll(x: np.ndarray, t: np.ndarray, log_input: bool = True, full: bool = False,
+                    reduction: str = "mean") -> np.ndarray:  # fmt: skip
+    v = np.exp(x) - t * x if log_input else x - t * np.log(x + 1e-8)
+    if full:
+        safe = np.maximum(t, 1.0)
+        v = v + np.where(t > 1, safe * np.log(safe) - safe + 0.5 * np.log(2 * np.pi * safe), 0)
+    return _np_reduce(v, reduction)
+
+
+def _np_gaussian_nll(x: np.ndarray, t: np.ndarray, var: np.ndarray, full: bool = False,
+                     reduction: str = "mean") -> np.ndarray:  # fmt: skip
+    var = var if var.shape == x.shape else var.reshape(x.shape[:-1] + (-1,))
+    v = 0.5 * (np.log(var) + (x - t) ** 2 / var) + (0.5 * np.log(2 * np.pi) if full else 0)
+    return _np_reduce(v, reduction)
 
 
 def _np_reduce(v: np.ndarray, reduction: str) -> np.ndarray:
@@ -461,6 +494,60 @@ def _np_glu(x: np.ndarray, dim: int = -1) -> np.ndarray:
     return a / (1 + np.exp(-b))
 
 
+def _signs(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    return np.where(rng.random(shape) < 0.5, -1.0, 1.0)
+
+
+def _kl_inputs(rng: np.random.Generator) -> list[Sample]:
+    out = []
+    for red in (*REDUCTIONS, "batchmean"):
+        p = np.abs(_r(rng, (3, 4))) + 0.1
+        out.append(Sample((np.log(_softmax_rows(rng, (3, 4), 1)), p), {"reduction": red}))
+    kw = {"reduction": "batchmean", "log_target": True}
+    out.append(Sample((_r(rng, (2, 3)), _r(rng, (2, 3))), kw, note="log_target"))
+    return out
+
+
+def _ranking_inputs(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((_r(rng, s), _r(rng, s), _signs(rng, s)), {"reduction": red, **kw})
+            for s, kw in (((3, 4), {}), ((5,), {"margin": 0.3}))
+            for red in REDUCTIONS]  # fmt: skip
+
+
+def _ranking_apart(xs: tuple) -> tuple:
+    """``input1 - input2`` kept 0.1 from the kinks at ``+-margin`` (0 and 0.3 here)."""
+    (d,) = away_from(-0.3, 0.0, 0.3)((xs[0] - xs[1],))
+    return (xs[1] + d, *xs[1:])
+
+
+def _soft_margin_inputs(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((_r(rng, s) * 3, _signs(rng, s)), {"reduction": red})
+            for s in ((3, 4), ()) for red in REDUCTIONS]  # fmt: skip
+
+
+def _poisson_inputs(rng: np.random.Generator) -> list[Sample]:
+    counts = rng.integers(0, 5, (3, 4)).astype(float)
+    # targets for ``full`` stay off 1, where PyTorch's Stirling term switches on
+    off_one = rng.choice([0.3, 0.6, 1.5, 2.5, 4.0], (3, 4))
+    out = [Sample((_r(rng, (3, 4)), counts), {"reduction": red}) for red in REDUCTIONS]
+    out.append(Sample((np.abs(_r(rng, (3, 4))) + 0.2, counts),
+                      {"log_input": False}, note="rates"))  # fmt: skip
+    out.append(Sample((_r(rng, (3, 4)), off_one), {"full": True, "reduction": "none"},
+                      note="full"))  # fmt: skip
+    return out
+
+
+def _gaussian_inputs(rng: np.random.Generator) -> list[Sample]:
+    def var(shape: tuple) -> np.ndarray:
+        return np.abs(_r(rng, shape)) + 0.3
+
+    x, t = _r(rng, (3, 4)), _r(rng, (3, 4))
+    out = [Sample((x, t, var((3, 4))), {"reduction": red}) for red in REDUCTIONS]
+    out.append(Sample((x, t, var((3, 1))), {"full": True}, note="one variance per row"))
+    out.append(Sample((x, t, var((3,))), {"reduction": "none"}, note="var (N,)"))
+    return out
+
+
 # ---- the table -------------------------------------------------------------------------------
 
 _SOFTMAX_CASES = _unary(shapes=(), kwargs=({"dim": -1},), shifts=(500.0,))
@@ -573,6 +660,22 @@ NN_OPS: list[OpInfo] = [
     OpInfo(name="F.huber_loss", fn=F.huber_loss, torch_fn=_tf("huber_loss"), ref_fn=_np_huber,
            inputs=_pairs(shapes=((3, 4), ()), extra=({}, {"delta": 0.5})),
            domain=_diff_away(1.0, 0.5, margin=0.05)),
+    OpInfo(name="F.smooth_l1_loss", fn=F.smooth_l1_loss, torch_fn=_tf("smooth_l1_loss"),
+           ref_fn=lambda x, t, reduction="mean", beta=1.0: _np_huber(x, t, reduction, beta) / beta,
+           inputs=_pairs(shapes=((3, 4), ()), extra=({}, {"beta": 0.5})),
+           domain=_diff_away(1.0, 0.5, margin=0.05)),
+    OpInfo(name="F.kl_div", fn=F.kl_div, torch_fn=_tf("kl_div"), ref_fn=_np_kl_div,
+           inputs=_kl_inputs),
+    OpInfo(name="F.margin_ranking_loss", fn=F.margin_ranking_loss,
+           torch_fn=_tf("margin_ranking_loss"), ref_fn=_np_margin_ranking,
+           inputs=_ranking_inputs, domain=_ranking_apart),
+    OpInfo(name="F.soft_margin_loss", fn=F.soft_margin_loss, torch_fn=_t_soft_margin,
+           ref_fn=lambda x, t, reduction="mean": _np_reduce(np.logaddexp(0, -t * x), reduction),
+           inputs=_soft_margin_inputs),
+    OpInfo(name="F.poisson_nll_loss", fn=F.poisson_nll_loss, torch_fn=_tf("poisson_nll_loss"),
+           ref_fn=_np_poisson_nll, inputs=_poisson_inputs),
+    OpInfo(name="F.gaussian_nll_loss", fn=F.gaussian_nll_loss,
+           torch_fn=_tf("gaussian_nll_loss"), ref_fn=_np_gaussian_nll, inputs=_gaussian_inputs),
     OpInfo(name="F.cross_entropy", fn=F.cross_entropy, torch_fn=_tf("cross_entropy"),
            ref_fn=_np_cross_entropy, inputs=_ce_inputs),
     OpInfo(name="F.nll_loss", fn=F.nll_loss, torch_fn=_tf("nll_loss"), ref_fn=_np_nll_loss,

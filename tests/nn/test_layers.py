@@ -740,3 +740,46 @@ def test_nearest_gradient_is_the_forward_s_where_torch_s_1d_backward_is_not() ->
     np.testing.assert_array_equal(y.numpy(), [[[1.0, 1.0]]])
     (y * cr.tensor(np.array([10.0, 100.0]))).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[[110.0, 0.0]]])
+
+
+# ---- the losses added after the first table -------------------------------------------------
+
+
+def test_new_losses_bad_input_names_the_problem() -> None:
+    F = cr.nn.functional
+    x = np.zeros((2, 3))
+    with pytest.raises(F.LabelError, match=r"kl_div: target probabilities must be >= 0.*-0\.5"):
+        F.kl_div(x, np.full((2, 3), -0.5))
+    with pytest.raises(F.ArgumentError, match="'batchmean'"):
+        cr.nn.KLDivLoss(reduction="batch")
+    with pytest.raises(cr.ShapeError, match=r"target shape \(3,\) does not match input shape"):
+        F.margin_ranking_loss(x, x, np.ones(3))
+    with pytest.raises(F.ArgumentError, match="beta must be >= 0, got -1"):
+        F.smooth_l1_loss(x, x, beta=-1)
+    with pytest.raises(F.ArgumentError, match="var has a negative entry"):
+        F.gaussian_nll_loss(x, x, np.full((2, 3), -1.0))
+    with pytest.raises(cr.ShapeError, match=r"var shape \(3,\) must be input's shape \(2, 3\)"):
+        F.gaussian_nll_loss(x, x, np.ones(3))
+
+
+def test_kl_div_batchmean_is_the_divergence_per_sample() -> None:
+    p = np.array([[0.2, 0.8], [0.5, 0.5]])
+    q = np.array([[0.4, 0.6], [0.1, 0.9]])
+    want = np.mean([np.sum(pi * np.log(pi / qi)) for pi, qi in zip(p, q)])
+    got = cr.nn.KLDivLoss(reduction="batchmean")(np.log(q), p).item()
+    assert got == pytest.approx(want, rel=1e-12)
+    # a zero target probability adds nothing (0 log 0 = 0) and leaves the gradient finite
+    logq = cr.tensor(np.log(q), requires_grad=True)
+    cr.nn.functional.kl_div(logq, np.array([[0.0, 1.0], [0.5, 0.5]]), reduction="sum").backward()
+    assert np.isfinite(logq.grad.numpy()).all()
+
+
+def test_gaussian_nll_clamps_the_variance_but_not_its_gradient() -> None:
+    """As PyTorch: a variance below eps counts as eps in the value, while the gradient is
+    taken as if the clamp were not there (torch clamps a copy under no_grad)."""
+    var = cr.tensor(np.array([1e-9, 2.0]), requires_grad=True)
+    loss = cr.nn.functional.gaussian_nll_loss(np.zeros(2), np.ones(2), var, reduction="sum")
+    clamped = np.array([1e-6, 2.0])
+    assert loss.item() == pytest.approx(np.sum(0.5 * (np.log(clamped) + 1 / clamped)))
+    loss.backward()
+    np.testing.assert_allclose(var.grad.numpy(), 0.5 * (1 / clamped - 1 / clamped**2))
