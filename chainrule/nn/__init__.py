@@ -85,6 +85,13 @@ from chainrule.nn.module import (
 )
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from chainrule.nn.transformer import (
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+    generate_square_subsequent_mask,
+)
 
 __all__ = [
     "AdaptiveAvgPool2d", "Add", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
@@ -98,6 +105,7 @@ __all__ = [
     "MultiheadAttention", "Multiply", "NLLLoss", "NoisyReLU", "Normalize", "PReLU", "Parameter",
     "PoissonNLLLoss", "RNN", "RNNCell", "ReLU", "ReLU6", "RemovableHandle", "SELU", "Sequential",
     "SiLU", "Sigmoid", "SmoothL1Loss", "SoftMarginLoss", "Softmax", "Softmin", "Softplus",
-    "Softshrink", "Softsign", "StateDictError", "Tanh", "Tanhshrink", "Upsample", "functional",
-    "init", "utils",
+    "Softshrink", "Softsign", "StateDictError", "Tanh", "Tanhshrink", "TransformerDecoder",
+    "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer", "Upsample",
+    "functional", "generate_square_subsequent_mask", "init", "utils",
 ]  # fmt: skip

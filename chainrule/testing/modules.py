@@ -810,6 +810,37 @@ def _embedding_inputs(rng: np.random.Generator) -> list[Sample]:
     ]
 
 
+def _transformer_inputs(batch_first: bool, decoder: bool, mask_name: str = "src_mask",
+                        ) -> Callable[[np.random.Generator], list]:  # fmt: skip
+    """Sequences of E=4 with N=2: source/target length 3 and memory length 4; a plain sample
+    and one with a causal float mask and a key padding mask (every query keeps a key).
+    ``mask_name``: the encoder's mask argument (``mask`` for ``TransformerEncoder``)."""
+
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        def seq(n: int) -> np.ndarray:
+            return _r(rng, (2, n, 4) if batch_first else (n, 2, 4))
+
+        causal = np.triu(np.full((3, 3), -np.inf), k=1)
+        padding = np.array([[False, False, True], [False, False, False]])
+        if not decoder:
+            return [Sample((seq(3),)),
+                    Sample((seq(3),), {mask_name: causal, "src_key_padding_mask": padding},
+                           note="causal mask, key padding")]  # fmt: skip
+        memory_padding = np.array([[False, True, False, True], [False] * 4])
+        return [Sample((seq(3), seq(4))),
+                Sample((seq(3), seq(4)), {"tgt_mask": causal, "tgt_key_padding_mask": padding,
+                                          "memory_key_padding_mask": memory_padding},
+                       note="causal mask, key padding")]  # fmt: skip
+
+    return gen
+
+
+def _torch_encoder() -> Any:
+    tnn = _tm().nn
+    return tnn.TransformerEncoder(tnn.TransformerEncoderLayer(4, 2, 6, 0.0), 2,
+                                  norm=tnn.LayerNorm(4), enable_nested_tensor=False)  # fmt: skip
+
+
 def _mha_inputs(batch_first: bool, masks: bool) -> Callable[[np.random.Generator], list]:
     """query (L=3), key/value (S=4), batch N=2, E=4. Without masks, also an unbatched
     sample; with masks, bool masks (True = may not attend) and float (additive) masks,
@@ -1091,6 +1122,23 @@ def _core() -> list[ModuleInfo]:
                    torch_ctor=_tnn("MultiheadAttention", 4, 2, dropout=0.5),
                    inputs=_mha_inputs(batch_first=False, masks=False), random=True,
                    skip={"torch": ("train",)}),
+        # transformer layers (dropout 0: torch draws its own masks)
+        _same("TransformerEncoderLayer", nn.TransformerEncoderLayer, "TransformerEncoderLayer",
+              4, 2, 6, 0.0, inputs=_transformer_inputs(False, decoder=False)),
+        _same("TransformerEncoderLayer[norm_first, batch_first, gelu, masks]",
+              nn.TransformerEncoderLayer, "TransformerEncoderLayer", 4, 2, 6, 0.0,
+              activation="gelu", batch_first=True, norm_first=True,
+              inputs=_transformer_inputs(True, decoder=False)),
+        _same("TransformerDecoderLayer", nn.TransformerDecoderLayer, "TransformerDecoderLayer",
+              4, 2, 6, 0.0, inputs=_transformer_inputs(False, decoder=True)),
+        _same("TransformerDecoderLayer[norm_first, bias=False, masks]",
+              nn.TransformerDecoderLayer, "TransformerDecoderLayer", 4, 1, 5, 0.0,
+              norm_first=True, bias=False, inputs=_transformer_inputs(False, decoder=True)),
+        ModuleInfo(name="TransformerEncoder(2 layers, norm)",
+                   ctor=lambda: nn.TransformerEncoder(nn.TransformerEncoderLayer(4, 2, 6, 0.0),
+                                                      2, norm=nn.LayerNorm(4)),
+                   torch_ctor=_torch_encoder,
+                   inputs=_transformer_inputs(False, decoder=False, mask_name="mask")),
         # joins and containers
         ModuleInfo(name="Add", ctor=nn.Add, torch_ctor=_tx("Add"),
                    inputs=_xs((3, 4), (3, 4), (3, 4))),

@@ -783,3 +783,49 @@ def test_gaussian_nll_clamps_the_variance_but_not_its_gradient() -> None:
     assert loss.item() == pytest.approx(np.sum(0.5 * (np.log(clamped) + 1 / clamped)))
     loss.backward()
     np.testing.assert_allclose(var.grad.numpy(), 0.5 * (1 / clamped - 1 / clamped**2))
+
+
+# ---- transformer layers -----------------------------------------------------------------------
+
+
+def test_transformer_state_dicts_load_into_torch_key_for_key() -> None:
+    torch = pytest.importorskip("torch")
+    ours = cr.nn.TransformerDecoder(cr.nn.TransformerDecoderLayer(8, 2, 16), 2,
+                                    norm=cr.nn.LayerNorm(8))  # fmt: skip
+    theirs = torch.nn.TransformerDecoder(torch.nn.TransformerDecoderLayer(8, 2, 16), 2,
+                                         norm=torch.nn.LayerNorm(8))  # fmt: skip
+    state = {k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()}
+    theirs.load_state_dict(state, strict=True)  # raises on any missing or unexpected key
+    # the copies are independent, as torch's deep copies
+    enc = cr.nn.TransformerEncoder(cr.nn.TransformerEncoderLayer(8, 2, 16), 3)
+    assert enc.layers[0].linear1.weight is not enc.layers[1].linear1.weight
+
+
+def test_is_causal_without_a_mask_uses_the_causal_mask() -> None:
+    torch = pytest.importorskip("torch")
+    mask = cr.nn.generate_square_subsequent_mask(4)
+    np.testing.assert_array_equal(
+        mask.numpy(), torch.nn.Transformer.generate_square_subsequent_mask(4).numpy()
+    )
+    layer = cr.nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0).double()
+    x = _rng(9).standard_normal((4, 2, 4))
+    np.testing.assert_allclose(layer(x, is_causal=True).numpy(),
+                               layer(x, src_mask=mask.numpy().astype(np.float64)).numpy(),
+                               **TOL)  # fmt: skip
+    # causal: changing the last position leaves the outputs at earlier positions alone
+    y = x.copy()
+    y[-1] += 1.0
+    np.testing.assert_allclose(layer(x, is_causal=True).numpy()[:-1],
+                               layer(y, is_causal=True).numpy()[:-1], **TOL)  # fmt: skip
+
+
+def test_transformer_bad_arguments_name_the_problem() -> None:
+    with pytest.raises(cr.nn.functional.ArgumentError, match="activation must be 'relu', 'gelu'"):
+        cr.nn.TransformerEncoderLayer(4, 2, activation="tanh")
+    with pytest.raises(cr.nn.functional.ArgumentError, match="num_heads"):
+        cr.nn.TransformerEncoderLayer(6, 4)
+    with pytest.raises(cr.nn.functional.ArgumentError, match="TransformerEncoder: num_layers"):
+        cr.nn.TransformerEncoder(cr.nn.TransformerEncoderLayer(4, 2), 0)
+    layer = cr.nn.TransformerEncoderLayer(4, 2, 8)
+    with pytest.raises(cr.ShapeError, match=r"attn_mask has shape \(3, 3\)"):
+        layer(np.zeros((2, 1, 4), dtype=np.float32), src_mask=np.zeros((3, 3), dtype=bool))

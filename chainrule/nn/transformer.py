@@ -1,0 +1,247 @@
+"""Transformer layers (PyTorch's ``nn.TransformerEncoderLayer``, ``TransformerEncoder``,
+``TransformerDecoderLayer`` and ``TransformerDecoder``): modules of modules, built from
+:class:`MultiheadAttention`, :class:`Linear`, :class:`LayerNorm` and :class:`Dropout`, with
+PyTorch's child names, so a ``state_dict`` moves between the two key for key.
+
+Sequences are (S, N, E) (or (N, S, E) with ``batch_first=True``; unbatched (S, E)). Masks
+follow :class:`MultiheadAttention`: ``*_mask`` (S, S) or (N * nhead, S, S), bool (True: may
+not attend) or float (added to the scores); ``*_key_padding_mask`` (N, S).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule.nn import _checks
+from chainrule.nn import functional as F
+from chainrule.nn.attention import MultiheadAttention
+from chainrule.nn.containers import ModuleList
+from chainrule.nn.layers import Dropout, LayerNorm
+from chainrule.nn.linear import Linear
+from chainrule.nn.module import Module
+from chainrule.ops.nn import ArgumentError
+from chainrule.tensor import Tensor
+
+__all__ = [
+    "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerEncoderLayer", "generate_square_subsequent_mask",
+]  # fmt: skip
+
+_ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+
+
+def generate_square_subsequent_mask(size: int, dtype: Any = np.float32) -> Tensor:
+    """The causal mask ``(size, size)``: 0 on and below the diagonal, ``-inf`` above (so
+    position ``i`` attends to positions ``<= i``), as PyTorch's
+    ``nn.Transformer.generate_square_subsequent_mask``."""
+    size = _checks.size("generate_square_subsequent_mask", "size", size, 1)
+    return Tensor(np.triu(np.full((size, size), -np.inf, dtype=dtype), k=1))
+
+
+def _activation(owner: str, activation: str | Callable) -> Callable:
+    if callable(activation):
+        return activation
+    if activation not in _ACTIVATIONS:
+        raise ArgumentError(f"{owner}: activation must be 'relu', 'gelu' or a callable, got "
+                            f"{activation!r}")  # fmt: skip
+    return _ACTIVATIONS[activation]
+
+
+def _causal(mask: Any, is_causal: bool, x: Any, seq_axis: int) -> Any:
+    """``mask``, or the causal mask when ``is_causal`` is set without one (PyTorch requires
+    the mask as well; its ``is_causal`` is only a hint)."""
+    if not is_causal or mask is not None:
+        return mask
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    return generate_square_subsequent_mask(x.shape[seq_axis if x.ndim == 3 else 0], x.dtype)
+
+
+class _Layer(Module):
+    """What the encoder and decoder layers share: the feed-forward block and options."""
+
+    def _init_common(
+        self, d_model: int, dim_feedforward: int, dropout: float, activation: str | Callable,
+        layer_norm_eps: float, batch_first: bool, norm_first: bool, bias: bool, dtype: Any,
+    ) -> None:  # fmt: skip
+        name = type(self).__name__
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+        self.norm_first, self.batch_first = norm_first, batch_first
+        self.activation = _activation(name, activation)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
+
+    def _attend(self, attn: MultiheadAttention, q: Any, kv: Any, mask: Any, padding: Any,
+                drop: Dropout) -> Tensor:  # fmt: skip
+        out, _ = attn(q, kv, kv, attn_mask=mask, key_padding_mask=padding, need_weights=False)
+        return drop(out)
+
+    def _ff_block(self, x: Any, drop: Dropout) -> Tensor:
+        return drop(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+    @property
+    def _seq_axis(self) -> int:
+        return 1 if self.batch_first else 0
+
+
+class TransformerEncoderLayer(_Layer):
+    """Self-attention then a feed-forward block, each with a residual connection and layer
+    norm (PyTorch's ``nn.TransformerEncoderLayer``, "Attention Is All You Need").
+
+    ``norm_first=False`` (post-norm): ``x = norm1(x + sa(x)); x = norm2(x + ff(x))``;
+    ``norm_first=True`` (pre-norm): ``x = x + sa(norm1(x)); x = x + ff(norm2(x))``, where
+    ``ff(x) = linear2(dropout(activation(linear1(x))))``.
+
+    Args:
+        d_model: E. nhead: heads (must divide E). dim_feedforward: the hidden size of ff.
+        dropout: on the attention weights, inside ff and on each block's output.
+        activation: "relu", "gelu" or a callable. layer_norm_eps: the norms' eps.
+        batch_first: (N, S, E) instead of (S, N, E). bias: every Linear and LayerNorm bias.
+
+    Shapes: ``forward(src, src_mask=None, src_key_padding_mask=None, is_causal=False)``:
+    (S, N, E) -> (S, N, E). ``is_causal=True`` without ``src_mask`` uses
+    :func:`generate_square_subsequent_mask`.
+    """
+
+    def __init__(
+        self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
+        activation: str | Callable = "relu", layer_norm_eps: float = 1e-5,
+        batch_first: bool = False, norm_first: bool = False, bias: bool = True,
+        dtype: Any = None,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                            batch_first=batch_first, dtype=dtype)  # fmt: skip
+        self._init_common(d_model, dim_feedforward, dropout, activation, layer_norm_eps,
+                          batch_first, norm_first, bias, dtype)  # fmt: skip
+
+    def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
+                is_causal: bool = False) -> Tensor:  # fmt: skip
+        mask = _causal(src_mask, is_causal, src, self._seq_axis)
+        x = src if isinstance(src, Tensor) else Tensor(src)
+
+        def sa(h: Any) -> Tensor:
+            return self._attend(self.self_attn, h, h, mask, src_key_padding_mask, self.dropout1)
+
+        if self.norm_first:
+            x = x + sa(self.norm1(x))
+            return x + self._ff_block(self.norm2(x), self.dropout2)
+        x = self.norm1(x + sa(x))
+        return self.norm2(x + self._ff_block(x, self.dropout2))
+
+
+class TransformerDecoderLayer(_Layer):
+    """Masked self-attention, attention over the encoder's output ``memory``, then a
+    feed-forward block; each with a residual connection and layer norm (PyTorch's
+    ``nn.TransformerDecoderLayer``; ``norm_first`` as :class:`TransformerEncoderLayer`).
+
+    Shapes: ``forward(tgt, memory, tgt_mask=None, memory_mask=None,
+    tgt_key_padding_mask=None, memory_key_padding_mask=None, tgt_is_causal=False,
+    memory_is_causal=False)``: tgt (T, N, E), memory (S, N, E) -> (T, N, E); ``memory_mask``
+    (T, S).
+    """
+
+    def __init__(
+        self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
+        activation: str | Callable = "relu", layer_norm_eps: float = 1e-5,
+        batch_first: bool = False, norm_first: bool = False, bias: bool = True,
+        dtype: Any = None,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                            batch_first=batch_first, dtype=dtype)  # fmt: skip
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                                 batch_first=batch_first, dtype=dtype)  # fmt: skip
+        self._init_common(d_model, dim_feedforward, dropout, activation, layer_norm_eps,
+                          batch_first, norm_first, bias, dtype)  # fmt: skip
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.dropout3 = Dropout(dropout)
+
+    def forward(
+        self, tgt: Any, memory: Any, tgt_mask: Any = None, memory_mask: Any = None,
+        tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
+        tgt_is_causal: bool = False, memory_is_causal: bool = False,
+    ) -> Tensor:  # fmt: skip
+        tgt_mask = _causal(tgt_mask, tgt_is_causal, tgt, self._seq_axis)
+        memory_mask = _causal(memory_mask, memory_is_causal, memory, self._seq_axis)
+        x = tgt if isinstance(tgt, Tensor) else Tensor(tgt)
+
+        def sa(h: Any) -> Tensor:
+            return self._attend(self.self_attn, h, h, tgt_mask, tgt_key_padding_mask,
+                                self.dropout1)  # fmt: skip
+
+        def mha(h: Any) -> Tensor:
+            return self._attend(self.multihead_attn, h, memory, memory_mask,
+                                memory_key_padding_mask, self.dropout2)  # fmt: skip
+
+        if self.norm_first:
+            x = x + sa(self.norm1(x))
+            x = x + mha(self.norm2(x))
+            return x + self._ff_block(self.norm3(x), self.dropout3)
+        x = self.norm1(x + sa(x))
+        x = self.norm2(x + mha(x))
+        return self.norm3(x + self._ff_block(x, self.dropout3))
+
+
+def _clones(owner: str, layer: Module, num_layers: int) -> ModuleList:
+    num_layers = _checks.size(owner, "num_layers", num_layers, 1)
+    return ModuleList([copy.deepcopy(layer) for _ in range(num_layers)])
+
+
+class TransformerEncoder(Module):
+    """``num_layers`` independent copies of ``encoder_layer`` (deep copies, as PyTorch's)
+    applied in turn, then ``norm`` if given. Parameters ``layers.k.*`` and ``norm.*``.
+
+    Shapes: ``forward(src, mask=None, src_key_padding_mask=None, is_causal=False)`` as the
+    layer's.
+    """
+
+    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int,
+                 norm: Module | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.layers = _clones("TransformerEncoder", encoder_layer, num_layers)
+        self.num_layers = len(self.layers)
+        self.norm = norm
+
+    def forward(self, src: Any, mask: Any = None, src_key_padding_mask: Any = None,
+                is_causal: bool = False) -> Tensor:  # fmt: skip
+        x = src
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
+                      is_causal=is_causal)  # fmt: skip
+        return x if self.norm is None else self.norm(x)
+
+
+class TransformerDecoder(Module):
+    """``num_layers`` independent copies of ``decoder_layer`` applied in turn (each attends
+    to the same ``memory``), then ``norm`` if given. Parameters ``layers.k.*`` and
+    ``norm.*``.
+
+    Shapes: ``forward(tgt, memory, tgt_mask=None, memory_mask=None,
+    tgt_key_padding_mask=None, memory_key_padding_mask=None, tgt_is_causal=False,
+    memory_is_causal=False)`` as the layer's.
+    """
+
+    def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int,
+                 norm: Module | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.layers = _clones("TransformerDecoder", decoder_layer, num_layers)
+        self.num_layers = len(self.layers)
+        self.norm = norm
+
+    def forward(
+        self, tgt: Any, memory: Any, tgt_mask: Any = None, memory_mask: Any = None,
+        tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
+        tgt_is_causal: bool = False, memory_is_causal: bool = False,
+    ) -> Tensor:  # fmt: skip
+        x = tgt
+        for layer in self.layers:
+            x = layer(x, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                      memory_key_padding_mask, tgt_is_causal, memory_is_causal)  # fmt: skip
+        return x if self.norm is None else self.norm(x)
