@@ -1139,6 +1139,12 @@ def _core() -> list[ModuleInfo]:
                                                       2, norm=nn.LayerNorm(4)),
                    torch_ctor=_torch_encoder,
                    inputs=_transformer_inputs(False, decoder=False, mask_name="mask")),
+        ModuleInfo(name="TransformerDecoder(2 layers)",
+                   ctor=lambda: nn.TransformerDecoder(nn.TransformerDecoderLayer(4, 2, 6, 0.0),
+                                                      2),
+                   torch_ctor=lambda: _tm().nn.TransformerDecoder(
+                       _tm().nn.TransformerDecoderLayer(4, 2, 6, 0.0), 2),
+                   inputs=_transformer_inputs(False, decoder=True)),
         # joins and containers
         ModuleInfo(name="Add", ctor=nn.Add, torch_ctor=_tx("Add"),
                    inputs=_xs((3, 4), (3, 4), (3, 4))),

@@ -134,7 +134,9 @@ def test_every_exported_module_has_an_entry() -> None:
 def test_losses_have_every_reduction_and_layers_both_modes() -> None:
     names = {info.name for info in MODULES}
     for loss in ("MSELoss", "L1Loss", "HuberLoss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
-                 "BCEWithLogitsLoss", "HingeLoss"):  # fmt: skip
+                 "BCEWithLogitsLoss", "HingeLoss", "SmoothL1Loss", "KLDivLoss",
+                 "MarginRankingLoss", "SoftMarginLoss", "PoissonNLLLoss",
+                 "GaussianNLLLoss"):  # fmt: skip
         assert {f"{loss}[{r}]" for r in ("mean", "sum", "none")} <= names
     for name in ("BatchNorm1d", "BatchNorm2d", "Dropout", "NoisyReLU", "Sequential"):
         assert get_module(name).modes == ("train", "eval")
