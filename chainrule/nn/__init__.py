@@ -83,6 +83,18 @@ from chainrule.nn.module import (
     RemovableHandle,
     StateDictError,
 )
+from chainrule.nn.padding import (
+    CircularPad1d,
+    CircularPad2d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ZeroPad1d,
+    ZeroPad2d,
+)
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from chainrule.nn.transformer import (
@@ -95,17 +107,19 @@ from chainrule.nn.transformer import (
 
 __all__ = [
     "AdaptiveAvgPool2d", "Add", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
-    "BatchNorm2d", "CELU", "Concat", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
-    "CrossEntropyLoss", "Dropout", "ELU", "Embedding", "Flatten", "GELU", "GLU", "GRU", "GRUCell",
-    "GaussianNLLLoss", "Graph", "GraphBuildError", "GroupNorm", "HardTanh", "Hardshrink",
-    "Hardsigmoid", "Hardswish", "HingeLoss", "HuberLoss", "Identity", "IncompatibleKeys",
-    "KLDivLoss", "L1Loss", "LSTM", "LSTMCell", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid",
-    "LogSoftmax", "MSELoss", "MarginRankingLoss", "MaxPool2d", "Maxout", "Mish", "Module",
-    "ModuleDict", "ModuleError", "ModuleList", "ModuleNameError", "ModuleTypeError",
-    "MultiheadAttention", "Multiply", "NLLLoss", "NoisyReLU", "Normalize", "PReLU", "Parameter",
-    "PoissonNLLLoss", "RNN", "RNNCell", "ReLU", "ReLU6", "RemovableHandle", "SELU", "Sequential",
-    "SiLU", "Sigmoid", "SmoothL1Loss", "SoftMarginLoss", "Softmax", "Softmin", "Softplus",
-    "Softshrink", "Softsign", "StateDictError", "Tanh", "Tanhshrink", "TransformerDecoder",
-    "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer", "Upsample",
-    "functional", "generate_square_subsequent_mask", "init", "utils",
+    "BatchNorm2d", "CELU", "CircularPad1d", "CircularPad2d", "Concat", "ConstantPad1d",
+    "ConstantPad2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "CrossEntropyLoss",
+    "Dropout", "ELU", "Embedding", "Flatten", "GELU", "GLU", "GRU", "GRUCell", "GaussianNLLLoss",
+    "Graph", "GraphBuildError", "GroupNorm", "HardTanh", "Hardshrink", "Hardsigmoid", "Hardswish",
+    "HingeLoss", "HuberLoss", "Identity", "IncompatibleKeys", "KLDivLoss", "L1Loss", "LSTM",
+    "LSTMCell", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MSELoss",
+    "MarginRankingLoss", "MaxPool2d", "Maxout", "Mish", "Module", "ModuleDict", "ModuleError",
+    "ModuleList", "ModuleNameError", "ModuleTypeError", "MultiheadAttention", "Multiply",
+    "NLLLoss", "NoisyReLU", "Normalize", "PReLU", "Parameter", "PoissonNLLLoss", "RNN", "RNNCell",
+    "ReLU", "ReLU6", "ReflectionPad1d", "ReflectionPad2d", "RemovableHandle", "ReplicationPad1d",
+    "ReplicationPad2d", "SELU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "SoftMarginLoss",
+    "Softmax", "Softmin", "Softplus", "Softshrink", "Softsign", "StateDictError", "Tanh",
+    "Tanhshrink", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerEncoderLayer", "Upsample", "ZeroPad1d", "ZeroPad2d", "functional",
+    "generate_square_subsequent_mask", "init", "utils",
 ]  # fmt: skip

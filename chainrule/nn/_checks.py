@@ -17,13 +17,13 @@ from chainrule.nn.module import ModuleTypeError
 from chainrule.ops.nn import ArgumentError
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def size(owner: str, name: str, value: Any, minimum: int = 0) -> int:
     """``value`` as an int, after checking that it is one and that it is ``>= minimum``."""
-    if not _is_int(value):
+    if not is_int(value):
         raise ModuleTypeError(f"{owner}: {name} must be an int, got {value!r}")
     if value < minimum:
         raise ArgumentError(f"{owner}: {name} must be an int >= {minimum}, got {value}")
@@ -36,7 +36,7 @@ def sizes(owner: str, name: str, value: Any, n: int, minimum: int) -> tuple[int,
     items = tuple(value) if isinstance(value, tuple | list) else (value,) * n
     if len(items) != n:
         raise ArgumentError(f"{owner}: {name} must be an int or {n} ints, got {value!r}")
-    if not all(_is_int(v) for v in items):
+    if not all(is_int(v) for v in items):
         raise ModuleTypeError(f"{owner}: {name} must be an int or {n} ints, got {value!r}")
     if min(items, default=minimum) < minimum:
         raise ArgumentError(f"{owner}: {name} must be >= {minimum}, got {value!r}")

@@ -442,6 +442,45 @@ def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
     return x * backend.to_device(scale, x.device)
 
 
+# PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge",
+              "circular": "wrap"}  # fmt: skip
+
+
+def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:
+    """PyTorch's ``F.pad``: ``pad`` lists ``(before, after)`` widths from the last axis
+    backwards, ``(left, right)`` for the last axis, ``(left, right, top, bottom)`` for the
+    last two, and so on. ``mode``: "constant" (``value``, default 0; negative widths crop),
+    "reflect" (widths smaller than the axis), "replicate" or "circular" (widths at most the
+    axis). Unlike PyTorch, the non-constant modes take any number of axes and any rank.
+    Differentiable: padding gathers elements, so the gradient sums back onto them."""
+    x = _tensor(input)
+    widths_in = tuple(pad)
+    if len(widths_in) % 2 or len(widths_in) // 2 > x.ndim:
+        raise ShapeError(f"pad: pad {widths_in} must hold (before, after) pairs for at most "
+                         f"the {x.ndim} axes of input {x.shape}")  # fmt: skip
+    if not all(isinstance(w, int | np.integer) and not isinstance(w, bool) for w in widths_in):
+        raise ArgumentError(f"pad: widths must be ints, got {widths_in!r}")
+    if mode not in _PAD_MODES:
+        raise ArgumentError(f"pad: mode must be one of {sorted(_PAD_MODES)}, got {mode!r}")
+    if value is not None and mode != "constant":
+        raise ArgumentError(f"pad: mode {mode!r} takes no value (only 'constant' does)")
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(widths_in) // 2):
+        widths[x.ndim - 1 - k] = (int(widths_in[2 * k]), int(widths_in[2 * k + 1]))
+    if any(w < 0 for pair in widths for w in pair):
+        if mode != "constant":
+            raise ArgumentError(f"pad: negative widths {widths_in} crop, in 'constant' mode only")
+        x = x[tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(widths, x.shape))]
+        widths = [(max(b, 0), max(a, 0)) for b, a in widths]
+    limit = {"reflect": (0, "smaller than"), "circular": (1, "at most")}.get(mode)
+    for axis, ((b, a), n) in enumerate(zip(widths, x.shape)):
+        if limit is not None and max(b, a) >= n + limit[0]:
+            raise ShapeError(f"pad: {mode} padding {(b, a)} of axis {axis} must be {limit[1]} "
+                             f"its size {n} (input {x.shape})")  # fmt: skip
+    return ops.pad(x, widths, mode=_PAD_MODES[mode], value=0.0 if value is None else value)
+
+
 def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
     """``input @ weight.T + bias``: ``input`` (..., in), ``weight`` (out, in) (PyTorch's
     layout), ``bias`` (out,) or None -> (..., out). One fused op."""
@@ -829,7 +868,8 @@ __all__ = [
     "gaussian_nll_loss", "gelu", "glu", "group_norm", "hardshrink", "hardsigmoid", "hardswish",
     "hardtanh", "hinge_loss", "huber_loss", "interpolate", "kl_div", "l1_loss", "layer_norm",
     "leaky_relu", "linear", "log_softmax", "logsigmoid", "margin_ranking_loss", "max_pool2d",
-    "mish", "mse_loss", "nll_loss", "noisy_relu", "normalize", "one_hot", "poisson_nll_loss",
-    "prelu", "relu", "relu6", "selu", "sigmoid", "silu", "smooth_l1_loss", "soft_margin_loss",
-    "softmax", "softmin", "softplus", "softshrink", "softsign", "tanh", "tanhshrink",
+    "mish", "mse_loss", "nll_loss", "noisy_relu", "normalize", "one_hot", "pad",
+    "poisson_nll_loss", "prelu", "relu", "relu6", "selu", "sigmoid", "silu", "smooth_l1_loss",
+    "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink", "softsign", "tanh",
+    "tanhshrink",
 ]  # fmt: skip

@@ -1122,6 +1122,16 @@ def _core() -> list[ModuleInfo]:
                    torch_ctor=_tnn("MultiheadAttention", 4, 2, dropout=0.5),
                    inputs=_mha_inputs(batch_first=False, masks=False), random=True,
                    skip={"torch": ("train",)}),
+        # padding layers
+        *[_same(f"{name}{args}", _nn(name), name, *args, inputs=_x(shape))
+          for name, args, shape in [
+              ("ZeroPad1d", (2,), (2, 3, 4)), ("ZeroPad2d", ((1, 0, 2, -1),), (1, 2, 3, 3)),
+              ("ConstantPad1d", ((1, 2), 0.5), (3, 4)), ("ConstantPad2d", (1, -0.5), (2, 3, 2)),
+              ("ReflectionPad1d", ((2, 1),), (2, 3, 4)), ("ReflectionPad2d", (1,), (1, 2, 3, 3)),
+              ("ReplicationPad1d", (2,), (2, 2, 3)),
+              ("ReplicationPad2d", ((0, 2, 1, 0),), (2, 3, 2)),
+              ("CircularPad1d", (3,), (2, 2, 3)), ("CircularPad2d", ((1, 2, 2, 0),), (1, 2, 3, 3)),
+          ]],
         # transformer layers (dropout 0: torch draws its own masks)
         _same("TransformerEncoderLayer", nn.TransformerEncoderLayer, "TransformerEncoderLayer",
               4, 2, 6, 0.0, inputs=_transformer_inputs(False, decoder=False)),

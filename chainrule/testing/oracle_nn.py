@@ -548,6 +548,29 @@ def _gaussian_inputs(rng: np.random.Generator) -> list[Sample]:
     return out
 
 
+def _pad_inputs(rng: np.random.Generator) -> list[Sample]:
+    specs = [((2, 3), (1, 2), {}), ((2, 3, 4), (2, 0, 1, 1), {"value": 1.5}),
+             ((1, 2, 3, 4), (-1, 2, 0, -1), {}), ((2, 4), (1, 3), {"mode": "reflect"}),
+             ((1, 2, 3, 4), (2, 1, 0, 2), {"mode": "replicate"}),
+             ((2, 3, 4), (4, 1), {"mode": "circular"})]  # fmt: skip
+    return [Sample((_r(rng, shape),), {"pad": widths, **kw}) for shape, widths, kw in specs]
+
+
+def _np_torch_pad(x: np.ndarray, pad: tuple, mode: str = "constant",
+                  value: float | None = None) -> np.ndarray:  # fmt: skip
+    """torch's (before, after)-from-the-last-axis widths with NumPy's pad; negative widths
+    crop first."""
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    x = x[tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(widths, x.shape))]
+    widths = [(max(b, 0), max(a, 0)) for b, a in widths]
+    np_mode = {"replicate": "edge", "circular": "wrap"}.get(mode, mode)
+    if mode == "constant":
+        return np.pad(x, widths, constant_values=value or 0.0)
+    return np.pad(x, widths, mode=np_mode)
+
+
 # ---- the table -------------------------------------------------------------------------------
 
 _SOFTMAX_CASES = _unary(shapes=(), kwargs=({"dim": -1},), shifts=(500.0,))
@@ -636,6 +659,7 @@ NN_OPS: list[OpInfo] = [
            inputs=_unary(shapes=((3, 4), (2, 6, 2)), kwargs=({}, {"dim": 1}))),
     OpInfo(name="F.softmin", fn=F.softmin, torch_fn=_tf("softmin"),
            ref_fn=lambda x, dim=-1: _np_softmax(-x, dim), inputs=_softmax_inputs),
+    OpInfo(name="F.pad", fn=F.pad, torch_fn=_tf("pad"), ref_fn=_np_torch_pad, inputs=_pad_inputs),
     OpInfo(name="F.softmax", fn=F.softmax, torch_fn=_tf("softmax"), ref_fn=_np_softmax,
            inputs=_softmax_inputs),
     OpInfo(name="F.log_softmax", fn=F.log_softmax, torch_fn=_tf("log_softmax"),

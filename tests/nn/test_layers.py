@@ -829,3 +829,40 @@ def test_transformer_bad_arguments_name_the_problem() -> None:
     layer = cr.nn.TransformerEncoderLayer(4, 2, 8)
     with pytest.raises(cr.ShapeError, match=r"attn_mask has shape \(3, 3\)"):
         layer(np.zeros((2, 1, 4), dtype=np.float32), src_mask=np.zeros((3, 3), dtype=bool))
+
+
+# ---- padding ----------------------------------------------------------------------------------
+
+
+def test_pad_bad_arguments_name_the_problem() -> None:
+    F = cr.nn.functional
+    x = np.zeros((2, 3))
+    with pytest.raises(cr.ShapeError, match=r"pad \(1, 1, 1, 1, 1, 1\) must hold"):
+        F.pad(x, (1, 1, 1, 1, 1, 1))
+    with pytest.raises(cr.ShapeError, match=r"pad \(1,\) must hold"):
+        F.pad(x, (1,))
+    with pytest.raises(F.ArgumentError, match="mode must be one of"):
+        F.pad(x, (1, 1), mode="mirror")
+    with pytest.raises(F.ArgumentError, match="'reflect' takes no value"):
+        F.pad(x, (1, 1), mode="reflect", value=2.0)
+    with pytest.raises(F.ArgumentError, match=r"negative widths.*'constant' mode only"):
+        F.pad(x, (-1, 1), mode="replicate")
+    with pytest.raises(cr.ShapeError, match=r"reflect padding \(3, 0\) of axis 1 must be smaller"):
+        F.pad(x, (3, 0), mode="reflect")
+    with pytest.raises(cr.ShapeError, match=r"circular padding \(0, 4\) of axis 1 must be at most"):
+        F.pad(x, (0, 4), mode="circular")
+    with pytest.raises(F.ArgumentError, match=r"ReflectionPad2d: padding must be >= 0"):
+        cr.nn.ReflectionPad2d(-1)
+    with pytest.raises(F.ArgumentError, match=r"ZeroPad2d: padding must be an int or 4 ints"):
+        cr.nn.ZeroPad2d((1, 2))
+    with pytest.raises(F.ArgumentError, match=r"ZeroPad2d: expected a 3-D or 4-D input"):
+        cr.nn.ZeroPad2d(1)(np.zeros(3))
+
+
+def test_pad_crops_with_negative_widths_and_sums_the_gradient_of_copies() -> None:
+    x = cr.tensor(np.arange(4.0), requires_grad=True)
+    np.testing.assert_array_equal(cr.nn.functional.pad(x, (-1, 2)).numpy(), [1, 2, 3, 0, 0])
+    y = cr.nn.functional.pad(x, (2, 1), mode="replicate")
+    np.testing.assert_array_equal(y.numpy(), [0, 0, 0, 1, 2, 3, 3])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3, 1, 1, 2])
