@@ -107,3 +107,16 @@ def test_forward_mode_through_maximum_and_minimum_of_a_number() -> None:
     ]:
         _, tangent = cr.jvp(f, (x,), (t,))
         np.testing.assert_allclose(tangent.numpy(), expect)
+
+
+def test_ceil_mode_pool_whose_dilated_window_overhangs_the_input() -> None:
+    """Regression: with ceil_mode a window may reach past the (padded) input as long as it
+    starts inside it; max_pool2d(4x4, 3, dilation=2, ceil_mode=True) is PyTorch's one
+    output (the max of rows and columns 0 and 2), not a ShapeError."""
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    y = cr.nn.functional.max_pool2d(x, 3, dilation=2, ceil_mode=True)
+    np.testing.assert_array_equal(y.numpy(), [[[[10.0]]]])
+    with pytest.raises(cr.ShapeError, match="larger than the padded input"):
+        cr.nn.functional.max_pool2d(x, 3, dilation=2)  # floor mode: no window fits
+    with pytest.raises(cr.ShapeError, match=r"output size \(0, 0\)"):  # as torch: too small
+        cr.nn.functional.max_pool2d(x, 3, stride=1, dilation=2, ceil_mode=True)

@@ -197,8 +197,11 @@ def _window(
     padding: Any,
     dilation: tuple[int, int],
     shapes: str,
+    overhang: bool = False,
 ) -> Window:
-    """The window geometry; ``padding`` is an int, a pair, "valid" or "same" (stride 1)."""
+    """The window geometry; ``padding`` is an int, a pair, "valid" or "same" (stride 1).
+    ``overhang``: a kernel larger than the padded input is left to the caller (ceil mode,
+    whose last window may hang over the edge)."""
     (h, w), (kh, kw), (sh, sw), (dh, dw) = spatial, kernel, stride, dilation
     if isinstance(padding, str):
         if padding == "valid":
@@ -218,7 +221,7 @@ def _window(
         pads = (ph, ph, pw, pw)
     eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
     hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
-    if eh > hp or ew > wp:
+    if (eh > hp or ew > wp) and not overhang:
         raise ShapeError(
             f"{op}: kernel {(kh, kw)} (dilated extent {(eh, ew)}) is larger than the padded "
             f"input {(hp, wp)}; {shapes}"
@@ -1143,10 +1146,18 @@ def _pool_window(op: str, shape: tuple, kernel_size: Any, stride: Any, padding: 
         raise ArgumentError(
             f"{op}: padding {(ph, pw)} must be >= 0 and at most half the kernel size {kernel}"
         )
-    win = _window(op, shape[2:], kernel, stride, (ph, pw), dilation, f"input {shape}")
+    win = _window(op, shape[2:], kernel, stride, (ph, pw), dilation, f"input {shape}",
+                  overhang=ceil_mode)  # fmt: skip
     if min(shape[:2]) == 0:
         raise ShapeError(f"{op}: empty input {shape}")
-    return _ceil_mode(win) if ceil_mode else win
+    if not ceil_mode:
+        return win
+    win = _ceil_mode(win)
+    if min(win.oh, win.ow) < 1:
+        raise ShapeError(f"{op}: input {shape} with kernel {kernel}, stride {stride}, padding "
+                         f"{(ph, pw)} and dilation {dilation} gives output size "
+                         f"{(win.oh, win.ow)}, below 1")  # fmt: skip
+    return win
 
 
 def _ceil_mode(win: Window) -> Window:
@@ -1244,6 +1255,62 @@ def avg_pool2d(
     return y.reshape(y.shape[1:]) if unbatched else y
 
 
+def _as_2d(op: str, x: Tensor) -> Tensor:
+    """``(N, C, L)`` or ``(C, L)`` as ``(N, C, 1, L)`` or ``(C, 1, L)``, for the 2-D pools."""
+    if x.ndim not in (2, 3):
+        raise ShapeError(f"{op}: expected input (N, C, L) (3-D, or 2-D unbatched), got shape "
+                         f"{x.shape}")  # fmt: skip
+    return x.reshape((*x.shape[:-1], 1, x.shape[-1]))
+
+
+def _pool_1d(op: str, pool: Callable[..., Any], x: Any, *args: Any) -> Any:
+    """``pool`` (a 2-D pool) over ``x`` seen as one row, its errors renamed; returns the
+    output (or outputs) without that row."""
+    x = _as_tensor(x)
+    try:
+        out = pool(_as_2d(op, x), *args)
+    except (ShapeError, ArgumentError) as exc:
+        two_d = op.replace("1d", "2d")
+        raise type(exc)(f"{op}: input {x.shape}: {str(exc).removeprefix(two_d + ': ')}") from None
+    outs = out if isinstance(out, tuple) else (out,)
+    flat = tuple(o.reshape((*o.shape[:-2], o.shape[-1])) for o in outs)
+    return flat if isinstance(out, tuple) else flat[0]
+
+
+def _on_row(v: Any, name: str, op: str, fill: int) -> tuple[int, Any]:
+    """A 1-D argument as the 2-D pair for one row: ``(fill, v)``."""
+    return fill, _one(v, name, op)
+
+
+def max_pool1d(x: Any, kernel_size: int | Sequence[int], stride: Any = None, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
+    """1-D max pooling (PyTorch's ``max_pool1d``): x ``(N, C, L)`` (or ``(C, L)``) ->
+    ``(N, C, OL)`` as :func:`max_pool2d` over one row (indices are positions along L)."""
+    op = "max_pool1d"
+    return _pool_1d(op, max_pool2d, x, _on_row(kernel_size, "kernel_size", op, 1),
+                    None if stride is None else _on_row(stride, "stride", op, 1),
+                    _on_row(padding, "padding", op, 0), _on_row(dilation, "dilation", op, 1),
+                    ceil_mode, return_indices)  # fmt: skip
+
+
+def avg_pool1d(x: Any, kernel_size: int | Sequence[int], stride: Any = None, padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:  # fmt: skip
+    """1-D average pooling (PyTorch's ``avg_pool1d``): x ``(N, C, L)`` (or ``(C, L)``) ->
+    ``(N, C, OL)`` as :func:`avg_pool2d` over one row."""
+    op = "avg_pool1d"
+    return _pool_1d(op, avg_pool2d, x, _on_row(kernel_size, "kernel_size", op, 1),
+                    None if stride is None else _on_row(stride, "stride", op, 1),
+                    _on_row(padding, "padding", op, 0), ceil_mode, count_include_pad)  # fmt: skip
+
+
+def adaptive_avg_pool1d(x: Any, output_size: int | Sequence[int]) -> Tensor:
+    """Average pooling to ``output_size`` along L (PyTorch's ``adaptive_avg_pool1d``): x
+    ``(N, C, L)`` (or ``(C, L)``) -> ``(N, C, output_size)``, PyTorch's windows."""
+    op = "adaptive_avg_pool1d"
+    return _pool_1d(op, adaptive_avg_pool2d, x, _on_row(output_size, "output_size", op, 1))
+
+
 def _adaptive_weights(size: int, out: int, dtype: Any) -> Any:
     """The ``(out, size)`` averaging matrix of adaptive pooling: row ``i`` averages
     ``[floor(i * size / out), ceil((i + 1) * size / out))``, PyTorch's windows."""
@@ -1294,6 +1361,7 @@ def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
 
 __all__ = [
     "AvgPool", "ConvGeometry", "ConvInputGrad", "ConvWeightGrad", "Convolution", "MaxPool",
-    "Window", "adaptive_avg_pool2d", "adaptive_output_size", "avg_pool2d", "conv1d", "conv2d",
-    "conv2d_input", "conv2d_weight", "max_pool2d", "same_padding",
+    "Window", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_output_size", "avg_pool1d",
+    "avg_pool2d", "conv1d", "conv2d", "conv2d_input", "conv2d_weight", "conv_transpose1d",
+    "conv_transpose2d", "max_pool1d", "max_pool2d", "same_padding",
 ]  # fmt: skip
