@@ -37,12 +37,15 @@ from chainrule.nn.activation import (
 from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.containers import Add, Concat, ModuleDict, ModuleList, Multiply, Sequential
 from chainrule.nn.conv import (
+    AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    AvgPool1d,
     AvgPool2d,
     Conv1d,
     Conv2d,
     ConvTranspose1d,
     ConvTranspose2d,
+    MaxPool1d,
     MaxPool2d,
     Upsample,
 )
@@ -106,20 +109,21 @@ from chainrule.nn.transformer import (
 )
 
 __all__ = [
-    "AdaptiveAvgPool2d", "Add", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
-    "BatchNorm2d", "CELU", "CircularPad1d", "CircularPad2d", "Concat", "ConstantPad1d",
-    "ConstantPad2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "CrossEntropyLoss",
-    "Dropout", "ELU", "Embedding", "Flatten", "GELU", "GLU", "GRU", "GRUCell", "GaussianNLLLoss",
-    "Graph", "GraphBuildError", "GroupNorm", "HardTanh", "Hardshrink", "Hardsigmoid", "Hardswish",
-    "HingeLoss", "HuberLoss", "Identity", "IncompatibleKeys", "KLDivLoss", "L1Loss", "LSTM",
-    "LSTMCell", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MSELoss",
-    "MarginRankingLoss", "MaxPool2d", "Maxout", "Mish", "Module", "ModuleDict", "ModuleError",
-    "ModuleList", "ModuleNameError", "ModuleTypeError", "MultiheadAttention", "Multiply",
-    "NLLLoss", "NoisyReLU", "Normalize", "PReLU", "Parameter", "PoissonNLLLoss", "RNN", "RNNCell",
-    "ReLU", "ReLU6", "ReflectionPad1d", "ReflectionPad2d", "RemovableHandle", "ReplicationPad1d",
-    "ReplicationPad2d", "SELU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "SoftMarginLoss",
-    "Softmax", "Softmin", "Softplus", "Softshrink", "Softsign", "StateDictError", "Tanh",
-    "Tanhshrink", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "Add", "AvgPool1d", "AvgPool2d", "BCELoss",
+    "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "CELU", "CircularPad1d", "CircularPad2d",
+    "Concat", "ConstantPad1d", "ConstantPad2d", "Conv1d", "Conv2d", "ConvTranspose1d",
+    "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding", "Flatten", "GELU", "GLU",
+    "GRU", "GRUCell", "GaussianNLLLoss", "Graph", "GraphBuildError", "GroupNorm", "HardTanh",
+    "Hardshrink", "Hardsigmoid", "Hardswish", "HingeLoss", "HuberLoss", "Identity",
+    "IncompatibleKeys", "KLDivLoss", "L1Loss", "LSTM", "LSTMCell", "LayerNorm", "LeakyReLU",
+    "Linear", "LogSigmoid", "LogSoftmax", "MSELoss", "MarginRankingLoss", "MaxPool1d", "MaxPool2d",
+    "Maxout", "Mish", "Module", "ModuleDict", "ModuleError", "ModuleList", "ModuleNameError",
+    "ModuleTypeError", "MultiheadAttention", "Multiply", "NLLLoss", "NoisyReLU", "Normalize",
+    "PReLU", "Parameter", "PoissonNLLLoss", "RNN", "RNNCell", "ReLU", "ReLU6", "ReflectionPad1d",
+    "ReflectionPad2d", "RemovableHandle", "ReplicationPad1d", "ReplicationPad2d", "SELU",
+    "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "SoftMarginLoss", "Softmax", "Softmin",
+    "Softplus", "Softshrink", "Softsign", "StateDictError", "Tanh", "Tanhshrink",
+    "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
     "TransformerEncoderLayer", "Upsample", "ZeroPad1d", "ZeroPad2d", "functional",
     "generate_square_subsequent_mask", "init", "utils",
 ]  # fmt: skip

@@ -25,8 +25,8 @@ from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
-    "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
-    "MaxPool2d", "Upsample",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d",
+    "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "Upsample",
 ]  # fmt: skip
 
 # PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
@@ -256,13 +256,14 @@ class ConvTranspose1d(_ConvTransposeNd):
                                   self.dilation)  # fmt: skip
 
 
-def _check_pool(name: str, kernel_size: Any, stride: Any, padding: Any, dilation: Any) -> None:
+def _check_pool(name: str, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+                dims: int = 2) -> None:  # fmt: skip
     """The pooling arguments as given (kept as they are, for the repr), checked."""
-    _checks.sizes(name, "kernel_size", kernel_size, 2, 1)
+    _checks.sizes(name, "kernel_size", kernel_size, dims, 1)
     if stride is not None:
-        _checks.sizes(name, "stride", stride, 2, 1)
-    _checks.sizes(name, "padding", padding, 2, 0)
-    _checks.sizes(name, "dilation", dilation, 2, 1)
+        _checks.sizes(name, "stride", stride, dims, 1)
+    _checks.sizes(name, "padding", padding, dims, 0)
+    _checks.sizes(name, "dilation", dilation, dims, 1)
 
 
 class MaxPool2d(Module):
@@ -273,18 +274,21 @@ class MaxPool2d(Module):
     each window's first maximum. With ``return_indices`` the call returns ``(y, indices)``,
     indices int64 like ``y``: where each maximum sits, ``row * W + col``, as PyTorch."""
 
+    _dims = 2
+
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  dilation: Any = 1, return_indices: bool = False,
                  ceil_mode: bool = False) -> None:  # fmt: skip
         super().__init__()
-        _check_pool("MaxPool2d", kernel_size, stride, padding, dilation)
+        _check_pool(type(self).__name__, kernel_size, stride, padding, dilation, self._dims)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.ceil_mode = dilation, bool(ceil_mode)
         self.return_indices = bool(return_indices)
 
     def forward(self, x: Any) -> Tensor | tuple[Tensor, Tensor]:
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            self.ceil_mode, self.return_indices)  # fmt: skip
+        pool = F.max_pool2d if self._dims == 2 else F.max_pool1d
+        return pool(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                    self.return_indices)  # fmt: skip
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride
@@ -302,11 +306,13 @@ class AvgPool2d(Module):
     ``count_include_pad=False`` (PyTorch's default is True); ``divisor_override`` replaces
     the window size as the divisor."""
 
+    _dims = 2
+
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True,
                  divisor_override: int | None = None) -> None:  # fmt: skip
         super().__init__()
-        _check_pool("AvgPool2d", kernel_size, stride, padding, 1)
+        _check_pool(type(self).__name__, kernel_size, stride, padding, 1, self._dims)
         if divisor_override is not None:
             _checks.sizes("AvgPool2d", "divisor_override", divisor_override, 1, 1)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
@@ -340,6 +346,52 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, x: Any) -> Tensor:
         return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class MaxPool1d(MaxPool2d):
+    """Max over ``kernel_size`` windows along L: (N, C, L) -> (N, C, OL), or unbatched
+    (C, L) -> (C, OL); the arguments (ints) as :class:`MaxPool2d`'s, indices are positions
+    along L."""
+
+    _dims = 1
+
+
+class AvgPool1d(Module):
+    """Mean over ``kernel_size`` windows along L: (N, C, L) -> (N, C, OL), or unbatched
+    (C, L) -> (C, OL); the arguments (ints) as :class:`AvgPool2d`'s (no divisor_override,
+    as PyTorch)."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        _check_pool("AvgPool1d", kernel_size, stride, padding, 1, dims=1)
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = bool(ceil_mode), count_include_pad
+
+    def forward(self, x: Any) -> Tensor:
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        stride = self.kernel_size if self.stride is None else self.stride
+        extra = ", ceil_mode=True" if self.ceil_mode else ""
+        return (f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, "
+                f"count_include_pad={self.count_include_pad}{extra}")  # fmt: skip
+
+
+class AdaptiveAvgPool1d(Module):
+    """Average pooling to ``output_size`` along L (PyTorch's ``nn.AdaptiveAvgPool1d``):
+    (N, C, L) -> (N, C, output_size), or unbatched (C, L)."""
+
+    def __init__(self, output_size: int) -> None:
+        super().__init__()
+        self.output_size = _checks.size("AdaptiveAvgPool1d", "output_size", output_size, 1)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.adaptive_avg_pool1d(x, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

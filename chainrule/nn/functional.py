@@ -37,12 +37,15 @@ from chainrule.errors import ShapeError
 from chainrule.ops import nn as _nn
 from chainrule.ops import norm as _norm
 from chainrule.ops.conv import (  # the same functions, under torch's names
+    adaptive_avg_pool1d,
     adaptive_avg_pool2d,
+    avg_pool1d,
     avg_pool2d,
     conv1d,
     conv2d,
     conv_transpose1d,
     conv_transpose2d,
+    max_pool1d,
     max_pool2d,
 )
 from chainrule.ops.nn import ArgumentError, LabelError
@@ -862,14 +865,14 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 
 
 __all__ = [
-    "ArgumentError", "LabelError", "adaptive_avg_pool2d", "avg_pool2d", "batch_norm",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu", "conv1d", "conv2d",
-    "conv_transpose1d", "conv_transpose2d", "cross_entropy", "dropout", "elu", "embedding",
-    "gaussian_nll_loss", "gelu", "glu", "group_norm", "hardshrink", "hardsigmoid", "hardswish",
-    "hardtanh", "hinge_loss", "huber_loss", "interpolate", "kl_div", "l1_loss", "layer_norm",
-    "leaky_relu", "linear", "log_softmax", "logsigmoid", "margin_ranking_loss", "max_pool2d",
-    "mish", "mse_loss", "nll_loss", "noisy_relu", "normalize", "one_hot", "pad",
-    "poisson_nll_loss", "prelu", "relu", "relu6", "selu", "sigmoid", "silu", "smooth_l1_loss",
-    "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink", "softsign", "tanh",
-    "tanhshrink",
+    "ArgumentError", "LabelError", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d",
+    "avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu",
+    "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "cross_entropy", "dropout", "elu",
+    "embedding", "gaussian_nll_loss", "gelu", "glu", "group_norm", "hardshrink", "hardsigmoid",
+    "hardswish", "hardtanh", "hinge_loss", "huber_loss", "interpolate", "kl_div", "l1_loss",
+    "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid", "margin_ranking_loss",
+    "max_pool1d", "max_pool2d", "mish", "mse_loss", "nll_loss", "noisy_relu", "normalize",
+    "one_hot", "pad", "poisson_nll_loss", "prelu", "relu", "relu6", "selu", "sigmoid", "silu",
+    "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink",
+    "softsign", "tanh", "tanhshrink",
 ]  # fmt: skip

@@ -1122,6 +1122,12 @@ def _core() -> list[ModuleInfo]:
                    torch_ctor=_tnn("MultiheadAttention", 4, 2, dropout=0.5),
                    inputs=_mha_inputs(batch_first=False, masks=False), random=True,
                    skip={"torch": ("train",)}),
+        # 1-D pools
+        _same("MaxPool1d(3, 2, 1)", _nn("MaxPool1d"), "MaxPool1d", 3, 2, 1,
+              inputs=_x((2, 2, 7), (2, 5)), domain=distinct(0.05)),
+        _same("AvgPool1d(2)", _nn("AvgPool1d"), "AvgPool1d", 2, inputs=_x((2, 2, 7), (2, 5))),
+        _same("AdaptiveAvgPool1d(3)", _nn("AdaptiveAvgPool1d"), "AdaptiveAvgPool1d", 3,
+              inputs=_x((2, 2, 7), (2, 5))),
         # padding layers
         *[_same(f"{name}{args}", _nn(name), name, *args, inputs=_x(shape))
           for name, args, shape in [

@@ -304,6 +304,31 @@ def t_interpolate(x: Any, **kw: Any) -> Any:
     return _tm().nn.functional.interpolate(x, **kw)
 
 
+def t_max_pool1d(x: Any, **kw: Any) -> Any:
+    return _tm().nn.functional.max_pool1d(x, **kw)
+
+
+def t_avg_pool1d(x: Any, **kw: Any) -> Any:
+    return _tm().nn.functional.avg_pool1d(x, **kw)
+
+
+def t_adaptive_avg_pool1d(x: Any, **kw: Any) -> Any:
+    return _tm().nn.functional.adaptive_avg_pool1d(x, **kw)
+
+
+def np_pool1d(pool: Any) -> Any:
+    """A 2-D reference pool run over ``(N, C, L)`` seen as one row."""
+
+    def ref(x: np.ndarray, **kw: Any) -> np.ndarray:
+        kw = {k: v if k in ("ceil_mode", "count_include_pad") else
+              ((0, v) if k == "padding" else (1, v)) for k, v in kw.items()}  # fmt: skip
+        x4 = x[:, :, None] if x.ndim == 3 else x[None, :, None]
+        y = pool(x4, **kw)[:, :, 0]
+        return y if x.ndim == 3 else y[0]
+
+    return ref
+
+
 def t_max_pool2d(x: Any, **kw: Any) -> Any:
     return _tm().nn.functional.max_pool2d(x, **kw)
 
@@ -419,6 +444,12 @@ INTERPOLATE_CASES: list[tuple[tuple, dict]] = [
     ((2, 2, 7), {"size": 3, "mode": "area"}),
 ]
 
+POOL1D_CASES: list[tuple[tuple, dict]] = [
+    ((2, 3, 7), {"kernel_size": 2}),
+    ((1, 2, 9), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
+    ((2, 5), {"kernel_size": 2, "stride": 1}),  # unbatched
+]
+
 _CEIL_PADDED = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}
 
 AVG_POOL_CASES: list[tuple[tuple, dict]] = [
@@ -493,6 +524,19 @@ CONV_OPS: list[OpInfo] = [
     OpInfo(name="adaptive_avg_pool2d", fn=_conv.adaptive_avg_pool2d,
            torch_fn=t_adaptive_avg_pool2d, ref_fn=np_adaptive_avg_pool2d,
            inputs=_pool_inputs(ADAPTIVE_CASES)),
+    OpInfo(name="max_pool1d", fn=_conv.max_pool1d, torch_fn=t_max_pool1d,
+           ref_fn=np_pool1d(np_max_pool2d),
+           inputs=_pool_inputs(POOL1D_CASES + [((1, 2, 8), {"kernel_size": 2, "dilation": 3})]),
+           domain=distinct()),
+    OpInfo(name="avg_pool1d", fn=_conv.avg_pool1d, torch_fn=t_avg_pool1d,
+           ref_fn=np_pool1d(np_avg_pool2d),
+           inputs=_pool_inputs(POOL1D_CASES + [((1, 2, 6), {"kernel_size": 3, "padding": 1,
+                                                            "count_include_pad": False})])),
+    OpInfo(name="adaptive_avg_pool1d", fn=_conv.adaptive_avg_pool1d,
+           torch_fn=t_adaptive_avg_pool1d,
+           ref_fn=lambda x, output_size: np_adaptive_avg_pool2d(x[..., None, :],
+                                                                (1, output_size))[..., 0, :],
+           inputs=_pool_inputs([((2, 3, 7), {"output_size": 3}), ((3, 5), {"output_size": 8})])),
     OpInfo(name="interpolate", fn=_resample.interpolate, torch_fn=t_interpolate,
            ref_fn=np_interpolate, inputs=_pool_inputs(INTERPOLATE_CASES)),
     OpInfo(name="avg_pool2d", fn=_conv.avg_pool2d, torch_fn=t_avg_pool2d,
@@ -502,7 +546,7 @@ CONV_OPS: list[OpInfo] = [
 __all__ = [
     "ADAPTIVE_CASES", "AVG_POOL_CASES", "CONV1D_CASES", "CONV2D_CASES", "CONV_OPS",
     "CONV_TRANSPOSE1D_CASES", "CONV_TRANSPOSE2D_CASES", "INTERPOLATE_CASES", "MAX_POOL_CASES",
-    "np_adaptive_avg_pool2d", "np_avg_pool2d", "np_conv1d", "np_conv2d", "np_conv2d_input",
-    "np_conv2d_weight", "np_conv_transpose1d", "np_conv_transpose2d", "np_interpolate",
-    "np_max_pool2d",
+    "POOL1D_CASES", "np_adaptive_avg_pool2d", "np_avg_pool2d", "np_conv1d", "np_conv2d",
+    "np_conv2d_input", "np_conv2d_weight", "np_conv_transpose1d", "np_conv_transpose2d",
+    "np_interpolate", "np_max_pool2d", "np_pool1d",
 ]  # fmt: skip
