@@ -49,18 +49,21 @@ from chainrule.nn.conv import (
     MaxPool2d,
     Upsample,
 )
+from chainrule.nn.distance import CosineSimilarity, PairwiseDistance
 from chainrule.nn.graph import Graph, GraphBuildError
 from chainrule.nn.layers import (
     BatchNorm1d,
     BatchNorm2d,
     Dropout,
+    Dropout1d,
+    Dropout2d,
     Embedding,
     GroupNorm,
     LayerNorm,
     Maxout,
     Normalize,
 )
-from chainrule.nn.linear import Flatten, Identity, Linear
+from chainrule.nn.linear import Flatten, Identity, Linear, Unflatten
 from chainrule.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -112,18 +115,19 @@ __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "Add", "AvgPool1d", "AvgPool2d", "BCELoss",
     "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "CELU", "CircularPad1d", "CircularPad2d",
     "Concat", "ConstantPad1d", "ConstantPad2d", "Conv1d", "Conv2d", "ConvTranspose1d",
-    "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "ELU", "Embedding", "Flatten", "GELU", "GLU",
-    "GRU", "GRUCell", "GaussianNLLLoss", "Graph", "GraphBuildError", "GroupNorm", "HardTanh",
-    "Hardshrink", "Hardsigmoid", "Hardswish", "HingeLoss", "HuberLoss", "Identity",
-    "IncompatibleKeys", "KLDivLoss", "L1Loss", "LSTM", "LSTMCell", "LayerNorm", "LeakyReLU",
-    "Linear", "LogSigmoid", "LogSoftmax", "MSELoss", "MarginRankingLoss", "MaxPool1d", "MaxPool2d",
-    "Maxout", "Mish", "Module", "ModuleDict", "ModuleError", "ModuleList", "ModuleNameError",
-    "ModuleTypeError", "MultiheadAttention", "Multiply", "NLLLoss", "NoisyReLU", "Normalize",
-    "PReLU", "Parameter", "PoissonNLLLoss", "RNN", "RNNCell", "ReLU", "ReLU6", "ReflectionPad1d",
-    "ReflectionPad2d", "RemovableHandle", "ReplicationPad1d", "ReplicationPad2d", "SELU",
-    "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "SoftMarginLoss", "Softmax", "Softmin",
-    "Softplus", "Softshrink", "Softsign", "StateDictError", "Tanh", "Tanhshrink",
-    "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
-    "TransformerEncoderLayer", "Upsample", "ZeroPad1d", "ZeroPad2d", "functional",
-    "generate_square_subsequent_mask", "init", "utils",
+    "ConvTranspose2d", "CosineSimilarity", "CrossEntropyLoss", "Dropout", "Dropout1d", "Dropout2d",
+    "ELU", "Embedding", "Flatten", "GELU", "GLU", "GRU", "GRUCell", "GaussianNLLLoss", "Graph",
+    "GraphBuildError", "GroupNorm", "HardTanh", "Hardshrink", "Hardsigmoid", "Hardswish",
+    "HingeLoss", "HuberLoss", "Identity", "IncompatibleKeys", "KLDivLoss", "L1Loss", "LSTM",
+    "LSTMCell", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MSELoss",
+    "MarginRankingLoss", "MaxPool1d", "MaxPool2d", "Maxout", "Mish", "Module", "ModuleDict",
+    "ModuleError", "ModuleList", "ModuleNameError", "ModuleTypeError", "MultiheadAttention",
+    "Multiply", "NLLLoss", "NoisyReLU", "Normalize", "PReLU", "PairwiseDistance", "Parameter",
+    "PoissonNLLLoss", "RNN", "RNNCell", "ReLU", "ReLU6", "ReflectionPad1d", "ReflectionPad2d",
+    "RemovableHandle", "ReplicationPad1d", "ReplicationPad2d", "SELU", "Sequential", "SiLU",
+    "Sigmoid", "SmoothL1Loss", "SoftMarginLoss", "Softmax", "Softmin", "Softplus", "Softshrink",
+    "Softsign", "StateDictError", "Tanh", "Tanhshrink", "TransformerDecoder",
+    "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer", "Unflatten",
+    "Upsample", "ZeroPad1d", "ZeroPad2d", "functional", "generate_square_subsequent_mask", "init",
+    "utils",
 ]  # fmt: skip

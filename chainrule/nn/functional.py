@@ -432,17 +432,47 @@ def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
     ``rng.random(shape, dtype=float32) >= p`` with chainrule's generator
     (``cr.manual_seed`` makes it reproducible). With ``training=False`` (or ``p == 0``) the
     input is returned unchanged; ``p == 1`` gives zeros."""
-    if not 0 <= p <= 1:
-        raise ArgumentError(f"dropout: p must be a probability in [0, 1], got {p}")
     x = _tensor(input)
+    return _dropout("dropout", x, p, training, x.shape)
+
+
+def _dropout(name: str, x: Tensor, p: float, training: bool, mask_shape: tuple) -> Tensor:
+    """``x`` times a keep mask of ``mask_shape`` (broadcast over ``x``) scaled by
+    ``1 / (1 - p)``; the mask is ``rng.random(mask_shape, dtype=float32) >= p``."""
+    if not 0 <= p <= 1:
+        raise ArgumentError(f"{name}: p must be a probability in [0, 1], got {p}")
     if not training or p == 0:
         return x
     data = x.data
     if p == 1:
         return x * backend.array_module(data).zeros_like(data)
-    keep = backend.rng().random(data.shape, dtype=np.float32) >= p
+    keep = backend.rng().random(mask_shape, dtype=np.float32) >= p
     scale = np.asarray(keep * (1.0 / (1.0 - p)), dtype=data.dtype)
     return x * backend.to_device(scale, x.device)
+
+
+def _channel_dropout(name: str, input: Any, p: float, training: bool, spatial: int) -> Tensor:
+    """Dropout of whole channels: input ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``,
+    one keep decision per (sample, channel)."""
+    x = _tensor(input)
+    if x.ndim not in (spatial + 1, spatial + 2):
+        axes = ("L",) if spatial == 1 else ("H", "W")
+        raise ShapeError(f"{name}: expected input (N, C, {', '.join(axes)}) or unbatched "
+                         f"(C, {', '.join(axes)}), got shape {x.shape}")  # fmt: skip
+    return _dropout(name, x, p, training, x.shape[: x.ndim - spatial] + (1,) * spatial)
+
+
+def dropout1d(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
+    """Channel dropout for (N, C, L) or (C, L): each channel of each sample is zeroed whole
+    with probability ``p`` (the survivors scaled by ``1 / (1 - p)``)."""
+    return _channel_dropout("dropout1d", input, p, training, 1)
+
+
+def dropout2d(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
+    """Channel dropout for (N, C, H, W) or (C, H, W): each feature map is zeroed whole with
+    probability ``p``. A 3-D input is unbatched (C, H, W), as PyTorch documents (its code
+    still treats one as (N, C, L), with a warning)."""
+    return _channel_dropout("dropout2d", input, p, training, 2)
 
 
 # PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
@@ -847,6 +877,42 @@ def normalize(input: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> T
     return _norm.normalize(input, p=p, axis=dim, eps=eps)
 
 
+def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """``sum(x1 * x2) / (||x1|| * ||x2||)`` along ``dim`` (PyTorch's: each input divided by
+    its norm clamped below at ``eps``, so a zero vector gives 0, not NaN). ``x1`` and ``x2``
+    broadcast; the result drops ``dim``."""
+    a, b = _tensor(x1), _tensor(x2)
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ShapeError(f"cosine_similarity: shapes {a.shape} and {b.shape} do not "
+                         f"broadcast") from None  # fmt: skip
+    if not -len(shape) <= dim < len(shape):
+        raise ShapeError(f"cosine_similarity: dim {dim} is out of range for shape {shape}")
+
+    def unit(v: Tensor) -> Tensor:
+        # max(||v||, eps) as sqrt(max(||v||^2, eps^2)): a zero vector gets a zero gradient
+        return v / ops.sqrt(ops.maximum(ops.sum(v * v, axis=dim, keepdims=True), eps * eps))
+
+    return ops.sum(unit(a) * unit(b), axis=dim)
+
+
+def pairwise_distance(x1: Any, x2: Any, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:  # fmt: skip
+    """The ``p``-norm of ``x1 - x2 + eps`` along the last axis (PyTorch's; ``eps`` keeps the
+    gradient finite where the inputs meet). ``p`` > 0, or ``inf`` for the largest
+    difference. (N, D), (N, D) -> (N,) (or (N, 1) with ``keepdim``)."""
+    if not p > 0:
+        raise ArgumentError(f"pairwise_distance: p must be > 0, got {p}")
+    a = _tensor(x1)
+    d = ops.abs(a - x2 + eps)
+    if p == math.inf:
+        return ops.max(d, axis=-1, keepdims=keepdim)
+    if p == 2:
+        return ops.sqrt(ops.sum(d * d, axis=-1, keepdims=keepdim))
+    return ops.sum(d**p, axis=-1, keepdims=keepdim) ** (1.0 / p)
+
+
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     """Integer class labels ``(*)`` -> int64 one-hot rows ``(*, num_classes)`` (PyTorch's
     ``F.one_hot``; ``num_classes=-1``: the largest label + 1). No gradient."""
@@ -867,12 +933,13 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 __all__ = [
     "ArgumentError", "LabelError", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d",
     "avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu",
-    "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "cross_entropy", "dropout", "elu",
-    "embedding", "gaussian_nll_loss", "gelu", "glu", "group_norm", "hardshrink", "hardsigmoid",
-    "hardswish", "hardtanh", "hinge_loss", "huber_loss", "interpolate", "kl_div", "l1_loss",
-    "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid", "margin_ranking_loss",
-    "max_pool1d", "max_pool2d", "mish", "mse_loss", "nll_loss", "noisy_relu", "normalize",
-    "one_hot", "pad", "poisson_nll_loss", "prelu", "relu", "relu6", "selu", "sigmoid", "silu",
+    "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "cosine_similarity",
+    "cross_entropy", "dropout", "dropout1d", "dropout2d", "elu", "embedding", "gaussian_nll_loss",
+    "gelu", "glu", "group_norm", "hardshrink", "hardsigmoid", "hardswish", "hardtanh",
+    "hinge_loss", "huber_loss", "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu",
+    "linear", "log_softmax", "logsigmoid", "margin_ranking_loss", "max_pool1d", "max_pool2d",
+    "mish", "mse_loss", "nll_loss", "noisy_relu", "normalize", "one_hot", "pad",
+    "pairwise_distance", "poisson_nll_loss", "prelu", "relu", "relu6", "selu", "sigmoid", "silu",
     "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink",
     "softsign", "tanh", "tanhshrink",
 ]  # fmt: skip

@@ -17,6 +17,7 @@ import numpy as np
 from chainrule.backend import float32
 from chainrule.errors import ShapeError
 from chainrule.nn import _checks, init
+from chainrule.nn import functional as F
 from chainrule.nn.linear import Linear
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
@@ -25,8 +26,8 @@ from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
-    "BatchNorm1d", "BatchNorm2d", "Dropout", "Embedding", "GroupNorm", "LayerNorm", "Maxout",
-    "Normalize",
+    "BatchNorm1d", "BatchNorm2d", "Dropout", "Dropout1d", "Dropout2d", "Embedding", "GroupNorm",
+    "LayerNorm", "Maxout", "Normalize",
 ]  # fmt: skip
 
 
@@ -342,12 +343,32 @@ class Dropout(Module):
         self.p = p
 
     def forward(self, x: Any) -> Tensor:
-        from chainrule.nn import functional
-
-        return functional.dropout(x, self.p, self.training)
+        return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class Dropout1d(Dropout):
+    """Channel dropout (PyTorch's ``nn.Dropout1d``): in training each channel of each
+    sample is zeroed whole with probability ``p`` and the rest scaled by ``1 / (1 - p)``;
+    identity in eval.
+
+    Shapes: (N, C, L) or (C, L) -> the same.
+    """
+
+    def forward(self, x: Any) -> Tensor:
+        return F.dropout1d(x, self.p, self.training)
+
+
+class Dropout2d(Dropout):
+    """Channel dropout of feature maps (PyTorch's ``nn.Dropout2d``), as :class:`Dropout1d`.
+
+    Shapes: (N, C, H, W) or (C, H, W) -> the same (a 3-D input is unbatched).
+    """
+
+    def forward(self, x: Any) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)
 
 
 class Maxout(Module):

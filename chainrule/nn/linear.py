@@ -1,20 +1,23 @@
-"""Linear layers and shape helpers: Linear, Flatten, Identity."""
+"""Linear layers and shape helpers: Linear, Flatten, Unflatten, Identity."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from chainrule.backend import float32
+from chainrule.errors import ShapeError
 from chainrule.nn import _checks, init
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
-__all__ = ["Flatten", "Identity", "Linear"]
+__all__ = ["Flatten", "Identity", "Linear", "Unflatten"]
 
 
 class Linear(Module):
@@ -85,6 +88,44 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split axis ``dim`` into ``unflattened_size`` (PyTorch's ``nn.Unflatten``; the inverse
+    of :class:`Flatten`; one size may be -1).
+
+    Shapes: (N, C*H*W) -> (N, C, H, W) with ``Unflatten(1, (C, H, W))``.
+    """
+
+    def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
+        super().__init__()
+        sizes = tuple(unflattened_size)
+        if (
+            not sizes
+            or sum(v == -1 for v in sizes) > 1
+            or any(
+                not isinstance(v, int | np.integer) or isinstance(v, bool) or v < -1 for v in sizes
+            )
+        ):
+            raise ArgumentError(f"Unflatten: unflattened_size must be sizes >= 0 with at most "
+                                f"one -1, got {unflattened_size!r}")  # fmt: skip
+        self.dim, self.unflattened_size = dim, sizes
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        if not -x.ndim <= self.dim < x.ndim:
+            raise ShapeError(f"Unflatten: dim {self.dim} is out of range for input {x.shape}")
+        axis = self.dim % x.ndim
+        sizes, n = self.unflattened_size, x.shape[axis]
+        known = math.prod(v for v in sizes if v != -1)
+        if (n != known) if -1 not in sizes else (known == 0 or n % known):
+            raise ShapeError(f"Unflatten: axis {self.dim} of input {x.shape} has {n} "
+                             f"elements, which {sizes} cannot hold")  # fmt: skip
+        sizes = tuple(n // known if v == -1 else v for v in sizes)
+        return x.reshape(x.shape[:axis] + sizes + x.shape[axis + 1 :])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Identity(Module):

@@ -540,6 +540,19 @@ def _torch_extras() -> SimpleNamespace:
                 return x
             return x * torch.from_numpy(_dropout_scale(tuple(x.shape), self.p, np.float64))
 
+    class ChannelDropout(tnn.Module):
+        """Channel dropout replaying chainrule's mask after manual_seed(SEED)."""
+
+        def __init__(self, p: float, spatial: int) -> None:
+            super().__init__()
+            self.p, self.spatial = p, spatial
+
+        def forward(self, x: Any) -> Any:
+            if not self.training or self.p == 0:
+                return x
+            shape = tuple(x.shape[: x.ndim - self.spatial]) + (1,) * self.spatial
+            return x * torch.from_numpy(_dropout_scale(shape, self.p, np.float64))
+
     class Maxout(tnn.Module):
         def __init__(self, n_in: int, n_out: int, pieces: int, bias: bool = True) -> None:
             super().__init__()
@@ -639,9 +652,8 @@ def _torch_extras() -> SimpleNamespace:
             return self.heads["a"](x), self.heads["b"](x)
 
     return SimpleNamespace(**{c.__name__: c for c in (
-        NoisyReLU, Dropout, Maxout, Normalize, HingeLoss, SoftMarginLoss, Add, Multiply, Concat,
-        SkipGraph,
-        TwoHeadGraph, ListNet, DictNet)})  # fmt: skip
+        NoisyReLU, Dropout, ChannelDropout, Maxout, Normalize, HingeLoss, SoftMarginLoss, Add,
+        Multiply, Concat, SkipGraph, TwoHeadGraph, ListNet, DictNet)})  # fmt: skip
 
 
 def _tnn(name: str, *args: Any, **kwargs: Any) -> Callable[[], Any]:
@@ -1090,6 +1102,12 @@ def _core() -> list[ModuleInfo]:
                    inputs=_x((3, 4), (2, 1, 3)), random=True),
         ModuleInfo(name="Dropout(0.2)", ctor=lambda: nn.Dropout(0.2),
                    torch_ctor=_tx("Dropout", 0.2), inputs=_x((4, 5)), random=True),
+        ModuleInfo(name="Dropout1d(0.5)", ctor=lambda: nn.Dropout1d(0.5),
+                   torch_ctor=_tx("ChannelDropout", 0.5, 1), inputs=_x((4, 3, 5), (6, 2)),
+                   random=True),
+        ModuleInfo(name="Dropout2d(0.3)", ctor=lambda: nn.Dropout2d(0.3),
+                   torch_ctor=_tx("ChannelDropout", 0.3, 2), inputs=_x((3, 4, 2, 2), (5, 2, 3)),
+                   random=True),
         ModuleInfo(name="Maxout", ctor=lambda: nn.Maxout(3, 2, 3),
                    torch_ctor=_tx("Maxout", 3, 2, 3), inputs=_x((4, 3), (3,))),
         ModuleInfo(name="Normalize", ctor=nn.Normalize, torch_ctor=_tx("Normalize"),
@@ -1122,6 +1140,12 @@ def _core() -> list[ModuleInfo]:
                    torch_ctor=_tnn("MultiheadAttention", 4, 2, dropout=0.5),
                    inputs=_mha_inputs(batch_first=False, masks=False), random=True,
                    skip={"torch": ("train",)}),
+        _same("Unflatten(1, (2, -1))", nn.Unflatten, "Unflatten", 1, (2, -1),
+              inputs=_x((3, 6), (2, 4, 2))),
+        _same("CosineSimilarity", nn.CosineSimilarity, "CosineSimilarity",
+              inputs=_xs((3, 4), (3, 4))),
+        _same("PairwiseDistance(p=1)", nn.PairwiseDistance, "PairwiseDistance", p=1.0,
+              inputs=_xs((3, 4), (3, 4)), domain=_diff_away(0.0)),
         # 1-D pools
         _same("MaxPool1d(3, 2, 1)", _nn("MaxPool1d"), "MaxPool1d", 3, 2, 1,
               inputs=_x((2, 2, 7), (2, 5)), domain=distinct(0.05)),

@@ -298,6 +298,24 @@ def _np_dropout_train(x: np.ndarray, p: float) -> np.ndarray:
     return x * _dropout_scale(x.shape, p, x.dtype)
 
 
+def _channel_mask_shape(shape: tuple, spatial: int) -> tuple:
+    return tuple(shape[: len(shape) - spatial]) + (1,) * spatial
+
+
+@_seeded
+def _channel_dropout_train(x: Any, p: float, spatial: int) -> Any:
+    return (F.dropout1d if spatial == 1 else F.dropout2d)(x, p=p, training=True)
+
+
+def _t_channel_dropout_train(x: Any, p: float, spatial: int) -> Any:
+    mask = _dropout_scale(_channel_mask_shape(tuple(x.shape), spatial), p, np.float64)
+    return x * _torch().from_numpy(mask)
+
+
+def _np_channel_dropout_train(x: np.ndarray, p: float, spatial: int) -> np.ndarray:
+    return x * _dropout_scale(_channel_mask_shape(x.shape, spatial), p, x.dtype)
+
+
 @_seeded
 def _noisy_relu_train(x: Any) -> Any:
     return F.noisy_relu(x, training=True)
@@ -571,6 +589,31 @@ def _np_torch_pad(x: np.ndarray, pad: tuple, mode: str = "constant",
     return np.pad(x, widths, mode=np_mode)
 
 
+def _similarity_inputs(rng: np.random.Generator) -> list[Sample]:
+    # (a zero vector, where the function has no derivative, is tests/nn/test_layers.py's)
+    return [Sample((_r(rng, (3, 4)), _r(rng, (3, 4)))),
+            Sample((_r(rng, (2, 3, 4)), _r(rng, (1, 3, 4))), {"dim": -1}, note="broadcast"),
+            Sample((_r(rng, (2, 5, 2)), _r(rng, (2, 5, 2))), {"dim": 1})]  # fmt: skip
+
+
+def _distance_inputs(rng: np.random.Generator) -> list[Sample]:
+    kws = ({}, {"p": 1.0}, {"p": 3.0, "keepdim": True}, {"p": math.inf})
+    return [Sample((_r(rng, (4, 3)), _r(rng, (4, 3))), kw) for kw in kws]
+
+
+def _np_cosine_similarity(a: np.ndarray, b: np.ndarray, dim: int = 1,
+                          eps: float = 1e-8) -> np.ndarray:  # fmt: skip
+    def unit(v: np.ndarray) -> np.ndarray:
+        return v / np.maximum(np.linalg.norm(v, axis=dim, keepdims=True), eps)
+
+    return np.sum(unit(a) * unit(b), axis=dim)
+
+
+def _np_pairwise_distance(a: np.ndarray, b: np.ndarray, p: float = 2.0, eps: float = 1e-6,
+                          keepdim: bool = False) -> np.ndarray:  # fmt: skip
+    return np.linalg.norm(a - b + eps, ord=p, axis=-1, keepdims=keepdim)
+
+
 # ---- the table -------------------------------------------------------------------------------
 
 _SOFTMAX_CASES = _unary(shapes=(), kwargs=({"dim": -1},), shifts=(500.0,))
@@ -659,6 +702,12 @@ NN_OPS: list[OpInfo] = [
            inputs=_unary(shapes=((3, 4), (2, 6, 2)), kwargs=({}, {"dim": 1}))),
     OpInfo(name="F.softmin", fn=F.softmin, torch_fn=_tf("softmin"),
            ref_fn=lambda x, dim=-1: _np_softmax(-x, dim), inputs=_softmax_inputs),
+    OpInfo(name="F.cosine_similarity", fn=F.cosine_similarity, torch_fn=_tf("cosine_similarity"),
+           ref_fn=_np_cosine_similarity, inputs=_similarity_inputs),
+    OpInfo(name="F.pairwise_distance", fn=F.pairwise_distance,
+           torch_fn=_tf("pairwise_distance"), ref_fn=_np_pairwise_distance,
+           inputs=_distance_inputs,
+           domain=_diff_away(0.0)),
     OpInfo(name="F.pad", fn=F.pad, torch_fn=_tf("pad"), ref_fn=_np_torch_pad, inputs=_pad_inputs),
     OpInfo(name="F.softmax", fn=F.softmax, torch_fn=_tf("softmax"), ref_fn=_np_softmax,
            inputs=_softmax_inputs),
@@ -671,6 +720,15 @@ NN_OPS: list[OpInfo] = [
     OpInfo(name="F.dropout_train", fn=_dropout_train, torch_fn=_t_dropout_train,
            ref_fn=_np_dropout_train,
            inputs=_unary(shapes=((3, 4), (2, 1, 3)), kwargs=({"p": 0.5}, {"p": 0.2}))),
+    OpInfo(name="F.dropout1d/2d_train", fn=_channel_dropout_train,
+           torch_fn=_t_channel_dropout_train, ref_fn=_np_channel_dropout_train,
+           inputs=lambda rng: [Sample((_r(rng, (4, 6, 3)),), {"p": 0.5, "spatial": 1}),
+                               Sample((_r(rng, (5, 2)),), {"p": 0.3, "spatial": 1}),
+                               Sample((_r(rng, (3, 4, 2, 2)),), {"p": 0.5, "spatial": 2}),
+                               Sample((_r(rng, (6, 2, 3)),), {"p": 0.5, "spatial": 2})]),
+    OpInfo(name="F.dropout2d_eval", fn=F.dropout2d, torch_fn=_tf("dropout2d"),
+           ref_fn=lambda x, p, training: x,
+           inputs=_unary(shapes=((2, 3, 2, 2),), kwargs=({"p": 0.5, "training": False},))),
     # linear: x (..., in), weight (out, in), bias (out,) or none
     OpInfo(name="F.linear", fn=F.linear, torch_fn=_tf("linear"), ref_fn=_np_linear,
            inputs=_linear_inputs),

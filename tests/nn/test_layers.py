@@ -866,3 +866,49 @@ def test_pad_crops_with_negative_widths_and_sums_the_gradient_of_copies() -> Non
     np.testing.assert_array_equal(y.numpy(), [0, 0, 0, 1, 2, 3, 3])
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [3, 1, 1, 2])
+
+
+# ---- distances, Unflatten, channel dropout ----------------------------------------------------
+
+
+def test_cosine_similarity_of_a_zero_vector_is_zero_with_torch_s_gradient() -> None:
+    torch = pytest.importorskip("torch")
+    rng = _rng(4)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    a[1] = 0.0
+    ours = [cr.tensor(v, requires_grad=True) for v in (a, b)]
+    theirs = [torch.tensor(v, requires_grad=True) for v in (a, b)]
+    y = cr.nn.functional.cosine_similarity(*ours)
+    y.sum().backward()
+    want = torch.nn.functional.cosine_similarity(*theirs)
+    want.sum().backward()
+    assert y.numpy()[1] == 0.0
+    np.testing.assert_allclose(y.numpy(), want.detach().numpy(), **TOL)
+    for o, t in zip(ours, theirs):
+        np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), **TOL)
+
+
+def test_unflatten_and_distances_bad_input() -> None:
+    with pytest.raises(cr.nn.functional.ArgumentError, match="at most one -1"):
+        cr.nn.Unflatten(1, (-1, -1))
+    with pytest.raises(cr.ShapeError, match=r"has 12 elements, which \(5, -1\) cannot hold"):
+        cr.nn.Unflatten(1, (5, -1))(np.zeros((2, 12)))
+    with pytest.raises(cr.ShapeError, match=r"dim 2 is out of range for input \(2, 12\)"):
+        cr.nn.Unflatten(2, (3, 4))(np.zeros((2, 12)))
+    with pytest.raises(cr.ShapeError, match=r"shapes \(2, 3\) and \(2, 4\) do not broadcast"):
+        cr.nn.functional.cosine_similarity(np.zeros((2, 3)), np.zeros((2, 4)))
+    with pytest.raises(cr.nn.functional.ArgumentError, match="p must be > 0"):
+        cr.nn.functional.pairwise_distance(np.zeros((2, 3)), np.zeros((2, 3)), p=0)
+
+
+def test_channel_dropout_drops_whole_channels() -> None:
+    cr.manual_seed(3)
+    y = cr.nn.Dropout2d(0.5)(np.ones((64, 8, 3, 3))).numpy()
+    assert (y == y[:, :, :1, :1]).all()  # one decision per (sample, channel)
+    assert set(np.unique(y)) == {0.0, 2.0}
+    assert 0.4 < (y[:, :, 0, 0] == 0).mean() < 0.6
+    m = cr.nn.Dropout1d(0.5).eval()
+    x = np.ones((2, 3, 4))
+    assert np.array_equal(m(x).numpy(), x)
+    with pytest.raises(cr.ShapeError, match=r"dropout1d: expected input \(N, C, L\) or unbatched"):
+        cr.nn.Dropout1d()(np.ones((2, 3, 4, 5)))
