@@ -27,7 +27,7 @@ from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
     "BatchNorm1d", "BatchNorm2d", "Dropout", "Dropout1d", "Dropout2d", "Embedding", "GroupNorm",
-    "LayerNorm", "Maxout", "Normalize",
+    "InstanceNorm1d", "InstanceNorm2d", "LayerNorm", "Maxout", "Normalize",
 ]  # fmt: skip
 
 
@@ -154,6 +154,67 @@ class BatchNorm2d(_BatchNorm):
 
     _ndims = (4,)
     _layout = "(N, C, H, W)"
+
+
+class _InstanceNorm(_BatchNorm):
+    """Shared implementation of InstanceNorm1d/2d (PyTorch's ``_InstanceNorm``)."""
+
+    _spatial = 1
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
+
+    def forward(self, x: Any) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        s = self._spatial
+        if x.ndim not in (s + 1, s + 2):
+            raise ShapeError(f"{self._get_name()}: expected input of shape {self._layout}, "
+                             f"got {x.shape}")  # fmt: skip
+        batched = x if x.ndim == s + 2 else x.reshape((1, *x.shape))
+        if batched.shape[1] != self.num_features:
+            raise ShapeError(f"{self._get_name()}({self.num_features}): input of shape "
+                             f"{x.shape} has {batched.shape[1]} channels, expected "
+                             f"{self.num_features}")  # fmt: skip
+        y = _norm.instance_norm(
+            batched, self.running_mean, self.running_var, self.weight, self.bias,
+            use_input_stats=self.training or not self.track_running_stats,
+            momentum=0.0 if self.momentum is None else self.momentum, eps=self.eps,
+        )  # fmt: skip
+        return y if y.ndim == x.ndim else y.reshape(x.shape)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation (PyTorch's ``nn.InstanceNorm1d``): each channel of each
+    sample normalised over its positions, in training and (without
+    ``track_running_stats``) in eval. Defaults as PyTorch: ``affine=False``,
+    ``track_running_stats=False``; with tracking, training updates the running statistics
+    with the batch average of the instances' statistics (``momentum=None`` leaves them
+    unchanged, as PyTorch) and eval uses them. Parameters and buffers as
+    :class:`BatchNorm1d`'s (``num_batches_tracked`` is kept but not counted, as PyTorch).
+
+    Shapes: (N, C, L) -> (N, C, L); unbatched (C, L).
+    """
+
+    _layout = "(N, C, L) or (C, L)"
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of feature maps (PyTorch's ``nn.InstanceNorm2d``); as
+    :class:`InstanceNorm1d`.
+
+    Shapes: (N, C, H, W) -> (N, C, H, W); unbatched (C, H, W).
+    """
+
+    _spatial = 2
+    _layout = "(N, C, H, W) or (C, H, W)"
 
 
 class LayerNorm(Module):

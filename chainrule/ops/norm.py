@@ -347,6 +347,53 @@ def group_norm(
     return y.reshape(x.shape)
 
 
+def instance_norm(
+    x: Any,
+    running_mean: Any = None,
+    running_var: Any = None,
+    weight: Any = None,
+    bias: Any = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Instance normalisation, as ``torch.nn.functional.instance_norm``.
+
+    Shapes: ``x`` (N, C, *) with at least one position axis; ``running_mean``,
+    ``running_var``, ``weight``, ``bias`` (C,) or None. Returns a Tensor shaped like ``x``.
+
+    With ``use_input_stats`` each channel of each sample is normalised over its positions
+    (mean and biased variance: :func:`group_norm` with one channel per group) and, when
+    given, the running statistics are updated in place with the batch average of the
+    instances' means and *unbiased* variances (PyTorch's rule). Otherwise the running
+    statistics normalise, as :func:`batch_norm` in evaluation.
+    """
+    x = _tensor(x)
+    _check_float("instance_norm", x)
+    if x.ndim < 3:
+        raise ShapeError(f"instance_norm: expected input (N, C, *) with at least one "
+                         f"position axis, got shape {x.shape}")  # fmt: skip
+    c = x.shape[1]
+    for what, p in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):  # fmt: skip
+        _check_param("instance_norm", what, p, (c,), x.shape)
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ArgumentError("instance_norm: running_mean and running_var must be given "
+                                "when use_input_stats=False")  # fmt: skip
+        return _batch_norm_eval(x, running_mean, running_var, weight, bias, eps,
+                                (1, c) + (1,) * (x.ndim - 2))  # fmt: skip
+    n = math.prod(x.shape[2:])
+    if n <= 1:
+        raise ShapeError(f"instance_norm: expected more than 1 position per channel when "
+                         f"using input statistics, got input of shape {x.shape}")  # fmt: skip
+    if running_mean is not None or running_var is not None:
+        mean, var = _moments(backend.ops_for(x.data), x.data, tuple(range(2, x.ndim)))
+        _update_running(mean.mean(axis=0), var.mean(axis=0), n, running_mean, running_var,
+                        momentum)  # fmt: skip
+    return group_norm(x, c, weight, bias, eps)
+
+
 def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
     """Rows of ``weight`` looked up by integer ``indices``, as
     ``torch.nn.functional.embedding``.

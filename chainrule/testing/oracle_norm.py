@@ -5,14 +5,16 @@ The same :class:`~chainrule.testing.oracle.OpInfo` entries and generic checks as
 reference, PyTorch), for :mod:`chainrule.ops.norm` and :mod:`chainrule.ops.attention`:
 ``batch_norm`` in training and evaluation (with and without affine parameters, 2-D to
 4-D), ``layer_norm`` over several normalised shapes, ``group_norm`` (one group, one channel
-per group, groups without positions), ``embedding`` with repeated indices
-(only the table is differentiated), ``normalize`` (p = 1, 2, 3), ``maxout``,
-``scaled_dot_product_attention`` and ``multi_head_attention_forward`` (with and without
-masks and biases, ``batch_first`` both ways, self-attention, unbatched).
+per group, groups without positions), ``instance_norm`` (input or running statistics),
+``embedding`` with repeated indices (only the table is differentiated), ``normalize``
+(p = 1, 2, 3), ``maxout``, ``scaled_dot_product_attention`` and
+``multi_head_attention_forward`` (with and without masks and biases, ``batch_first`` both
+ways, self-attention, unbatched).
 
-PyTorch equivalents are ``torch.nn.functional.batch_norm / layer_norm / group_norm / embedding /
-normalize / multi_head_attention_forward`` (the function ``nn.MultiheadAttention`` calls,
-so weights are plain tensors whose gradients torch returns).
+PyTorch equivalents are ``torch.nn.functional.batch_norm / layer_norm / group_norm /
+instance_norm / embedding / normalize / multi_head_attention_forward`` (the last is the
+function ``nn.MultiheadAttention`` calls, so weights are plain tensors whose gradients
+torch returns).
 
 Running statistics and masks ride in the samples' keyword arguments, so they are never
 differentiated; ``batch_norm`` in training updates its running statistics in place, so
@@ -30,7 +32,15 @@ from typing import Any
 import numpy as np
 
 from chainrule.ops.attention import multi_head_attention_forward, scaled_dot_product_attention
-from chainrule.ops.norm import batch_norm, embedding, group_norm, layer_norm, maxout, normalize
+from chainrule.ops.norm import (
+    batch_norm,
+    embedding,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    maxout,
+    normalize,
+)
 from chainrule.testing.oracle import OpInfo, Sample, _tm, away_from, distinct
 
 # ---- chainrule side ---------------------------------------------------------------------
@@ -68,6 +78,12 @@ def _layer_norm(
 
 def _group_norm(x: Any, weight: Any = None, bias: Any = None, *, num_groups: int) -> Any:
     return group_norm(x, num_groups, weight, bias)
+
+
+def _instance_norm(x: Any, weight: Any = None, bias: Any = None, *, running: Any = None,
+                   use_input_stats: bool = True, momentum: float = 0.1) -> Any:  # fmt: skip
+    rm, rv = _fresh(running)
+    return instance_norm(x, rm, rv, weight, bias, use_input_stats, momentum)
 
 
 def _embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
@@ -120,6 +136,12 @@ def _t_layer_norm(
 
 def _t_group_norm(x: Any, weight: Any = None, bias: Any = None, *, num_groups: int) -> Any:
     return _tm().nn.functional.group_norm(x, num_groups, weight, bias)
+
+
+def _t_instance_norm(x: Any, weight: Any = None, bias: Any = None, *, running: Any = None,
+                     use_input_stats: bool = True, momentum: float = 0.1) -> Any:  # fmt: skip
+    rm, rv = _fresh(running)
+    return _tm().nn.functional.instance_norm(x, rm, rv, weight, bias, use_input_stats, momentum)
 
 
 def _t_embedding(indices: Any, weight: Any, padding_idx: Any = None) -> Any:
@@ -227,6 +249,20 @@ def _np_group_norm(x: np.ndarray, weight: Any = None, bias: Any = None, *,
     return y if bias is None else y + bias.reshape(shape)
 
 
+def _np_instance_norm(x: np.ndarray, weight: Any = None, bias: Any = None, *,
+                      running: Any = None, use_input_stats: bool = True,
+                      momentum: float = 0.1) -> Any:  # fmt: skip
+    shape = (-1,) + (1,) * (x.ndim - 2)
+    if use_input_stats:
+        axes = tuple(range(2, x.ndim))
+        mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    else:
+        mean, var = running[0].reshape(shape), running[1].reshape(shape)
+    y = (x - mean) / np.sqrt(var + 1e-5)
+    y = y if weight is None else y * weight.reshape(shape)
+    return y if bias is None else y + bias.reshape(shape)
+
+
 def _np_embedding(indices: np.ndarray, weight: np.ndarray, padding_idx: Any = None) -> Any:
     return weight[indices]
 
@@ -304,6 +340,19 @@ def _gn_inputs(rng: np.random.Generator) -> list[Sample]:
         out.append(Sample((_r(rng, shape) + 1.0, *params), {"num_groups": groups},
                           note=f"{shape} num_groups={groups} params={parts}"))  # fmt: skip
     return out
+
+
+def _in_inputs(rng: np.random.Generator) -> list[Sample]:
+    def running(c: int) -> tuple:
+        return _r(rng, (c,)) * 0.3, 0.5 + rng.random(c)
+
+    return [
+        Sample((_r(rng, (2, 3, 4)) + 1.0,), note="(2, 3, 4), no affine, no running stats"),
+        Sample((_r(rng, (2, 2, 3, 2)), _r(rng, (2,)), _r(rng, (2,))),
+               {"running": running(2), "momentum": 0.3}, note="affine, running stats updated"),
+        Sample((_r(rng, (2, 3, 2, 2)), _r(rng, (3,)), _r(rng, (3,))),
+               {"running": running(3), "use_input_stats": False}, note="running stats (eval)"),
+    ]  # fmt: skip
 
 
 def _embedding_inputs(rng: np.random.Generator) -> list[Sample]:
@@ -424,6 +473,8 @@ NORM_OPS: list[OpInfo] = [
            inputs=_ln_inputs),
     OpInfo(name="group_norm", fn=_group_norm, torch_fn=_t_group_norm, ref_fn=_np_group_norm,
            inputs=_gn_inputs),
+    OpInfo(name="instance_norm", fn=_instance_norm, torch_fn=_t_instance_norm,
+           ref_fn=_np_instance_norm, inputs=_in_inputs),
     OpInfo(name="embedding", fn=_embedding, torch_fn=_t_embedding, ref_fn=_np_embedding,
            inputs=_embedding_inputs),
     OpInfo(name="normalize", fn=normalize, torch_fn=_t_normalize, ref_fn=_np_normalize,

@@ -912,3 +912,24 @@ def test_channel_dropout_drops_whole_channels() -> None:
     assert np.array_equal(m(x).numpy(), x)
     with pytest.raises(cr.ShapeError, match=r"dropout1d: expected input \(N, C, L\) or unbatched"):
         cr.nn.Dropout1d()(np.ones((2, 3, 4, 5)))
+
+
+def test_instance_norm_running_statistics_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    ours = cr.nn.InstanceNorm2d(3, track_running_stats=True, momentum=0.2).double()
+    theirs = torch.nn.InstanceNorm2d(3, track_running_stats=True, momentum=0.2).double()
+    rng = _rng(6)
+    for _ in range(3):
+        x = rng.standard_normal((4, 3, 2, 5)) * 3 + 1
+        ours(x)
+        theirs(torch.tensor(x))
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        np.testing.assert_allclose(getattr(ours, name).numpy(), getattr(theirs, name).numpy())
+    ours.eval()
+    theirs.eval()
+    x = rng.standard_normal((2, 3, 2, 5))
+    np.testing.assert_allclose(ours(x).numpy(), theirs(torch.tensor(x)).numpy(), **TOL)
+    with pytest.raises(cr.ShapeError, match=r"InstanceNorm2d\(3\): input of shape \(2, 4, 2, 5\)"):
+        ours(np.zeros((2, 4, 2, 5)))
+    with pytest.raises(cr.ShapeError, match="more than 1 position per channel"):
+        cr.nn.InstanceNorm1d(2)(np.zeros((3, 2, 1)))
