@@ -1,9 +1,9 @@
 """Optimisers, learning-rate schedules and an L1 penalty (gradient clipping is in
 ``cr.nn.utils``, PyTorch's home for it).
 
-``cr.optim.SGD``, ``Adam``, ``AdamW``, ``RMSprop`` and ``Adagrad`` compute exactly what
-``torch.optim`` computes (same formulas, same order of float32 operations), updating
-``p.data`` in place without building a graph::
+``cr.optim.SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad``, ``Adadelta``, ``Adamax``,
+``NAdam`` and ``RAdam`` compute what ``torch.optim`` computes (same formulas, same order of
+float32 operations), updating ``p.data`` in place without building a graph::
 
     opt = cr.optim.Adam(model.parameters(), lr=1e-3)
     sched = cr.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
@@ -18,8 +18,10 @@
 """
 
 from chainrule.optim import lr_scheduler
+from chainrule.optim.adadelta import Adadelta
 from chainrule.optim.adagrad import Adagrad
 from chainrule.optim.adam import Adam, AdamW
+from chainrule.optim.adamax import Adamax
 from chainrule.optim.lr_scheduler import (
     CosineAnnealingLR,
     CosineAnnealingWarmRestarts,
@@ -32,6 +34,7 @@ from chainrule.optim.lr_scheduler import (
     ReduceLROnPlateau,
     StepLR,
 )
+from chainrule.optim.nadam import NAdam, RAdam
 from chainrule.optim.optimizer import Optimizer, OptimizerError
 from chainrule.optim.penalty import l1_penalty
 from chainrule.optim.rmsprop import RMSprop
@@ -39,9 +42,13 @@ from chainrule.optim.sgd import SGD
 
 __all__ = [
     "SGD",
+    "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
+    "NAdam",
+    "RAdam",
     "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts",
     "ExponentialLR",

@@ -61,11 +61,7 @@ class Adagrad(Optimizer):
             state = self.state[p] = {"step": 0, "sum": array_module(x).full_like(x, init)}
         step = state["step"] = state["step"] + 1
         wd = group["weight_decay"]
-        if wd != 0:  # g + wd * x
-            d = self._scratch(x, 0)
-            np.multiply(x, wd, out=d)
-            d += g
-            g = d
+        g = self._l2(x, g, wd)
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
         s = state["sum"]
         t = self._scratch(x, 1)

@@ -85,14 +85,11 @@ class Adam(Optimizer):
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
         step = state["step"] = state["step"] + 1
-        if wd != 0:
-            if self._decoupled:
+        if self._decoupled:
+            if wd != 0:
                 x *= 1 - lr * wd
-            else:  # g + wd * x
-                d = self._scratch(x, 0)
-                np.multiply(x, wd, out=d)
-                d += g
-                g = d
+        else:
+            g = self._l2(x, g, wd)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         t = self._scratch(x, 1)
         lerp_(m, g, 1 - beta1, t)

@@ -260,6 +260,16 @@ class Optimizer:
     def _update(self, p: Tensor, g: Any, group: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def _l2(self, x: Any, g: Any, weight_decay: float) -> Any:
+        """``g + weight_decay * x`` (the L2 penalty's gradient added) in work array 0, or
+        ``g`` itself when there is no decay."""
+        if weight_decay == 0:
+            return g
+        d = self._scratch(x, 0)
+        np.multiply(x, weight_decay, out=d)
+        d += g
+        return d
+
     def _scratch(self, like: Any, k: int) -> Any:
         """Work array number ``k`` with the shape, dtype and device of ``like``; shared by
         every parameter of that shape, so its contents do not outlive one update."""

@@ -67,11 +67,7 @@ class RMSprop(Optimizer):
         lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
         wd, momentum = group["weight_decay"], group["momentum"]
         state["step"] += 1
-        if wd != 0:  # g + wd * x
-            d = self._scratch(x, 0)
-            np.multiply(x, wd, out=d)
-            d += g
-            g = d
+        g = self._l2(x, g, wd)
         v = state["square_avg"]
         t = self._scratch(x, 1)
         v *= alpha

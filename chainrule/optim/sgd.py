@@ -63,11 +63,7 @@ class SGD(Optimizer):
     def _update(self, p: Tensor, g: Any, group: dict[str, Any]) -> None:
         x = p.data
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
-        if wd != 0:  # g + wd * x
-            d = self._scratch(x, 0)
-            np.multiply(x, wd, out=d)
-            d += g
-            g = d
+        g = self._l2(x, g, wd)
         if momentum != 0:
             state = self.state.setdefault(p, {})
             buf = state.get("momentum_buffer")

@@ -40,6 +40,16 @@ CASES = [
     ("Adagrad", {"lr": 0.1, "lr_decay": 0.01}),
     ("Adagrad", {"lr": 0.1, "weight_decay": 0.05, "initial_accumulator_value": 0.1}),
     ("Adagrad", {"lr": 0.1, "eps": 1e-6, "lr_decay": 0.001, "weight_decay": 0.01}),
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-5, "weight_decay": 0.05}),
+    ("Adamax", {}),
+    ("Adamax", {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.05}),
+    ("NAdam", {}),
+    ("NAdam", {"lr": 0.01, "momentum_decay": 0.01, "weight_decay": 0.05}),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True}),
+    ("RAdam", {}),
+    ("RAdam", {"lr": 0.01, "betas": (0.8, 0.9), "weight_decay": 0.05}),
+    ("RAdam", {"lr": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True}),
 ]
 
 

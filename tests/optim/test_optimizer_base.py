@@ -20,6 +20,10 @@ ALL = [
     (optim.AdamW, {"lr": 0.01}),
     (optim.RMSprop, {"lr": 0.01, "centered": True, "momentum": 0.9}),
     (optim.Adagrad, {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1}),
+    (optim.Adadelta, {"lr": 0.5, "weight_decay": 0.01}),
+    (optim.Adamax, {"lr": 0.01}),
+    (optim.NAdam, {"lr": 0.01, "weight_decay": 0.01, "decoupled_weight_decay": True}),
+    (optim.RAdam, {"lr": 0.01}),
 ]
 IDS = [f"{cls.__name__}-{i}" for i, (cls, _) in enumerate(ALL)]
 
@@ -81,7 +85,7 @@ def test_state_dict_is_plain_numpy_and_json_friendly(cls: type, kw: dict) -> Non
     assert sd["param_groups"][0]["params"] == [0, 1, 2]
     for entry in sd["state"].values():
         for value in entry.values():
-            assert isinstance(value, np.ndarray | int)
+            assert isinstance(value, np.ndarray | int | float)  # (NAdam's mu_product)
     # the arrays apart, everything is JSON (what cr.save writes beside the tensors)
     meta = {
         "param_groups": sd["param_groups"],
@@ -322,6 +326,10 @@ def test_errors() -> None:
         (optim.RMSprop, {"momentum": -0.1}, "momentum"),
         (optim.Adagrad, {"lr_decay": -0.1}, "lr_decay"),
         (optim.Adagrad, {"initial_accumulator_value": -1.0}, "initial_accumulator_value"),
+        (optim.Adadelta, {"rho": 1.5}, "rho"),
+        (optim.Adamax, {"betas": (0.9, 1.0)}, "beta2"),
+        (optim.NAdam, {"momentum_decay": -1.0}, "momentum_decay"),
+        (optim.RAdam, {"eps": -1.0}, "eps"),
     ]
     for cls, kw, msg in bad:
         with pytest.raises(OptimizerError, match=msg):
