@@ -23,6 +23,8 @@ from chainrule.optim.adagrad import Adagrad
 from chainrule.optim.adam import Adam, AdamW
 from chainrule.optim.adamax import Adamax
 from chainrule.optim.lr_scheduler import (
+    ChainedScheduler,
+    ConstantLR,
     CosineAnnealingLR,
     CosineAnnealingWarmRestarts,
     ExponentialLR,
@@ -31,7 +33,9 @@ from chainrule.optim.lr_scheduler import (
     LRScheduler,
     MultiStepLR,
     OneCycleLR,
+    PolynomialLR,
     ReduceLROnPlateau,
+    SequentialLR,
     StepLR,
 )
 from chainrule.optim.nadam import NAdam, RAdam
@@ -49,6 +53,8 @@ __all__ = [
     "Adamax",
     "NAdam",
     "RAdam",
+    "ChainedScheduler",
+    "ConstantLR",
     "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts",
     "ExponentialLR",
@@ -59,8 +65,10 @@ __all__ = [
     "OneCycleLR",
     "Optimizer",
     "OptimizerError",
+    "PolynomialLR",
     "RMSprop",
     "ReduceLROnPlateau",
+    "SequentialLR",
     "StepLR",
     "l1_penalty",
     "lr_scheduler",

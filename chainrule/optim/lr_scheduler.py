@@ -63,6 +63,11 @@ class LRScheduler:
                     )
         self.base_lrs: list[float] = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._is_initial = False
+        self._initial_step()
+
+    def _initial_step(self) -> None:
+        """The step a scheduler takes when it is made (or restarted by SequentialLR)."""
         self._step_count = 0
         self._is_initial = True
         try:
@@ -74,7 +79,9 @@ class LRScheduler:
         raise NotImplementedError
 
     def _closed_form_lr(self) -> list[float]:
-        raise NotImplementedError
+        """The rates for ``last_epoch`` from ``base_lrs``; schedules whose ``get_lr`` needs
+        no history use it as is (PyTorch's fallback)."""
+        return self.get_lr()
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch (or, deprecated, jump to ``epoch``) and set the new rates."""
@@ -422,6 +429,151 @@ class LinearLR(LRScheduler):
         return [base * factor for base in self.base_lrs]
 
 
+class ConstantLR(LRScheduler):
+    """Multiply the rate by ``factor`` for the first ``total_iters`` epochs, then restore
+    it (a constant warm-up): ``lr = initial_lr * factor`` while ``epoch < total_iters``."""
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
+                 last_epoch: int = -1) -> None:  # fmt: skip
+        check_number("factor", factor)
+        if not 0 < factor <= 1:
+            raise OptimizerError(f"factor must be in (0, 1], got {factor}")
+        self.factor, self.total_iters = factor, _check_int("total_iters", total_iters, 0)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0:
+            return [g["lr"] * self.factor for g in groups]
+        if self.last_epoch != self.total_iters:
+            return [g["lr"] for g in groups]
+        return [g["lr"] * (1.0 / self.factor) for g in groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        f = self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor)
+        return [base * f for base in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the rate to 0 over ``total_iters`` epochs:
+    ``lr = initial_lr * (1 - min(epoch, total_iters) / total_iters) ** power``."""
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0,
+                 last_epoch: int = -1) -> None:  # fmt: skip
+        check_number("power", power)
+        self.total_iters, self.power = _check_int("total_iters", total_iters), power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return [g["lr"] for g in groups]
+        n, t = self.total_iters, self.last_epoch
+        decay = ((1.0 - t / n) / (1.0 - (t - 1) / n)) ** self.power  # torch's chain
+        return [g["lr"] * decay for g in groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        n = self.total_iters
+        return [base * (1.0 - min(n, self.last_epoch) / n) ** self.power for base in self.base_lrs]
+
+
+def _check_children(owner: str, optimizer: Optimizer, schedulers: Any) -> list:
+    schedulers = list(schedulers)
+    if not schedulers:
+        raise OptimizerError(f"{owner} needs at least one scheduler")
+    for i, s in enumerate(schedulers):
+        if not isinstance(s, LRScheduler) or isinstance(s, ReduceLROnPlateau):
+            raise OptimizerError(f"{owner}: scheduler {i} must be an epoch schedule (not "
+                                 f"ReduceLROnPlateau), got {type(s).__name__}")  # fmt: skip
+        if s.optimizer is not optimizer:
+            raise OptimizerError(f"{owner}: scheduler {i} ({type(s).__name__}) belongs to "
+                                 "another optimiser")  # fmt: skip
+    return schedulers
+
+
+class _Composite(LRScheduler):
+    """State dicts of schedulers made of schedulers: their own, under ``_schedulers``."""
+
+    _schedulers: list
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {k: v for k, v in super().state_dict().items() if k != "_schedulers"}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not isinstance(state_dict, dict):
+            raise OptimizerError(f"{type(self).__name__}.load_state_dict needs a dict")
+        saved = state_dict.get("_schedulers", [])
+        if len(saved) != len(self._schedulers):
+            raise OptimizerError(f"{type(self).__name__}.load_state_dict: {len(saved)} saved "
+                                 f"schedulers for {len(self._schedulers)}")  # fmt: skip
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != "_schedulers"})
+        for s, entry in zip(self._schedulers, saved):
+            s.load_state_dict(entry)
+
+
+class SequentialLR(_Composite):
+    """Run ``schedulers`` one after another: ``schedulers[i]`` from epoch
+    ``milestones[i - 1]`` (where it restarts at its own epoch 0) until ``milestones[i]``,
+    e.g. ``SequentialLR(opt, [LinearLR(opt, 0.1, total_iters=5), CosineAnnealingLR(opt,
+    95)], milestones=[5])`` for a warm-up then cosine decay. PyTorch's semantics: the
+    schedulers are made first (each records and may change the rate); this one resets the
+    rates to ``initial_lr`` and replays the first scheduler's initial step."""
+
+    def __init__(self, optimizer: Optimizer, schedulers: Any, milestones: Any,
+                 last_epoch: int = -1) -> None:  # fmt: skip
+        _check_optimizer(optimizer)
+        self._schedulers = _check_children("SequentialLR", optimizer, schedulers)
+        self._milestones = [int(m) for m in milestones]
+        if len(self._milestones) != len(self._schedulers) - 1:
+            raise OptimizerError(f"SequentialLR: {len(self._schedulers)} schedulers need "
+                                 f"{len(self._schedulers) - 1} milestones, got "
+                                 f"{self._milestones}")  # fmt: skip
+        self.optimizer, self.last_epoch = optimizer, last_epoch + 1
+        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        for s in self._schedulers:  # undo the step each took when it was made
+            s.last_epoch -= 1
+        first = self._schedulers[bisect.bisect_right(self._milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def step(self, epoch: int | None = None) -> None:
+        if epoch is not None:
+            raise OptimizerError("SequentialLR.step takes no epoch")
+        self.last_epoch += 1
+        i = bisect.bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[i]
+        if i > 0 and self._milestones[i - 1] == self.last_epoch:
+            scheduler.step(0)  # restart it, at its own epoch 0
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+
+class ChainedScheduler(_Composite):
+    """Step every one of ``schedulers`` at each step, so their factors multiply (e.g. a
+    ``ConstantLR`` warm-up times an ``ExponentialLR`` decay)."""
+
+    def __init__(self, schedulers: Any, optimizer: Optimizer | None = None) -> None:
+        schedulers = list(schedulers)
+        optimizer = optimizer or (schedulers[0].optimizer if schedulers else None)
+        self._schedulers = _check_children("ChainedScheduler", optimizer, schedulers)
+        self.optimizer = optimizer
+        self.last_epoch, self._step_count = 0, 0
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+
+    def step(self, epoch: int | None = None) -> None:
+        if epoch is not None:
+            raise OptimizerError("ChainedScheduler.step takes no epoch")
+        self.last_epoch += 1  # (the steps taken; its schedulers keep their own counts)
+        for s in self._schedulers:
+            s.step()
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+
 class LambdaLR(LRScheduler):
     """``lr = initial_lr * lr_lambda(epoch)``; ``lr_lambda`` is one function, or one per
     parameter group. ``state_dict`` leaves the functions out (as PyTorch: functions are
@@ -441,8 +593,6 @@ class LambdaLR(LRScheduler):
 
     def get_lr(self) -> list[float]:
         return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs)]
-
-    _closed_form_lr = get_lr
 
     def state_dict(self) -> dict[str, Any]:
         state = {k: v for k, v in super().state_dict().items() if k != "lr_lambdas"}

@@ -41,6 +41,10 @@ SCHEDULES = [
     ("LambdaLR", {"lr_lambda": lambda e: 0.95**e / (1 + e % 7)}),
     ("CosineAnnealingWarmRestarts", {"T_0": 10}),
     ("CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2, "eta_min": 0.001}),
+    ("ConstantLR", {}),
+    ("ConstantLR", {"factor": 0.5, "total_iters": 30}),
+    ("PolynomialLR", {}),
+    ("PolynomialLR", {"total_iters": 100, "power": 2.0}),
 ]
 
 
@@ -144,7 +148,9 @@ def test_schedulers_without_torch() -> None:
 
 @pytest.mark.torch
 @pytest.mark.parametrize(
-    ("name", "kw"), [s for s in SCHEDULES if s[0] in ("MultiStepLR", "LinearLR")], ids=str
+    ("name", "kw"),
+    [s for s in SCHEDULES if s[0] in ("MultiStepLR", "LinearLR", "ConstantLR", "PolynomialLR")],
+    ids=str,
 )
 def test_explicit_epoch_matches_torch(name: str, kw: dict) -> None:
     torch = pytest.importorskip("torch")
@@ -274,8 +280,31 @@ def test_explicit_epoch_uses_closed_form() -> None:
         (lambda o: lr_scheduler.MultiStepLR(o, milestones=[3, 12, 12, 20]), 10),
         (lambda o: lr_scheduler.LinearLR(o, start_factor=0.2, total_iters=15), 10),
         (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2), 10),
+        (
+            lambda o: lr_scheduler.SequentialLR(
+                o,
+                [lr_scheduler.LinearLR(o, 0.1, total_iters=4), lr_scheduler.ExponentialLR(o, 0.9)],
+                [4],
+            ),
+            6,
+        ),
+        (
+            lambda o: lr_scheduler.ChainedScheduler(
+                [lr_scheduler.ConstantLR(o, 0.5, 3), lr_scheduler.ExponentialLR(o, 0.9)]
+            ),
+            5,
+        ),
     ],
-    ids=["StepLR", "ExponentialLR", "CosineAnnealingLR", "MultiStepLR", "LinearLR", "SGDR"],
+    ids=[
+        "StepLR",
+        "ExponentialLR",
+        "CosineAnnealingLR",
+        "MultiStepLR",
+        "LinearLR",
+        "SGDR",
+        "SequentialLR",
+        "ChainedScheduler",
+    ],
 )
 def test_scheduler_state_dict_resume(make: Any, steps: int) -> None:
     opt = our_opt((0.2, 0.05))
@@ -379,3 +408,52 @@ def test_scheduler_errors() -> None:
     plateau = lr_scheduler.ReduceLROnPlateau(opt, patience=0)
     with pytest.raises((TypeError, ValueError)):
         plateau.step("not a number")
+
+
+def _composites(lib: Any, opt: Any) -> dict[str, Any]:
+    """The same composite schedules made in either library."""
+    ls = lib.optim.lr_scheduler if hasattr(lib, "optim") else lib
+    return {
+        "warmup-cosine": lambda: ls.SequentialLR(
+            opt, [ls.LinearLR(opt, 0.1, total_iters=5), ls.CosineAnnealingLR(opt, 20)], [5]),
+        "three stages": lambda: ls.SequentialLR(
+            opt, [ls.ConstantLR(opt, 0.5, 3), ls.ExponentialLR(opt, 0.9),
+                  ls.StepLR(opt, 4, 0.5)], [3, 12]),
+        "chained": lambda: ls.ChainedScheduler(
+            [ls.ConstantLR(opt, 0.25, 4), ls.ExponentialLR(opt, 0.95)]),
+        "sequence of a chain": lambda: ls.SequentialLR(
+            opt, [ls.LinearLR(opt, 0.5, total_iters=2), ls.PolynomialLR(opt, 10, 2.0)], [2]),
+    }  # fmt: skip
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("kind", ["warmup-cosine", "three stages", "chained",
+                                  "sequence of a chain"])  # fmt: skip
+def test_composite_schedules_match_torch(kind: str) -> None:
+    torch = pytest.importorskip("torch")
+    opt, topt = our_opt((0.1, 0.03)), torch_opt(torch, (0.1, 0.03))
+    sched = _composites(lr_scheduler, opt)[kind]()
+    tsched = _composites(torch, topt)[kind]()
+    assert sched.get_last_lr() == tsched.get_last_lr()
+    for _ in range(40):
+        opt.step()
+        topt.step()
+        sched.step()
+        tsched.step()
+        assert sched.get_last_lr() == tsched.get_last_lr()  # bit for bit
+        assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in topt.param_groups]
+
+
+def test_composite_schedule_errors() -> None:
+    opt, other = our_opt(), our_opt()
+    exp = lr_scheduler.ExponentialLR(opt, 0.9)
+    with pytest.raises(OptimizerError, match="2 schedulers need 1 milestones"):
+        lr_scheduler.SequentialLR(opt, [exp, lr_scheduler.StepLR(opt, 3)], [2, 4])
+    with pytest.raises(OptimizerError, match="belongs to another optimiser"):
+        lr_scheduler.SequentialLR(opt, [lr_scheduler.StepLR(other, 3)], [])
+    with pytest.raises(OptimizerError, match="not ReduceLROnPlateau"):
+        lr_scheduler.ChainedScheduler([lr_scheduler.ReduceLROnPlateau(opt)])
+    with pytest.raises(OptimizerError, match="at least one scheduler"):
+        lr_scheduler.ChainedScheduler([], opt)
+    with pytest.raises(OptimizerError, match="factor must be in"):
+        lr_scheduler.ConstantLR(opt, factor=0)
