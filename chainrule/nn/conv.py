@@ -26,7 +26,8 @@ from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d",
-    "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "Upsample",
+    "ConvTranspose1d", "ConvTranspose2d", "Fold", "MaxPool1d", "MaxPool2d", "PixelShuffle",
+    "PixelUnshuffle", "Unfold", "Upsample",
 ]  # fmt: skip
 
 # PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
@@ -429,3 +430,69 @@ class Upsample(Module):
         shown = f"size={self.size!r}" if self.size is not None else (
             f"scale_factor={self.scale_factor!r}")  # fmt: skip
         return f"{shown}, mode={self.mode!r}"
+
+
+class Unfold(Module):
+    """Sliding patches as columns (PyTorch's ``nn.Unfold``, im2col): (N, C, H, W) ->
+    (N, C*kH*kW, L), L the number of window positions; see :func:`~chainrule.nn.functional.
+    unfold`."""
+
+    def __init__(self, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+                 stride: Any = 1) -> None:  # fmt: skip
+        super().__init__()
+        self.kernel_size, self.dilation, self.padding, self.stride = (kernel_size, dilation,
+                                                                      padding, stride)  # fmt: skip
+
+    def forward(self, x: Any) -> Tensor:
+        return F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")  # fmt: skip
+
+
+class Fold(Unfold):
+    """Columns summed back into an image (PyTorch's ``nn.Fold``, col2im; the adjoint of
+    :class:`Unfold`): (N, C*kH*kW, L) -> (N, C, *output_size)."""
+
+    def __init__(self, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+                 stride: Any = 1) -> None:  # fmt: skip
+        super().__init__(kernel_size, dilation, padding, stride)
+        self.output_size = output_size
+
+    def forward(self, x: Any) -> Tensor:
+        return F.fold(x, self.output_size, self.kernel_size, self.dilation, self.padding,
+                      self.stride)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}, " + super().extra_repr()
+
+
+class PixelShuffle(Module):
+    """Sub-pixel upsampling (PyTorch's ``nn.PixelShuffle``): (*, C*r*r, H, W) ->
+    (*, C, H*r, W*r) with ``r = upscale_factor``."""
+
+    def __init__(self, upscale_factor: int) -> None:
+        super().__init__()
+        self.upscale_factor = _checks.size("PixelShuffle", "upscale_factor", upscale_factor, 1)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.pixel_shuffle(x, self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """The inverse of :class:`PixelShuffle`: (*, C, H*r, W*r) -> (*, C*r*r, H, W)."""
+
+    def __init__(self, downscale_factor: int) -> None:
+        super().__init__()
+        self.downscale_factor = _checks.size("PixelUnshuffle", "downscale_factor",
+                                             downscale_factor, 1)  # fmt: skip
+
+    def forward(self, x: Any) -> Tensor:
+        return F.pixel_unshuffle(x, self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"

@@ -1311,6 +1311,75 @@ def adaptive_avg_pool1d(x: Any, output_size: int | Sequence[int]) -> Tensor:
     return _pool_1d(op, adaptive_avg_pool2d, x, _on_row(output_size, "output_size", op, 1))
 
 
+def _patch_index(op: str, spatial: tuple, kernel_size: Any, dilation: Any, padding: Any,
+                 stride: Any) -> tuple[Window, Any, Any]:  # fmt: skip
+    """The geometry of ``unfold``/``fold`` and, for the padded input, the row and column
+    index arrays ``(kH*kW, OH*OW)`` of every kernel offset at every window position."""
+    kernel = _positive(_pair(kernel_size, "kernel_size", op), "kernel_size", op)
+    pads = _pair(padding, "padding", op)
+    if min(pads) < 0:
+        raise ArgumentError(f"{op}: padding must be >= 0, got {padding!r}")
+    win = _window(op, spatial, kernel, _positive(_pair(stride, "stride", op), "stride", op),
+                  pads, _positive(_pair(dilation, "dilation", op), "dilation", op),
+                  f"spatial size {spatial}")  # fmt: skip
+    i, j = np.meshgrid(np.arange(win.kh) * win.dh, np.arange(win.kw) * win.dw, indexing="ij")
+    r, c = np.meshgrid(np.arange(win.oh) * win.sh, np.arange(win.ow) * win.sw, indexing="ij")
+    rows = i.reshape(-1, 1) + r.reshape(1, -1)
+    cols = j.reshape(-1, 1) + c.reshape(1, -1)
+    return win, rows, cols
+
+
+def unfold(x: Any, kernel_size: IntOrPair, dilation: IntOrPair = 1, padding: IntOrPair = 0,
+           stride: IntOrPair = 1) -> Tensor:  # fmt: skip
+    """Extract sliding patches (PyTorch's ``F.unfold``, im2col): x ``(N, C, H, W)`` (or
+    ``(C, H, W)``) -> ``(N, C*kH*kW, L)``, ``L = OH*OW`` window positions in row-major order,
+    each column one window (channel-major, then kernel row, then column). Zero padding.
+    Its backward is :func:`fold` (overlapping windows sum)."""
+    from chainrule import ops
+
+    x = _as_tensor(x)
+    x4, unbatched = _batched(x, "unfold", "input (N, C, H, W)")
+    n, c, h, w = x4.shape
+    win, rows, cols = _patch_index("unfold", (h, w), kernel_size, dilation, padding, stride)
+    pt, pb, pl, pr = win.pads
+    if win.has_padding:
+        x4 = ops.pad(x4, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    xp = array_module(x4.data)
+    patches = ops.getitem(x4, (slice(None), slice(None), xp.asarray(rows), xp.asarray(cols)))
+    y = patches.reshape((n, c * win.kh * win.kw, win.oh * win.ow))
+    return y.reshape(y.shape[1:]) if unbatched else y
+
+
+def fold(x: Any, output_size: IntOrPair, kernel_size: IntOrPair, dilation: IntOrPair = 1,
+         padding: IntOrPair = 0, stride: IntOrPair = 1) -> Tensor:  # fmt: skip
+    """Sum sliding patches back into an image (PyTorch's ``F.fold``, col2im; the adjoint of
+    :func:`unfold`): x ``(N, C*kH*kW, L)`` (or ``(C*kH*kW, L)``) -> ``(N, C, H, W)`` with
+    ``(H, W) = output_size``; where windows overlap their values add up."""
+    from chainrule import ops
+
+    x = _as_tensor(x)
+    if x.ndim not in (2, 3):
+        raise ShapeError(f"fold: expected input (N, C*kH*kW, L) (3-D, or 2-D unbatched), "
+                         f"got shape {x.shape}")  # fmt: skip
+    x3 = x if x.ndim == 3 else x.reshape((1, *x.shape))
+    size = _positive(_pair(output_size, "output_size", "fold"), "output_size", "fold")
+    win, rows, cols = _patch_index("fold", size, kernel_size, dilation, padding, stride)
+    k, positions = win.kh * win.kw, win.oh * win.ow
+    n, ck, length = x3.shape
+    if ck % k or length != positions:
+        raise ShapeError(f"fold: input {x.shape} must be (N, C*{k}, {positions}) for kernel "
+                         f"{(win.kh, win.kw)} and output_size {size} (C*kH*kW channels, one "
+                         f"column per window position)")  # fmt: skip
+    c = ck // k
+    hp, wp = win.padded
+    xp = array_module(x3.data)
+    index = (slice(None), slice(None), xp.asarray(rows), xp.asarray(cols))
+    canvas = ops.scatter_add((n, c, hp, wp), index, x3.reshape((n, c, k, length)))
+    rows_kept, cols_kept = win.crop()
+    y = canvas[:, :, rows_kept, cols_kept] if win.has_padding else canvas
+    return y.reshape(y.shape[1:]) if x.ndim == 2 else y
+
+
 def _adaptive_weights(size: int, out: int, dtype: Any) -> Any:
     """The ``(out, size)`` averaging matrix of adaptive pooling: row ``i`` averages
     ``[floor(i * size / out), ceil((i + 1) * size / out))``, PyTorch's windows."""
@@ -1363,5 +1432,5 @@ __all__ = [
     "AvgPool", "ConvGeometry", "ConvInputGrad", "ConvWeightGrad", "Convolution", "MaxPool",
     "Window", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_output_size", "avg_pool1d",
     "avg_pool2d", "conv1d", "conv2d", "conv2d_input", "conv2d_weight", "conv_transpose1d",
-    "conv_transpose2d", "max_pool1d", "max_pool2d", "same_padding",
+    "conv_transpose2d", "fold", "max_pool1d", "max_pool2d", "same_padding", "unfold",
 ]  # fmt: skip

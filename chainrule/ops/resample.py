@@ -1,4 +1,5 @@
-"""Resampling of images and sequences: :func:`interpolate` (PyTorch's ``F.interpolate``).
+"""Resampling of images and sequences: :func:`interpolate` (PyTorch's ``F.interpolate``)
+and the sub-pixel rearrangements :func:`pixel_shuffle` / :func:`pixel_unshuffle`.
 
 The modes are separable, so each spatial axis is resampled on its own, with PyTorch's
 source coordinates (the same outputs for the same weights):
@@ -154,4 +155,40 @@ def interpolate(
     return y
 
 
-__all__ = ["interpolate"]
+def _factor(op: str, factor: Any) -> int:
+    if not _is_size(factor):
+        raise ArgumentError(f"{op}: the factor must be an int >= 1, got {factor!r}")
+    return int(factor)
+
+
+def pixel_shuffle(x: Any, upscale_factor: int) -> Tensor:
+    """Sub-pixel upsampling (PyTorch's ``pixel_shuffle``, Shi et al. 2016): x
+    ``(*, C*r*r, H, W)`` -> ``(*, C, H*r, W*r)``; channel ``c*r*r + i*r + j`` becomes pixel
+    ``(i, j)`` of each ``r x r`` block of output channel ``c``. A reshape and a transpose."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    r = _factor("pixel_shuffle", upscale_factor)
+    if x.ndim < 3 or x.shape[-3] % (r * r):
+        raise ShapeError(f"pixel_shuffle: input {x.shape} must be (*, C*{r * r}, H, W) for "
+                         f"upscale_factor {r}")  # fmt: skip
+    *lead, crr, h, w = x.shape
+    c, k = crr // (r * r), len(lead)
+    y = x.reshape((*lead, c, r, r, h, w))
+    y = ops.transpose(y, (*range(k), k, k + 3, k + 1, k + 4, k + 2))  # (*, C, H, r, W, r)
+    return y.reshape((*lead, c, h * r, w * r))
+
+
+def pixel_unshuffle(x: Any, downscale_factor: int) -> Tensor:
+    """The inverse of :func:`pixel_shuffle`: x ``(*, C, H*r, W*r)`` -> ``(*, C*r*r, H, W)``."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    r = _factor("pixel_unshuffle", downscale_factor)
+    if x.ndim < 3 or x.shape[-2] % r or x.shape[-1] % r:
+        raise ShapeError(f"pixel_unshuffle: input {x.shape} must be (*, C, H*{r}, W*{r}) for "
+                         f"downscale_factor {r}")  # fmt: skip
+    *lead, c, hr, wr = x.shape
+    h, w, k = hr // r, wr // r, len(lead)
+    y = x.reshape((*lead, c, h, r, w, r))
+    y = ops.transpose(y, (*range(k), k, k + 2, k + 4, k + 1, k + 3))  # (*, C, r, r, H, W)
+    return y.reshape((*lead, c * r * r, h, w))
+
+
+__all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle"]

@@ -1153,6 +1153,13 @@ def _core() -> list[ModuleInfo]:
               inputs=_xs((3, 4), (3, 4))),
         _same("PairwiseDistance(p=1)", nn.PairwiseDistance, "PairwiseDistance", p=1.0,
               inputs=_xs((3, 4), (3, 4)), domain=_diff_away(0.0)),
+        _same("Unfold(2, padding=1)", _nn("Unfold"), "Unfold", 2, padding=1,
+              inputs=_x((2, 2, 3, 4), (2, 3, 3))),
+        _same("Fold((3, 4), 2)", _nn("Fold"), "Fold", (3, 4), 2, inputs=_x((2, 8, 6), (4, 6))),
+        _same("PixelShuffle(2)", _nn("PixelShuffle"), "PixelShuffle", 2,
+              inputs=_x((2, 8, 2, 3), (4, 1, 2))),
+        _same("PixelUnshuffle(2)", _nn("PixelUnshuffle"), "PixelUnshuffle", 2,
+              inputs=_x((2, 2, 4, 2), (1, 2, 4))),
         # 1-D pools
         _same("MaxPool1d(3, 2, 1)", _nn("MaxPool1d"), "MaxPool1d", 3, 2, 1,
               inputs=_x((2, 2, 7), (2, 5)), domain=distinct(0.05)),

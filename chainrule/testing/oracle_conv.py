@@ -179,6 +179,51 @@ def np_interpolate(x: np.ndarray, size: Any = None, scale_factor: Any = None,
     return y
 
 
+def np_unfold(x: np.ndarray, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+              stride: Any = 1) -> np.ndarray:  # fmt: skip
+    """Reference im2col: window by window, each window's (C, kH, kW) values as a column."""
+    (kh, kw), (dh, dw) = _np_pair(kernel_size), _np_pair(dilation)
+    (ph, pw), (sh, sw) = _np_pair(padding), _np_pair(stride)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    ow = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    cols = [xp[:, :, r * sh : r * sh + dh * (kh - 1) + 1 : dh,
+               c * sw : c * sw + dw * (kw - 1) + 1 : dw].reshape(x.shape[0], -1)
+            for r in range(oh) for c in range(ow)]  # fmt: skip
+    return np.stack(cols, axis=-1)
+
+
+def np_fold(x: np.ndarray, output_size: Any, kernel_size: Any, dilation: Any = 1,
+            padding: Any = 0, stride: Any = 1) -> np.ndarray:  # fmt: skip
+    """Reference col2im: the transpose of :func:`np_unfold`, built from its Jacobian."""
+    (h, w), (kh, kw) = _np_pair(output_size), _np_pair(kernel_size)
+    c = x.shape[1] // (kh * kw)
+    size = c * h * w
+    jac = np.stack([np_unfold(e.reshape(1, c, h, w), kernel_size, dilation, padding,
+                              stride).ravel() for e in np.eye(size)], 1)  # fmt: skip
+    return np.stack([(xi.ravel() @ jac).reshape(c, h, w) for xi in x])
+
+
+def np_pixel_shuffle(x: np.ndarray, upscale_factor: int) -> np.ndarray:
+    """Reference: output ``[c, h*r + i, w*r + j] = input[c*r*r + i*r + j, h, w]``."""
+    r = upscale_factor
+    *lead, crr, h, w = x.shape
+    y = np.empty((*lead, crr // (r * r), h * r, w * r), dtype=x.dtype)
+    for ch in range(crr):
+        c, i, j = ch // (r * r), (ch // r) % r, ch % r
+        y[..., c, i::r, j::r] = x[..., ch, :, :]
+    return y
+
+
+def np_pixel_unshuffle(x: np.ndarray, downscale_factor: int) -> np.ndarray:
+    r = downscale_factor
+    *lead, c, hr, wr = x.shape
+    y = np.empty((*lead, c * r * r, hr // r, wr // r), dtype=x.dtype)
+    for ch in range(c * r * r):
+        y[..., ch, :, :] = x[..., ch // (r * r), (ch // r) % r :: r, ch % r :: r]
+    return y
+
+
 def _np_pool_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     """Output length of a pool (PyTorch's formula; in ceil mode the last window must start
     inside the input or its left padding)."""
@@ -327,6 +372,22 @@ def np_pool1d(pool: Any) -> Any:
         return y if x.ndim == 3 else y[0]
 
     return ref
+
+
+def t_unfold(x: Any, **kw: Any) -> Any:
+    return _tm().nn.functional.unfold(x, **kw)
+
+
+def t_fold(x: Any, **kw: Any) -> Any:
+    return _tm().nn.functional.fold(x, **kw)
+
+
+def t_pixel_shuffle(x: Any, **kw: Any) -> Any:
+    return _tm().nn.functional.pixel_shuffle(x, **kw)
+
+
+def t_pixel_unshuffle(x: Any, **kw: Any) -> Any:
+    return _tm().nn.functional.pixel_unshuffle(x, **kw)
 
 
 def t_max_pool2d(x: Any, **kw: Any) -> Any:
@@ -537,6 +598,23 @@ CONV_OPS: list[OpInfo] = [
            ref_fn=lambda x, output_size: np_adaptive_avg_pool2d(x[..., None, :],
                                                                 (1, output_size))[..., 0, :],
            inputs=_pool_inputs([((2, 3, 7), {"output_size": 3}), ((3, 5), {"output_size": 8})])),
+    OpInfo(name="unfold", fn=_conv.unfold, torch_fn=t_unfold, ref_fn=np_unfold,
+           inputs=_pool_inputs([((2, 2, 4, 5), {"kernel_size": 2}),
+                                ((1, 2, 5, 4), {"kernel_size": (3, 2), "dilation": (1, 2),
+                                                "padding": 1, "stride": 2})])),
+    OpInfo(name="fold", fn=_conv.fold, torch_fn=t_fold, ref_fn=np_fold,
+           inputs=_pool_inputs([((2, 8, 12), {"output_size": (4, 5), "kernel_size": 2}),
+                                ((1, 12, 6), {"output_size": (5, 4), "kernel_size": (3, 2),
+                                              "dilation": (1, 2), "padding": 1,
+                                              "stride": 2})])),
+    OpInfo(name="pixel_shuffle", fn=_resample.pixel_shuffle, torch_fn=t_pixel_shuffle,
+           ref_fn=np_pixel_shuffle,
+           inputs=_pool_inputs([((2, 8, 2, 3), {"upscale_factor": 2}),
+                                ((9, 2, 1), {"upscale_factor": 3})])),
+    OpInfo(name="pixel_unshuffle", fn=_resample.pixel_unshuffle, torch_fn=t_pixel_unshuffle,
+           ref_fn=np_pixel_unshuffle,
+           inputs=_pool_inputs([((2, 2, 4, 6), {"downscale_factor": 2}),
+                                ((1, 3, 6), {"downscale_factor": 3})])),
     OpInfo(name="interpolate", fn=_resample.interpolate, torch_fn=t_interpolate,
            ref_fn=np_interpolate, inputs=_pool_inputs(INTERPOLATE_CASES)),
     OpInfo(name="avg_pool2d", fn=_conv.avg_pool2d, torch_fn=t_avg_pool2d,
@@ -547,6 +625,7 @@ __all__ = [
     "ADAPTIVE_CASES", "AVG_POOL_CASES", "CONV1D_CASES", "CONV2D_CASES", "CONV_OPS",
     "CONV_TRANSPOSE1D_CASES", "CONV_TRANSPOSE2D_CASES", "INTERPOLATE_CASES", "MAX_POOL_CASES",
     "POOL1D_CASES", "np_adaptive_avg_pool2d", "np_avg_pool2d", "np_conv1d", "np_conv2d",
-    "np_conv2d_input", "np_conv2d_weight", "np_conv_transpose1d", "np_conv_transpose2d",
-    "np_interpolate", "np_max_pool2d", "np_pool1d",
+    "np_conv2d_input", "np_conv2d_weight", "np_conv_transpose1d", "np_conv_transpose2d", "np_fold",
+    "np_interpolate", "np_max_pool2d", "np_pixel_shuffle", "np_pixel_unshuffle", "np_pool1d",
+    "np_unfold",
 ]  # fmt: skip

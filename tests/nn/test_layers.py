@@ -933,3 +933,19 @@ def test_instance_norm_running_statistics_match_torch() -> None:
         ours(np.zeros((2, 4, 2, 5)))
     with pytest.raises(cr.ShapeError, match="more than 1 position per channel"):
         cr.nn.InstanceNorm1d(2)(np.zeros((3, 2, 1)))
+
+
+def test_fold_of_unfold_counts_each_pixel_s_windows_and_bad_input() -> None:
+    F = cr.nn.functional
+    x = np.ones((1, 2, 4, 5))
+    counts = F.fold(F.unfold(x, 3, padding=1), (4, 5), 3, padding=1).numpy()
+    np.testing.assert_array_equal(counts[0, 0], [[4, 6, 6, 6, 4], [6, 9, 9, 9, 6],
+                                                 [6, 9, 9, 9, 6], [4, 6, 6, 6, 4]])  # fmt: skip
+    with pytest.raises(cr.ShapeError, match=r"fold: input \(1, 5, 4\) must be \(N, C\*4, 4\)"):
+        F.fold(np.zeros((1, 5, 4)), (3, 3), 2)
+    with pytest.raises(cr.ShapeError, match=r"pixel_shuffle: input \(1, 6, 2, 2\) must be"):
+        F.pixel_shuffle(np.zeros((1, 6, 2, 2)), 2)
+    with pytest.raises(cr.ShapeError, match=r"pixel_unshuffle: input \(1, 1, 3, 4\) must be"):
+        F.pixel_unshuffle(np.zeros((1, 1, 3, 4)), 2)
+    with pytest.raises(F.ArgumentError, match="factor must be an int >= 1, got 0"):
+        F.pixel_shuffle(np.zeros((1, 4, 2, 2)), 0)
