@@ -232,6 +232,12 @@ _OPTIMISERS = {
         ps, lr=1e-2, centered=True, momentum=0.9
     ),
     "adagrad": lambda ps: cr.optim.Adagrad(ps, lr=0.1, weight_decay=1e-2),
+    "adadelta": lambda ps: cr.optim.Adadelta(ps, weight_decay=1e-2),
+    "adamax": lambda ps: cr.optim.Adamax(ps, lr=1e-2),
+    "nadam-decoupled": lambda ps: cr.optim.NAdam(
+        ps, lr=1e-2, weight_decay=1e-2, decoupled_weight_decay=True
+    ),  # fmt: skip
+    "radam": lambda ps: cr.optim.RAdam(ps, lr=1e-2),
 }
 
 

@@ -34,12 +34,14 @@ __all__ = [
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
-def generate_square_subsequent_mask(size: int, dtype: Any = np.float32) -> Tensor:
+def generate_square_subsequent_mask(size: int, device: str | None = None,
+                                    dtype: Any = np.float32) -> Tensor:  # fmt: skip
     """The causal mask ``(size, size)``: 0 on and below the diagonal, ``-inf`` above (so
-    position ``i`` attends to positions ``<= i``), as PyTorch's
-    ``nn.Transformer.generate_square_subsequent_mask``."""
+    position ``i`` attends to positions ``<= i``), on ``device`` (default the CPU), as
+    PyTorch's ``nn.Transformer.generate_square_subsequent_mask``."""
     size = _checks.size("generate_square_subsequent_mask", "size", size, 1)
-    return Tensor(np.triu(np.full((size, size), -np.inf, dtype=dtype), k=1))
+    mask = Tensor(np.triu(np.full((size, size), -np.inf, dtype=dtype), k=1))
+    return mask if device in (None, "cpu") else mask.to(device)
 
 
 def _activation(owner: str, activation: str | Callable) -> Callable:
@@ -57,7 +59,8 @@ def _causal(mask: Any, is_causal: bool, x: Any, seq_axis: int) -> Any:
     if not is_causal or mask is not None:
         return mask
     x = x if isinstance(x, Tensor) else Tensor(x)
-    return generate_square_subsequent_mask(x.shape[seq_axis if x.ndim == 3 else 0], x.dtype)
+    size = x.shape[seq_axis if x.ndim == 3 else 0]
+    return generate_square_subsequent_mask(size, x.device, x.dtype)
 
 
 class _Layer(Module):
