@@ -236,7 +236,7 @@ _OPTIMISERS = {
     "adamax": lambda ps: cr.optim.Adamax(ps, lr=1e-2),
     "nadam-decoupled": lambda ps: cr.optim.NAdam(
         ps, lr=1e-2, weight_decay=1e-2, decoupled_weight_decay=True
-    ),  # fmt: skip
+    ),
     "radam": lambda ps: cr.optim.RAdam(ps, lr=1e-2),
 }
 
