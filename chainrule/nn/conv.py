@@ -25,9 +25,9 @@ from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d",
-    "ConvTranspose1d", "ConvTranspose2d", "Fold", "MaxPool1d", "MaxPool2d", "PixelShuffle",
-    "PixelUnshuffle", "Unfold", "Upsample",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Fold",
+    "MaxPool1d", "MaxPool2d", "PixelShuffle", "PixelUnshuffle", "Unfold", "Upsample",
 ]  # fmt: skip
 
 # PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
@@ -393,6 +393,40 @@ class AdaptiveAvgPool1d(Module):
 
     def forward(self, x: Any) -> Tensor:
         return F.adaptive_avg_pool1d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max pooling to a fixed output size (PyTorch's ``nn.AdaptiveMaxPool2d``):
+    (N, C, H, W) -> (N, C, *output_size), or unbatched; ``output_size`` an int or a pair
+    (None keeps that size). ``AdaptiveMaxPool2d(1)`` is global max pooling. With
+    ``return_indices`` the call returns ``(y, indices)`` as :class:`MaxPool2d`'s."""
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        adaptive_output_size("AdaptiveMaxPool2d", output_size)
+        self.output_size, self.return_indices = output_size, bool(return_indices)
+
+    def forward(self, x: Any) -> Tensor | tuple[Tensor, Tensor]:
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(Module):
+    """Max pooling to ``output_size`` along L: (N, C, L) -> (N, C, output_size), or
+    unbatched (C, L)."""
+
+    def __init__(self, output_size: int, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size = _checks.size("AdaptiveMaxPool1d", "output_size", output_size, 1)
+        self.return_indices = bool(return_indices)
+
+    def forward(self, x: Any) -> Tensor | tuple[Tensor, Tensor]:
+        return F.adaptive_max_pool1d(x, self.output_size, self.return_indices)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

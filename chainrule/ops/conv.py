@@ -1311,6 +1311,57 @@ def adaptive_avg_pool1d(x: Any, output_size: int | Sequence[int]) -> Tensor:
     return _pool_1d(op, adaptive_avg_pool2d, x, _on_row(output_size, "output_size", op, 1))
 
 
+def _adaptive_bounds(size: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive windows along one axis: ``[floor(i*size/out), ceil((i+1)*size/out))``."""
+    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+def adaptive_max_pool2d(
+    x: Any, output_size: Any, return_indices: bool = False
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Max pooling to a fixed output size (PyTorch's ``adaptive_max_pool2d``): x
+    ``(N, C, H, W)`` or ``(C, H, W)`` -> ``(N, C, OH, OW)`` over PyTorch's adaptive windows
+    (those of :func:`adaptive_avg_pool2d`); the gradient goes to each window's first
+    maximum. With ``return_indices`` also where each maximum sits (``row * W + col``, int64).
+    Windows that tile the input run as :func:`max_pool2d`; others one max per window."""
+    from chainrule import ops
+
+    x = _as_tensor(x)
+    if x.ndim not in (3, 4):
+        raise ShapeError(f"adaptive_max_pool2d: input must be (N, C, H, W) or (C, H, W), got "
+                         f"{x.shape}")  # fmt: skip
+    h, w = x.shape[-2:]
+    oh, ow = (full if size is None else size
+              for size, full in zip(adaptive_output_size("adaptive_max_pool2d", output_size),
+                                    (h, w)))  # fmt: skip
+    if h % oh == 0 and w % ow == 0:
+        return max_pool2d(x, (h // oh, w // ow), return_indices=return_indices)
+    rows, cols = _adaptive_bounds(h, oh), _adaptive_bounds(w, ow)
+    cells = [ops.max(x[..., r0:r1, c0:c1], axis=(-2, -1)) for r0, r1 in rows for c0, c1 in cols]
+    y = ops.stack(cells, axis=-1).reshape((*x.shape[:-2], oh, ow))
+    if not return_indices:
+        return y
+    xp = array_module(x.data)
+    where = []
+    for r0, r1 in rows:
+        for c0, c1 in cols:
+            window = x.data[..., r0:r1, c0:c1]
+            flat = window.reshape((*window.shape[:-2], -1)).argmax(axis=-1)
+            where.append((r0 + flat // (c1 - c0)) * w + c0 + flat % (c1 - c0))
+    indices = xp.stack(where, axis=-1).reshape((*x.shape[:-2], oh, ow)).astype(xp.int64)
+    return y, Tensor(indices)
+
+
+def adaptive_max_pool1d(
+    x: Any, output_size: int | Sequence[int], return_indices: bool = False
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Max pooling to ``output_size`` along L (PyTorch's ``adaptive_max_pool1d``): x
+    ``(N, C, L)`` (or ``(C, L)``) -> ``(N, C, output_size)``."""
+    op = "adaptive_max_pool1d"
+    return _pool_1d(op, adaptive_max_pool2d, x, _on_row(output_size, "output_size", op, 1),
+                    return_indices)  # fmt: skip
+
+
 def _patch_index(op: str, spatial: tuple, kernel_size: Any, dilation: Any, padding: Any,
                  stride: Any) -> tuple[Window, Any, Any]:  # fmt: skip
     """The geometry of ``unfold``/``fold`` and, for the padded input, the row and column
@@ -1384,8 +1435,7 @@ def _adaptive_weights(size: int, out: int, dtype: Any) -> Any:
     """The ``(out, size)`` averaging matrix of adaptive pooling: row ``i`` averages
     ``[floor(i * size / out), ceil((i + 1) * size / out))``, PyTorch's windows."""
     rows = np.zeros((out, size), dtype=dtype)
-    for i in range(out):
-        lo, hi = (i * size) // out, -(-((i + 1) * size) // out)
+    for i, (lo, hi) in enumerate(_adaptive_bounds(size, out)):
         rows[i, lo:hi] = 1.0 / (hi - lo)
     return rows
 
@@ -1430,7 +1480,8 @@ def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
 
 __all__ = [
     "AvgPool", "ConvGeometry", "ConvInputGrad", "ConvWeightGrad", "Convolution", "MaxPool",
-    "Window", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_output_size", "avg_pool1d",
-    "avg_pool2d", "conv1d", "conv2d", "conv2d_input", "conv2d_weight", "conv_transpose1d",
-    "conv_transpose2d", "fold", "max_pool1d", "max_pool2d", "same_padding", "unfold",
+    "Window", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
+    "adaptive_max_pool2d", "adaptive_output_size", "avg_pool1d", "avg_pool2d", "conv1d", "conv2d",
+    "conv2d_input", "conv2d_weight", "conv_transpose1d", "conv_transpose2d", "fold", "max_pool1d",
+    "max_pool2d", "same_padding", "unfold",
 ]  # fmt: skip

@@ -1160,6 +1160,10 @@ def _core() -> list[ModuleInfo]:
               inputs=_x((2, 8, 2, 3), (4, 1, 2))),
         _same("PixelUnshuffle(2)", _nn("PixelUnshuffle"), "PixelUnshuffle", 2,
               inputs=_x((2, 2, 4, 2), (1, 2, 4))),
+        _same("AdaptiveMaxPool2d((2, 3))", _nn("AdaptiveMaxPool2d"), "AdaptiveMaxPool2d",
+              (2, 3), inputs=_x((2, 2, 5, 4), (2, 3, 5)), domain=distinct(0.05)),
+        _same("AdaptiveMaxPool1d(3)", _nn("AdaptiveMaxPool1d"), "AdaptiveMaxPool1d", 3,
+              inputs=_x((2, 2, 7), (2, 5)), domain=distinct(0.05)),
         # 1-D pools
         _same("MaxPool1d(3, 2, 1)", _nn("MaxPool1d"), "MaxPool1d", 3, 2, 1,
               inputs=_x((2, 2, 7), (2, 5)), domain=distinct(0.05)),

@@ -390,6 +390,23 @@ def t_pixel_unshuffle(x: Any, **kw: Any) -> Any:
     return _tm().nn.functional.pixel_unshuffle(x, **kw)
 
 
+def t_adaptive_max_pool2d(x: Any, **kw: Any) -> Any:
+    return _tm().nn.functional.adaptive_max_pool2d(x, **kw)
+
+
+def np_adaptive_max_pool2d(x: np.ndarray, output_size: Any) -> np.ndarray:
+    """Window by window, PyTorch's adaptive windows (as :func:`np_adaptive_avg_pool2d`)."""
+    h, w = x.shape[-2:]
+    oh, ow = output_size if isinstance(output_size, tuple) else (output_size, output_size)
+    y = np.empty(x.shape[:-2] + (oh, ow), dtype=x.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            r0, r1 = (i * h) // oh, math.ceil((i + 1) * h / oh)
+            c0, c1 = (j * w) // ow, math.ceil((j + 1) * w / ow)
+            y[..., i, j] = x[..., r0:r1, c0:c1].max(axis=(-2, -1))
+    return y
+
+
 def t_max_pool2d(x: Any, **kw: Any) -> Any:
     return _tm().nn.functional.max_pool2d(x, **kw)
 
@@ -598,6 +615,11 @@ CONV_OPS: list[OpInfo] = [
            ref_fn=lambda x, output_size: np_adaptive_avg_pool2d(x[..., None, :],
                                                                 (1, output_size))[..., 0, :],
            inputs=_pool_inputs([((2, 3, 7), {"output_size": 3}), ((3, 5), {"output_size": 8})])),
+    OpInfo(name="adaptive_max_pool2d", fn=_conv.adaptive_max_pool2d,
+           torch_fn=t_adaptive_max_pool2d, ref_fn=np_adaptive_max_pool2d, domain=distinct(),
+           inputs=_pool_inputs([((2, 2, 7, 5), {"output_size": 3}),  # overlapping windows
+                                ((1, 2, 6, 4), {"output_size": (3, 2)}),  # tiles: max_pool2d
+                                ((3, 5, 4), {"output_size": (2, 3)})])),
     OpInfo(name="unfold", fn=_conv.unfold, torch_fn=t_unfold, ref_fn=np_unfold,
            inputs=_pool_inputs([((2, 2, 4, 5), {"kernel_size": 2}),
                                 ((1, 2, 5, 4), {"kernel_size": (3, 2), "dilation": (1, 2),
@@ -624,8 +646,8 @@ CONV_OPS: list[OpInfo] = [
 __all__ = [
     "ADAPTIVE_CASES", "AVG_POOL_CASES", "CONV1D_CASES", "CONV2D_CASES", "CONV_OPS",
     "CONV_TRANSPOSE1D_CASES", "CONV_TRANSPOSE2D_CASES", "INTERPOLATE_CASES", "MAX_POOL_CASES",
-    "POOL1D_CASES", "np_adaptive_avg_pool2d", "np_avg_pool2d", "np_conv1d", "np_conv2d",
-    "np_conv2d_input", "np_conv2d_weight", "np_conv_transpose1d", "np_conv_transpose2d", "np_fold",
-    "np_interpolate", "np_max_pool2d", "np_pixel_shuffle", "np_pixel_unshuffle", "np_pool1d",
-    "np_unfold",
+    "POOL1D_CASES", "np_adaptive_avg_pool2d", "np_adaptive_max_pool2d", "np_avg_pool2d",
+    "np_conv1d", "np_conv2d", "np_conv2d_input", "np_conv2d_weight", "np_conv_transpose1d",
+    "np_conv_transpose2d", "np_fold", "np_interpolate", "np_max_pool2d", "np_pixel_shuffle",
+    "np_pixel_unshuffle", "np_pool1d", "np_unfold",
 ]  # fmt: skip
