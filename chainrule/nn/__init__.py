@@ -71,7 +71,7 @@ from chainrule.nn.layers import (
     Maxout,
     Normalize,
 )
-from chainrule.nn.linear import Flatten, Identity, Linear, Unflatten
+from chainrule.nn.linear import Bilinear, Flatten, Identity, Linear, Unflatten
 from chainrule.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -121,12 +121,12 @@ from chainrule.nn.transformer import (
 
 __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Add",
-    "AvgPool1d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "CELU",
-    "CircularPad1d", "CircularPad2d", "Concat", "ConstantPad1d", "ConstantPad2d", "Conv1d",
-    "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "CosineSimilarity", "CrossEntropyLoss",
-    "Dropout", "Dropout1d", "Dropout2d", "ELU", "Embedding", "Flatten", "Fold", "GELU", "GLU",
-    "GRU", "GRUCell", "GaussianNLLLoss", "Graph", "GraphBuildError", "GroupNorm", "HardTanh",
-    "Hardshrink", "Hardsigmoid", "Hardswish", "HingeLoss", "HuberLoss", "Identity",
+    "AvgPool1d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d",
+    "Bilinear", "CELU", "CircularPad1d", "CircularPad2d", "Concat", "ConstantPad1d",
+    "ConstantPad2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "CosineSimilarity",
+    "CrossEntropyLoss", "Dropout", "Dropout1d", "Dropout2d", "ELU", "Embedding", "Flatten", "Fold",
+    "GELU", "GLU", "GRU", "GRUCell", "GaussianNLLLoss", "Graph", "GraphBuildError", "GroupNorm",
+    "HardTanh", "Hardshrink", "Hardsigmoid", "Hardswish", "HingeLoss", "HuberLoss", "Identity",
     "IncompatibleKeys", "InstanceNorm1d", "InstanceNorm2d", "KLDivLoss", "L1Loss", "LSTM",
     "LSTMCell", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MSELoss",
     "MarginRankingLoss", "MaxPool1d", "MaxPool2d", "Maxout", "Mish", "Module", "ModuleDict",

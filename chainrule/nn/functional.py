@@ -537,6 +537,26 @@ def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
     return _nn.Linear.apply(x, w, b)
 
 
+def bilinear(input1: Any, input2: Any, weight: Any, bias: Any = None) -> Tensor:
+    """``y_k = x1 @ weight[k] @ x2 + bias_k`` (PyTorch's ``F.bilinear``): ``input1``
+    (*, in1), ``input2`` (*, in2) with the same leading axes, ``weight`` (out, in1, in2),
+    ``bias`` (out,) or None -> (*, out). One GEMM with the weight laid out (in1, out*in2),
+    then a product with ``x2`` summed over in2."""
+    a, b, w = _tensor(input1), _tensor(input2), _tensor(weight)
+    if w.ndim != 3 or not a.ndim or a.shape[:-1] != b.shape[:-1] or (
+            (a.shape[-1], b.shape[-1]) != w.shape[1:]):  # fmt: skip
+        raise ShapeError(f"bilinear: inputs {a.shape} and {b.shape} and weight {w.shape} do "
+                         f"not fit: expected (*, in1), (*, in2) and (out, in1, in2)")  # fmt: skip
+    out, in1, in2 = w.shape
+    if bias is not None and tuple(_tensor(bias).shape) != (out,):
+        raise ShapeError(f"bilinear: bias shape {_tensor(bias).shape} does not fit weight "
+                         f"shape {w.shape}")  # fmt: skip
+    wm = ops.transpose(w, (1, 0, 2)).reshape((in1, out * in2))
+    t = (a @ wm).reshape((*a.shape[:-1], out, in2))
+    y = ops.sum(t * b.reshape((*b.shape[:-1], 1, in2)), axis=-1)
+    return y if bias is None else y + bias
+
+
 # ---- losses ---------------------------------------------------------------------------------
 
 
@@ -938,14 +958,14 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 __all__ = [
     "ArgumentError", "LabelError", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu", "conv1d", "conv2d",
-    "conv_transpose1d", "conv_transpose2d", "cosine_similarity", "cross_entropy", "dropout",
-    "dropout1d", "dropout2d", "elu", "embedding", "fold", "gaussian_nll_loss", "gelu", "glu",
-    "group_norm", "hardshrink", "hardsigmoid", "hardswish", "hardtanh", "hinge_loss", "huber_loss",
-    "instance_norm", "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear",
-    "log_softmax", "logsigmoid", "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish",
-    "mse_loss", "nll_loss", "noisy_relu", "normalize", "one_hot", "pad", "pairwise_distance",
-    "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu", "relu", "relu6", "selu",
-    "sigmoid", "silu", "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin", "softplus",
-    "softshrink", "softsign", "tanh", "tanhshrink", "unfold",
+    "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu", "conv1d",
+    "conv2d", "conv_transpose1d", "conv_transpose2d", "cosine_similarity", "cross_entropy",
+    "dropout", "dropout1d", "dropout2d", "elu", "embedding", "fold", "gaussian_nll_loss", "gelu",
+    "glu", "group_norm", "hardshrink", "hardsigmoid", "hardswish", "hardtanh", "hinge_loss",
+    "huber_loss", "instance_norm", "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu",
+    "linear", "log_softmax", "logsigmoid", "margin_ranking_loss", "max_pool1d", "max_pool2d",
+    "mish", "mse_loss", "nll_loss", "noisy_relu", "normalize", "one_hot", "pad",
+    "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu", "relu",
+    "relu6", "selu", "sigmoid", "silu", "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin",
+    "softplus", "softshrink", "softsign", "tanh", "tanhshrink", "unfold",
 ]  # fmt: skip

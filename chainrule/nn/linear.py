@@ -1,4 +1,4 @@
-"""Linear layers and shape helpers: Linear, Flatten, Unflatten, Identity."""
+"""Linear layers and shape helpers: Linear, Bilinear, Flatten, Unflatten, Identity."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from chainrule.nn.parameter import Parameter
 from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
-__all__ = ["Flatten", "Identity", "Linear", "Unflatten"]
+__all__ = ["Bilinear", "Flatten", "Identity", "Linear", "Unflatten"]
 
 
 class Linear(Module):
@@ -70,6 +70,46 @@ class Linear(Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}"
         )
+
+
+class Bilinear(Module):
+    """``y = x1^T W x2 + b`` per output unit (PyTorch's ``nn.Bilinear``).
+
+    Shapes: ``m(x1, x2)``: (*, in1_features), (*, in2_features) -> (*, out_features).
+
+    Attributes:
+        weight: (out_features, in1_features, in2_features), bias: (out_features,); both
+            initialised as PyTorch: U(-1/sqrt(in1_features), 1/sqrt(in1_features)).
+    """
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int,
+                 bias: bool = True, dtype: Any = None) -> None:  # fmt: skip
+        super().__init__()
+        sizes = [_checks.size("Bilinear", name, v) for name, v in (
+            ("in1_features", in1_features), ("in2_features", in2_features),
+            ("out_features", out_features))]  # fmt: skip
+        self.in1_features, self.in2_features, self.out_features = sizes
+        dt = float32 if dtype is None else as_dtype(dtype)
+        self.weight = Parameter(np.empty((sizes[2], sizes[0], sizes[1]), dtype=dt))
+        if bias:
+            self.bias = Parameter(np.empty((sizes[2],), dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: weight and bias U(-1/sqrt(in1_features), 1/sqrt(in1_features))."""
+        bound = 1 / math.sqrt(self.in1_features) if self.in1_features else 0.0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x1: Any, x2: Any) -> Tensor:
+        return F.bilinear(x1, x2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")  # fmt: skip
 
 
 class Flatten(Module):

@@ -1147,6 +1147,8 @@ def _core() -> list[ModuleInfo]:
                    torch_ctor=_tnn("MultiheadAttention", 4, 2, dropout=0.5),
                    inputs=_mha_inputs(batch_first=False, masks=False), random=True,
                    skip={"torch": ("train",)}),
+        _same("Bilinear(3, 2, 4)", nn.Bilinear, "Bilinear", 3, 2, 4,
+              inputs=_xs((5, 3), (5, 2))),
         _same("Unflatten(1, (2, -1))", nn.Unflatten, "Unflatten", 1, (2, -1),
               inputs=_x((3, 6), (2, 4, 2))),
         _same("CosineSimilarity", nn.CosineSimilarity, "CosineSimilarity",

@@ -614,6 +614,17 @@ def _np_pairwise_distance(a: np.ndarray, b: np.ndarray, p: float = 2.0, eps: flo
     return np.linalg.norm(a - b + eps, ord=p, axis=-1, keepdims=keepdim)
 
 
+def _bilinear_inputs(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((_r(rng, (4, 3)), _r(rng, (4, 2)), _r(rng, (5, 3, 2)), _r(rng, (5,)))),
+            Sample((_r(rng, (2, 2, 3)), _r(rng, (2, 2, 4)), _r(rng, (2, 3, 4))))]  # fmt: skip
+
+
+def _np_bilinear(a: np.ndarray, b: np.ndarray, w: np.ndarray,
+                 bias: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    y = np.einsum("...i,kij,...j->...k", a, w, b)
+    return y if bias is None else y + bias
+
+
 # ---- the table -------------------------------------------------------------------------------
 
 _SOFTMAX_CASES = _unary(shapes=(), kwargs=({"dim": -1},), shifts=(500.0,))
@@ -708,6 +719,8 @@ NN_OPS: list[OpInfo] = [
            torch_fn=_tf("pairwise_distance"), ref_fn=_np_pairwise_distance,
            inputs=_distance_inputs,
            domain=_diff_away(0.0)),
+    OpInfo(name="F.bilinear", fn=F.bilinear, torch_fn=_tf("bilinear"), ref_fn=_np_bilinear,
+           inputs=_bilinear_inputs),
     OpInfo(name="F.pad", fn=F.pad, torch_fn=_tf("pad"), ref_fn=_np_torch_pad, inputs=_pad_inputs),
     OpInfo(name="F.softmax", fn=F.softmax, torch_fn=_tf("softmax"), ref_fn=_np_softmax,
            inputs=_softmax_inputs),
