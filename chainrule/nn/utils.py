@@ -1,6 +1,6 @@
-"""Module utilities: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``) and
-:func:`check_module`, the one-call check of a
-module's derivatives (Torch7's ``testJacobian`` and ``testJacobianParameters``)."""
+"""Module utilities: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``),
+``parameters_to_vector`` / ``vector_to_parameters``, and :func:`check_module`, the one-call
+check of a module's derivatives (Torch7's ``testJacobian`` and ``testJacobianParameters``)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autodiff.gradcheck import gradcheck
-from chainrule.errors import AnomalyError, ChainruleError, GradcheckError, GraphError
+from chainrule.errors import AnomalyError, ChainruleError, GradcheckError, GraphError, ShapeError
 from chainrule.nn.module import Module, ModuleTypeError, _leaves, _map
 from chainrule.tensor import Tensor, to_array, wrap
 
-__all__ = ["ClipError", "check_module", "clip_grad_norm_", "clip_grad_value_"]
+__all__ = [
+    "ClipError", "check_module", "clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
+    "vector_to_parameters",
+]  # fmt: skip
 
 
 class ClipError(ChainruleError, ValueError):
@@ -116,6 +119,33 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
 
 # ---------------------------------------------------------------------------------------
 # check_module
+
+
+def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
+    """Every parameter flattened and joined into one 1-D Tensor, in order (PyTorch's
+    ``parameters_to_vector``); differentiable, so a gradient flows back to each."""
+    from chainrule import ops
+
+    params = list(parameters)
+    if not params or not all(isinstance(p, Tensor) for p in params):
+        raise ModuleTypeError("parameters_to_vector takes a non-empty iterable of Tensors")
+    return ops.concatenate([p.reshape((-1,)) for p in params])
+
+
+def vector_to_parameters(vec: Any, parameters: Iterable[Tensor]) -> None:
+    """Copy consecutive slices of the 1-D ``vec`` into the parameters' values, in place (the
+    inverse of :func:`parameters_to_vector`; PyTorch's ``vector_to_parameters``)."""
+    params = list(parameters)
+    v = to_array(vec)
+    total = sum(p.size for p in params)
+    if v.ndim != 1 or v.shape[0] != total:
+        raise ShapeError(f"vector_to_parameters: expected a 1-D vector of the {total} "
+                         f"parameter values, got shape {tuple(v.shape)}")  # fmt: skip
+    start = 0
+    for p in params:
+        p.data[...] = backend.to_device(v[start : start + p.size], p.device).reshape(p.shape)
+        p._version[0] += 1  # an in-place write: graphs that saved p notice
+        start += p.size
 
 
 def check_module(

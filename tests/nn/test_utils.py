@@ -40,3 +40,16 @@ def test_clip_grad_value():
     ps = params_with_grads([-3.0, 0.5, 2.0])
     nn.utils.clip_grad_value_(ps, 1.0)
     np.testing.assert_array_equal(ps[0].grad.numpy(), [-1.0, 0.5, 1.0])
+
+
+def test_parameters_to_vector_and_back() -> None:
+    m = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.Linear(4, 2))
+    v = cr.nn.utils.parameters_to_vector(m.parameters())
+    assert v.shape == (26,)
+    np.testing.assert_array_equal(v.numpy()[:12], m[0].weight.numpy().ravel())
+    (v * v).sum().backward()  # differentiable: each parameter gets its slice's gradient
+    np.testing.assert_allclose(m[1].bias.grad.numpy(), 2 * m[1].bias.numpy())
+    cr.nn.utils.vector_to_parameters(np.arange(26, dtype=np.float32), m.parameters())
+    np.testing.assert_array_equal(m[1].bias.numpy(), [24, 25])
+    with pytest.raises(cr.ShapeError, match=r"the 26 parameter values, got shape \(3,\)"):
+        cr.nn.utils.vector_to_parameters(np.zeros(3), m.parameters())
