@@ -64,21 +64,41 @@ def _causal(mask: Any, is_causal: bool, x: Any, seq_axis: int) -> Any:
 
 
 class _Layer(Module):
-    """What the encoder and decoder layers share: the feed-forward block and options."""
+    """What the encoder and decoder layers share: their arguments, children and the
+    feed-forward block. A decoder layer (``_cross``) adds attention over the memory, with
+    its own norm and dropout (PyTorch's names: ``multihead_attn``, ``norm3``, ``dropout3``)."""
 
-    def _init_common(
-        self, d_model: int, dim_feedforward: int, dropout: float, activation: str | Callable,
-        layer_norm_eps: float, batch_first: bool, norm_first: bool, bias: bool, dtype: Any,
+    _cross = False
+
+    def __init__(
+        self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
+        activation: str | Callable = "relu", layer_norm_eps: float = 1e-5,
+        batch_first: bool = False, norm_first: bool = False, bias: bool = True,
+        dtype: Any = None,
     ) -> None:  # fmt: skip
-        name = type(self).__name__
+        super().__init__()
+
+        def attention() -> MultiheadAttention:
+            return MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                      batch_first=batch_first, dtype=dtype)  # fmt: skip
+
+        def norm() -> LayerNorm:
+            return LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+
+        self.self_attn = attention()
+        if self._cross:
+            self.multihead_attn = attention()
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
         self.norm_first, self.batch_first = norm_first, batch_first
-        self.activation = _activation(name, activation)
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.activation = _activation(type(self).__name__, activation)
+        self.norm1, self.norm2 = norm(), norm()
+        if self._cross:
+            self.norm3 = norm()
         self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
+        if self._cross:
+            self.dropout3 = Dropout(dropout)
 
     def _attend(self, attn: MultiheadAttention, q: Any, kv: Any, mask: Any, padding: Any,
                 drop: Dropout) -> Tensor:  # fmt: skip
@@ -112,18 +132,6 @@ class TransformerEncoderLayer(_Layer):
     :func:`generate_square_subsequent_mask`.
     """
 
-    def __init__(
-        self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-        activation: str | Callable = "relu", layer_norm_eps: float = 1e-5,
-        batch_first: bool = False, norm_first: bool = False, bias: bool = True,
-        dtype: Any = None,
-    ) -> None:  # fmt: skip
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, dtype=dtype)  # fmt: skip
-        self._init_common(d_model, dim_feedforward, dropout, activation, layer_norm_eps,
-                          batch_first, norm_first, bias, dtype)  # fmt: skip
-
     def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool = False) -> Tensor:  # fmt: skip
         mask = _causal(src_mask, is_causal, src, self._seq_axis)
@@ -150,21 +158,7 @@ class TransformerDecoderLayer(_Layer):
     (T, S).
     """
 
-    def __init__(
-        self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-        activation: str | Callable = "relu", layer_norm_eps: float = 1e-5,
-        batch_first: bool = False, norm_first: bool = False, bias: bool = True,
-        dtype: Any = None,
-    ) -> None:  # fmt: skip
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, dtype=dtype)  # fmt: skip
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                                 batch_first=batch_first, dtype=dtype)  # fmt: skip
-        self._init_common(d_model, dim_feedforward, dropout, activation, layer_norm_eps,
-                          batch_first, norm_first, bias, dtype)  # fmt: skip
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.dropout3 = Dropout(dropout)
+    _cross = True
 
     def forward(
         self, tgt: Any, memory: Any, tgt_mask: Any = None, memory_mask: Any = None,

@@ -22,6 +22,16 @@ def lerp_(a: Any, b: Any, w: float, tmp: Any) -> None:
         np.subtract(b, tmp, out=a)
 
 
+def moments_(m: Any, v: Any, g: Any, beta1: float, beta2: float, tmp: Any) -> None:
+    """Adam's moment estimates in place, rounded as torch's ``lerp_`` and ``addcmul_``:
+    ``m <- beta1 * m + (1 - beta1) * g`` and ``v <- beta2 * v + (1 - beta2) * g * g``."""
+    lerp_(m, g, 1 - beta1, tmp)
+    v *= beta2
+    np.multiply(g, 1 - beta2, out=tmp)
+    tmp *= g
+    v += tmp
+
+
 class Adam(Optimizer):
     r"""Adam, exactly as ``torch.optim.Adam`` computes it.
 
@@ -92,11 +102,7 @@ class Adam(Optimizer):
             g = self._l2(x, g, wd)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         t = self._scratch(x, 1)
-        lerp_(m, g, 1 - beta1, t)
-        v *= beta2
-        np.multiply(g, 1 - beta2, out=t)
-        t *= g
-        v += t
+        moments_(m, v, g, beta1, beta2, t)
         step_size = lr / (1 - beta1**step)
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
         if group["amsgrad"]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import array_module
-from chainrule.optim.adam import Adam, lerp_
+from chainrule.optim.adam import Adam, moments_
 from chainrule.optim.optimizer import ParamsT, check_number
 from chainrule.tensor import Tensor
 
@@ -47,13 +47,7 @@ class _AdamFamily(Adam):
         elif wd != 0:
             g = self._l2(x, g, wd)
         beta1, beta2 = group["betas"]
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        t = self._scratch(x, 1)
-        lerp_(m, g, 1 - beta1, t)
-        v *= beta2
-        np.multiply(g, 1 - beta2, out=t)
-        t *= g
-        v += t
+        moments_(state["exp_avg"], state["exp_avg_sq"], g, beta1, beta2, self._scratch(x, 1))
         return state, g, step
 
     def _fresh_state(self) -> dict[str, Any]:
