@@ -28,7 +28,7 @@ import numpy as np
 
 from chainrule import ops
 from chainrule.backend import array_module
-from chainrule.errors import ShapeError
+from chainrule.errors import DTypeError, ShapeError
 from chainrule.ops.conv import adaptive_avg_pool2d
 from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor
@@ -133,6 +133,9 @@ def interpolate(
         wanted = " or ".join(f"{r + 2}-D" for r in _MODES[mode])
         raise ShapeError(f"interpolate: mode={mode!r} takes {wanted} input (N, C, *spatial), "
                          f"got shape {x.shape}")  # fmt: skip
+    if mode != "nearest" and x.dtype.kind != "f":
+        raise DTypeError(f"interpolate: mode={mode!r} needs a floating-point input, got dtype "
+                         f"{x.dtype} (nearest takes any dtype)")  # fmt: skip
     spatial = x.shape[2:]
     out, inv_scales = _sizes_and_scales(spatial, size, scale_factor, bool(recompute_scale_factor))
     if mode == "area":

@@ -720,6 +720,10 @@ def test_interpolate_bad_arguments_name_the_problem() -> None:
         F.interpolate(x, scale_factor=-1)
     with pytest.raises(cr.ShapeError, match=r"shrinks input size \(4, 4\) to \(0, 0\)"):
         F.interpolate(x, scale_factor=0.2)
+    ints = np.arange(16).reshape(1, 1, 4, 4)
+    with pytest.raises(cr.DTypeError, match="mode='bilinear' needs a floating-point input"):
+        F.interpolate(ints, scale_factor=2, mode="bilinear")
+    assert F.interpolate(ints, scale_factor=2).dtype == np.int64  # nearest copies any dtype
 
 
 def test_upsample_nearest_repeats_and_its_gradient_sums_the_copies() -> None:
