@@ -31,6 +31,7 @@ TESTED = {
     "mnist_cnn.py",
     "mnist_mlp.py",
     "modular_backprop.py",
+    "pointer_transformer.py",
     "xor.py",
 }
 
@@ -213,3 +214,11 @@ def test_char_lstm_hand_written_cell() -> None:
     assert "written with core ops" in out
     m = re.search(r"^loss: (\d+\.\d+) -> (\d+\.\d+)", out, re.M)
     assert m and float(m.group(2)) < float(m.group(1)) - 0.3
+
+
+def test_pointer_transformer_learns_to_attend_where_the_pointer_says() -> None:
+    out = run_example("pointer_transformer.py", "--quick")
+    acc = float(re.search(r"^test accuracy: (\d+\.\d)%", out, re.M).group(1))
+    assert acc >= 95.0, out
+    shares = [float(v) for v in re.findall(r"pointed-to position in (\d+\.\d)%", out)]
+    assert len(shares) == 2 and max(shares) >= 90.0, out
