@@ -26,6 +26,7 @@ TESTED = {
     "char_lstm.py",
     "custom_module.py",
     "dead_relus.py",
+    "digits_autoencoder.py",
     "forward_vs_reverse.py",
     "logistic_regression.py",
     "mnist_cnn.py",
@@ -222,3 +223,12 @@ def test_pointer_transformer_learns_to_attend_where_the_pointer_says() -> None:
     assert acc >= 95.0, out
     shares = [float(v) for v in re.findall(r"pointed-to position in (\d+\.\d)%", out)]
     assert len(shares) == 2 and max(shares) >= 90.0, out
+
+
+def test_digits_autoencoder_beats_pca_with_the_same_code_size() -> None:
+    out = run_example("digits_autoencoder.py", "--quick")
+    m = re.search(r"^test error: autoencoder (\d\.\d+), PCA with 8 components (\d\.\d+), "
+                  r"mean image (\d\.\d+)", out, re.M)  # fmt: skip
+    assert m, out
+    ours, pca, mean = (float(v) for v in m.groups())
+    assert ours < 0.9 * pca and ours < 0.5 * mean, out
