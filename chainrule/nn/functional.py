@@ -676,6 +676,73 @@ def poisson_nll_loss(input: Any, target: Any, *, log_input: bool = True, full: b
     return _reduce(loss, reduction)
 
 
+def cosine_embedding_loss(input1: Any, input2: Any, target: Any, *, margin: float = 0.0,
+                          reduction: str = "mean") -> Tensor:  # fmt: skip
+    """``1 - cos(x1, x2)`` where ``target`` is 1 and ``max(0, cos(x1, x2) - margin)`` where
+    it is -1 (PyTorch's ``cosine_embedding_loss``): ``x1, x2`` (N, D) or (D,), ``target``
+    (N,) or (). The cosine is PyTorch's here: ``x1.x2 / sqrt((|x1|^2 + 1e-12)(|x2|^2 +
+    1e-12))``."""
+    _check_reduction("cosine_embedding_loss", reduction)
+    a, b, t = _tensor(input1), _tensor(input2), _tensor(target)
+    if a.shape != b.shape or a.ndim not in (1, 2) or t.shape != a.shape[:-1]:
+        raise ShapeError(f"cosine_embedding_loss: inputs {a.shape} and {b.shape} must be one "
+                         f"shape, (N, D) or (D,), and target {t.shape} (N,) or ()")  # fmt: skip
+    dot = ops.sum(a * b, axis=-1)
+    norms = (ops.sum(a * a, axis=-1) + 1e-12) * (ops.sum(b * b, axis=-1) + 1e-12)
+    cos = dot / ops.sqrt(norms)
+    loss = ops.where(t.data == 1, 1.0 - cos, 0.0) + ops.where(
+        t.data == -1, ops.relu(cos - margin), 0.0)  # fmt: skip
+    return _reduce(loss, reduction)
+
+
+def hinge_embedding_loss(input: Any, target: Any, *, margin: float = 1.0,
+                         reduction: str = "mean") -> Tensor:  # fmt: skip
+    """``x`` where ``target`` is 1 and ``max(0, margin - x)`` where it is -1 (PyTorch's
+    ``hinge_embedding_loss``, for distances ``x`` between pairs labelled similar (1) or
+    dissimilar (-1)); ``target`` of ``input``'s shape."""
+    _check_reduction("hinge_embedding_loss", reduction)
+    x, t = _tensor(input), _tensor(target)
+    _same_shape("hinge_embedding_loss", x, t)
+    loss = ops.where(t.data != 1, ops.relu(margin - x), 0.0) + ops.where(t.data != -1, x, 0.0)
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_loss(anchor: Any, positive: Any, negative: Any, *, margin: float = 1.0,
+                        p: float = 2.0, eps: float = 1e-6, swap: bool = False,
+                        reduction: str = "mean") -> Tensor:  # fmt: skip
+    """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d`` the :func:`pairwise_distance`
+    (PyTorch's ``triplet_margin_loss``); ``swap`` uses ``min(d(a, n), d(p, n))`` as the
+    negative distance. ``anchor``, ``positive``, ``negative`` (N, D) or (D,)."""
+    _check_reduction("triplet_margin_loss", reduction)
+    a = _tensor(anchor)
+    shapes = {a.shape, _tensor(positive).shape, _tensor(negative).shape}
+    if len(shapes) != 1 or a.ndim not in (1, 2):
+        raise ShapeError(f"triplet_margin_loss: anchor, positive and negative must be one "
+                         f"shape, (N, D) or (D,), got {sorted(shapes)}")  # fmt: skip
+    d_pos = pairwise_distance(a, positive, p, eps)
+    d_neg = pairwise_distance(a, negative, p, eps)
+    if swap:
+        d_neg = ops.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    return _reduce(ops.relu(d_pos - d_neg + margin), reduction)
+
+
+def multilabel_soft_margin_loss(input: Any, target: Any, weight: Any = None, *,
+                                reduction: str = "mean") -> Tensor:  # fmt: skip
+    """Binary cross-entropy of each of C labels from logits, averaged over the labels
+    (PyTorch's ``multilabel_soft_margin_loss``): ``input`` (N, C) or (C,), ``target`` 0/1 of
+    its shape, ``weight`` (C,) per label. "none" returns (N,) or ()."""
+    _check_reduction("multilabel_soft_margin_loss", reduction)
+    x, t = _tensor(input), _tensor(target)
+    _same_shape("multilabel_soft_margin_loss", x, t)
+    if x.ndim not in (1, 2):
+        raise ShapeError(f"multilabel_soft_margin_loss: input must be (N, C) or (C,), got "
+                         f"{x.shape}")  # fmt: skip
+    loss = -(t * logsigmoid(x) + (1.0 - t) * logsigmoid(-x))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(ops.mean(loss, axis=-1), reduction)
+
+
 def gaussian_nll_loss(input: Any, target: Any, var: Any, *, full: bool = False,
                       eps: float = 1e-6, reduction: str = "mean") -> Tensor:  # fmt: skip
     """Negative log-likelihood of ``target`` under a Gaussian with mean ``input`` and
@@ -959,13 +1026,14 @@ __all__ = [
     "ArgumentError", "LabelError", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
     "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu", "conv1d",
-    "conv2d", "conv_transpose1d", "conv_transpose2d", "cosine_similarity", "cross_entropy",
-    "dropout", "dropout1d", "dropout2d", "elu", "embedding", "fold", "gaussian_nll_loss", "gelu",
-    "glu", "group_norm", "hardshrink", "hardsigmoid", "hardswish", "hardtanh", "hinge_loss",
-    "huber_loss", "instance_norm", "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu",
-    "linear", "log_softmax", "logsigmoid", "margin_ranking_loss", "max_pool1d", "max_pool2d",
-    "mish", "mse_loss", "nll_loss", "noisy_relu", "normalize", "one_hot", "pad",
+    "conv2d", "conv_transpose1d", "conv_transpose2d", "cosine_embedding_loss", "cosine_similarity",
+    "cross_entropy", "dropout", "dropout1d", "dropout2d", "elu", "embedding", "fold",
+    "gaussian_nll_loss", "gelu", "glu", "group_norm", "hardshrink", "hardsigmoid", "hardswish",
+    "hardtanh", "hinge_embedding_loss", "hinge_loss", "huber_loss", "instance_norm", "interpolate",
+    "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid",
+    "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish", "mse_loss",
+    "multilabel_soft_margin_loss", "nll_loss", "noisy_relu", "normalize", "one_hot", "pad",
     "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu", "relu",
     "relu6", "selu", "sigmoid", "silu", "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin",
-    "softplus", "softshrink", "softsign", "tanh", "tanhshrink", "unfold",
+    "softplus", "softshrink", "softsign", "tanh", "tanhshrink", "triplet_margin_loss", "unfold",
 ]  # fmt: skip

@@ -11,9 +11,10 @@ from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "GaussianNLLLoss", "HingeLoss",
-    "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss", "MarginRankingLoss", "NLLLoss",
-    "PoissonNLLLoss", "SmoothL1Loss", "SoftMarginLoss",
+    "BCELoss", "BCEWithLogitsLoss", "CosineEmbeddingLoss", "CrossEntropyLoss", "GaussianNLLLoss",
+    "HingeEmbeddingLoss", "HingeLoss", "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss",
+    "MarginRankingLoss", "MultiLabelSoftMarginLoss", "NLLLoss", "PoissonNLLLoss", "SmoothL1Loss",
+    "SoftMarginLoss", "TripletMarginLoss",
 ]  # fmt: skip
 
 
@@ -132,6 +133,47 @@ class GaussianNLLLoss(_Loss):
                                    reduction=self.reduction)  # fmt: skip
 
 
+class CosineEmbeddingLoss(_Loss):
+    """``1 - cos(x1, x2)`` for pairs labelled 1, ``max(0, cos(x1, x2) - margin)`` for pairs
+    labelled -1: ``forward(x1, x2, target)`` with x1, x2 (N, D) or (D,), target (N,) or ()."""
+
+    def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1: Any, input2: Any, target: Any) -> Tensor:
+        return F.cosine_embedding_loss(input1, input2, target, margin=self.margin,
+                                       reduction=self.reduction)  # fmt: skip
+
+
+class HingeEmbeddingLoss(_Loss):
+    """``x`` for pairs labelled 1, ``max(0, margin - x)`` for pairs labelled -1 (``x`` a
+    distance); input and target of one shape (*)."""
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.hinge_embedding_loss(input, target, margin=self.margin, reduction=self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """``max(d(anchor, positive) - d(anchor, negative) + margin, 0)`` with the ``p``-norm
+    distance; ``forward(anchor, positive, negative)``, each (N, D) or (D,)."""
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
+                 swap: bool = False, reduction: str = "mean") -> None:  # fmt: skip
+        super().__init__(reduction)
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor: Any, positive: Any, negative: Any) -> Tensor:
+        return F.triplet_margin_loss(
+            anchor, positive, negative, margin=self.margin, p=self.p, eps=self.eps,
+            swap=self.swap, reduction=self.reduction,
+        )  # fmt: skip
+
+
 def _as_buffer(weight: Any) -> Tensor | None:
     return weight if weight is None or isinstance(weight, Tensor) else Tensor(weight)
 
@@ -143,6 +185,14 @@ class _WeightedLoss(_Loss):
     def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
         self.register_buffer("weight", _as_buffer(weight))
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """Per-label binary cross-entropy from logits, averaged over the C labels: input
+    (N, C) or (C,), 0/1 targets of its shape, ``weight`` (C,); "none" returns (N,)."""
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.multilabel_soft_margin_loss(input, target, self.weight, reduction=self.reduction)
 
 
 class CrossEntropyLoss(_WeightedLoss):

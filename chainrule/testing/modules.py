@@ -78,6 +78,7 @@ from chainrule.testing.oracle import (
 from chainrule.testing.oracle_nn import (
     REDUCTIONS,
     SEED,
+    _cosine_apart,
     _diff_away,
     _dropout_scale,
     _margins_apart,
@@ -86,6 +87,7 @@ from chainrule.testing.oracle_nn import (
     _signs,
     _softmax_rows,
     _squash,
+    _triplet_apart,
     _with_labels_ignored,
 )
 
@@ -1052,6 +1054,18 @@ def _core() -> list[ModuleInfo]:
         *_loss_entries(nn.PoissonNLLLoss, "PoissonNLLLoss", _count_pairs(False)),
         *_loss_entries(nn.PoissonNLLLoss, "PoissonNLLLoss", _count_pairs(True),
                        extra=({"log_input": False},)),
+        *_loss_entries(nn.CosineEmbeddingLoss, "CosineEmbeddingLoss",
+                       lambda rng: [Sample((_r(rng, (5, 3)), _r(rng, (5, 3)),
+                                            np.array([1.0, -1.0, -1.0, 1.0, -1.0])))],
+                       domain=_cosine_apart, extra=({}, {"margin": 0.1})),
+        *_loss_entries(nn.HingeEmbeddingLoss, "HingeEmbeddingLoss",
+                       lambda rng: [Sample((np.abs(_r(rng, (3, 4))) * 2, _signs(rng, (3, 4))))],
+                       domain=away_from(1.0, args=(0,))),
+        *_loss_entries(nn.TripletMarginLoss, "TripletMarginLoss", _xs((4, 3), (4, 3), (4, 3)),
+                       domain=_triplet_apart, extra=({}, {"margin": 0.5, "p": 1.0, "swap": True})),
+        *_loss_entries(nn.MultiLabelSoftMarginLoss, "MultiLabelSoftMarginLoss",
+                       lambda rng: [Sample((_r(rng, (4, 3)),
+                                            (rng.random((4, 3)) < 0.5).astype(float)))]),
         *_loss_entries(nn.GaussianNLLLoss, "GaussianNLLLoss", _gaussian_triples,
                        extra=({}, {"full": True})),
         # PyTorch's loss options: class weights, ignore_index, label smoothing, pos_weight

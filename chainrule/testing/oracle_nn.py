@@ -625,6 +625,92 @@ def _np_bilinear(a: np.ndarray, b: np.ndarray, w: np.ndarray,
     return y if bias is None else y + bias
 
 
+def _cosine_embedding_inputs(rng: np.random.Generator) -> list[Sample]:
+    y = np.array([1.0, -1.0, -1.0, 1.0, -1.0])
+    out = [Sample((_r(rng, (5, 3)), _r(rng, (5, 3)), y), {"reduction": red, "margin": 0.1})
+           for red in REDUCTIONS]  # fmt: skip
+    return out + [Sample((_r(rng, (4,)), _r(rng, (4,)), np.array(-1.0)), note="unbatched")]
+
+
+def _cosine_apart(xs: tuple) -> tuple:
+    """Dissimilar pairs (label -1) keep their cosine 0.1 away from the margin (0 or 0.1)."""
+    a, b, y = xs[0].copy(), xs[1], xs[2]
+    for _ in range(20):  # nudge a along b until every such cosine is clear of the kinks
+        cos = np.sum(a * b, -1) / np.sqrt(np.sum(a * a, -1) * np.sum(b * b, -1))
+        near = (y == -1) & ((np.abs(cos) < 0.12) | (np.abs(cos - 0.1) < 0.12))
+        if not near.any():
+            break
+        a[near] = a[near] + 0.3 * b[near]
+    return (a, b, y)
+
+
+def _np_cosine_embedding(a: np.ndarray, b: np.ndarray, y: np.ndarray, reduction: str = "mean",
+                         margin: float = 0.0) -> np.ndarray:  # fmt: skip
+    cos = np.sum(a * b, -1) / np.sqrt((np.sum(a * a, -1) + 1e-12) * (np.sum(b * b, -1) + 1e-12))
+    return _np_reduce(np.where(y == 1, 1 - cos, np.maximum(0, cos - margin)), reduction)
+
+
+def _hinge_embedding_inputs(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((np.abs(_r(rng, (3, 4))) * 2, np.where(rng.random((3, 4)) < 0.5, -1.0, 1.0)),
+                   {"reduction": red, "margin": 0.5}) for red in REDUCTIONS]  # fmt: skip
+
+
+def _np_hinge_embedding(x: np.ndarray, y: np.ndarray, reduction: str = "mean",
+                        margin: float = 1.0) -> np.ndarray:  # fmt: skip
+    return _np_reduce(np.where(y == 1, x, np.maximum(0, margin - x)), reduction)
+
+
+def _triplet_inputs(rng: np.random.Generator) -> list[Sample]:
+    out = [Sample((_r(rng, (4, 3)), _r(rng, (4, 3)), _r(rng, (4, 3))), {"reduction": red})
+           for red in REDUCTIONS]  # fmt: skip
+    out.append(Sample((_r(rng, (4, 3)), _r(rng, (4, 3)), _r(rng, (4, 3))),
+                      {"margin": 0.5, "p": 1.0, "swap": True}, note="swap, p=1"))  # fmt: skip
+    return out
+
+
+def _triplet_apart(xs: tuple) -> tuple:
+    """Move the negatives so each hinge ``d(a, p) - d(a, n) + margin`` is clear of 0 and
+    the swap's two negative distances clear of each other (for the samples' margins 1 and
+    0.5 and norms p = 1 and 2)."""
+    a, p, n = xs[0], xs[1], xs[2].copy()
+    for _ in range(50):
+        near = np.zeros(a.shape[:-1], dtype=bool)
+        for order in (1, 2):
+            d_ap, d_an, d_pn = (np.linalg.norm(u - v + 1e-6, ord=order, axis=-1)
+                                for u, v in ((a, p), (a, n), (p, n)))  # fmt: skip
+            near |= np.abs(d_an - d_pn) < 0.1
+            for margin in (1.0, 0.5):
+                near |= np.abs(d_ap - d_an + margin) < 0.1
+                near |= np.abs(d_ap - d_pn + margin) < 0.1
+        if not near.any():
+            break
+        n[near] = n[near] + 0.37
+    return (a, p, n)
+
+
+def _np_triplet(a: np.ndarray, pos: np.ndarray, neg: np.ndarray, reduction: str = "mean",
+                margin: float = 1.0, p: float = 2.0, swap: bool = False) -> np.ndarray:  # fmt: skip
+    d_ap = np.linalg.norm(a - pos + 1e-6, ord=p, axis=-1)
+    d_an = np.linalg.norm(a - neg + 1e-6, ord=p, axis=-1)
+    if swap:
+        d_an = np.minimum(d_an, np.linalg.norm(pos - neg + 1e-6, ord=p, axis=-1))
+    return _np_reduce(np.maximum(d_ap - d_an + margin, 0), reduction)
+
+
+def _multilabel_inputs(rng: np.random.Generator) -> list[Sample]:
+    t = (rng.random((4, 3)) < 0.5).astype(float)
+    out = [Sample((_r(rng, (4, 3)), t), {"reduction": red}) for red in REDUCTIONS]
+    out.append(Sample((_r(rng, (4, 3)), t, rng.random(3) + 0.5), note="weight"))
+    return out
+
+
+def _np_multilabel(x: np.ndarray, t: np.ndarray, weight: Any = None,
+                   reduction: str = "mean") -> np.ndarray:  # fmt: skip
+    loss = t * np.logaddexp(0, -x) + (1 - t) * np.logaddexp(0, x)
+    loss = loss if weight is None else loss * weight
+    return _np_reduce(loss.mean(axis=-1), reduction)
+
+
 # ---- the table -------------------------------------------------------------------------------
 
 _SOFTMAX_CASES = _unary(shapes=(), kwargs=({"dim": -1},), shifts=(500.0,))
@@ -771,6 +857,20 @@ NN_OPS: list[OpInfo] = [
            ref_fn=_np_poisson_nll, inputs=_poisson_inputs),
     OpInfo(name="F.gaussian_nll_loss", fn=F.gaussian_nll_loss,
            torch_fn=_tf("gaussian_nll_loss"), ref_fn=_np_gaussian_nll, inputs=_gaussian_inputs),
+    OpInfo(name="F.cosine_embedding_loss", fn=F.cosine_embedding_loss,
+           torch_fn=_tf("cosine_embedding_loss"),
+           ref_fn=_np_cosine_embedding, inputs=_cosine_embedding_inputs,
+           domain=_cosine_apart),
+    OpInfo(name="F.hinge_embedding_loss", fn=F.hinge_embedding_loss,
+           torch_fn=_tf("hinge_embedding_loss"),
+           ref_fn=_np_hinge_embedding, inputs=_hinge_embedding_inputs,
+           domain=away_from(0.5, args=(0,))),
+    OpInfo(name="F.triplet_margin_loss", fn=F.triplet_margin_loss,
+           torch_fn=_tf("triplet_margin_loss"), ref_fn=_np_triplet, inputs=_triplet_inputs,
+           domain=_triplet_apart),
+    OpInfo(name="F.multilabel_soft_margin_loss", fn=F.multilabel_soft_margin_loss,
+           torch_fn=_tf("multilabel_soft_margin_loss"),
+           ref_fn=_np_multilabel, inputs=_multilabel_inputs),
     OpInfo(name="F.cross_entropy", fn=F.cross_entropy, torch_fn=_tf("cross_entropy"),
            ref_fn=_np_cross_entropy, inputs=_ce_inputs),
     OpInfo(name="F.nll_loss", fn=F.nll_loss, torch_fn=_tf("nll_loss"), ref_fn=_np_nll_loss,

@@ -136,7 +136,8 @@ def test_losses_have_every_reduction_and_layers_both_modes() -> None:
     for loss in ("MSELoss", "L1Loss", "HuberLoss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
                  "BCEWithLogitsLoss", "HingeLoss", "SmoothL1Loss", "KLDivLoss",
                  "MarginRankingLoss", "SoftMarginLoss", "PoissonNLLLoss",
-                 "GaussianNLLLoss"):  # fmt: skip
+                 "GaussianNLLLoss", "CosineEmbeddingLoss", "HingeEmbeddingLoss",
+                 "TripletMarginLoss", "MultiLabelSoftMarginLoss"):  # fmt: skip
         assert {f"{loss}[{r}]" for r in ("mean", "sum", "none")} <= names
     for name in ("BatchNorm1d", "BatchNorm2d", "Dropout", "NoisyReLU", "Sequential"):
         assert get_module(name).modes == ("train", "eval")
