@@ -193,7 +193,7 @@ def _make_namespace(xp: Any) -> types.SimpleNamespace:
 
 
 _NUMPY_NAMES = (
-    "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sign", "where", "maximum",
+    "exp", "log", "sqrt", "abs", "sin", "cos", "sinh", "cosh", "tanh", "sign", "where", "maximum",
     "minimum", "sum", "mean", "matmul", "reshape", "transpose", "swapaxes",
     "expand_dims", "squeeze", "broadcast_to", "concatenate", "split", "zeros_like",
     "ones_like",

@@ -485,6 +485,30 @@ class Tensor:
     def tanh(self) -> Tensor:
         return _ops.tanh(self)
 
+    def log1p(self) -> Tensor:
+        return _ops.log1p(self)
+
+    def expm1(self) -> Tensor:
+        return _ops.expm1(self)
+
+    def tan(self) -> Tensor:
+        return _ops.tan(self)
+
+    def arctan(self) -> Tensor:
+        return _ops.arctan(self)
+
+    def arcsin(self) -> Tensor:
+        return _ops.arcsin(self)
+
+    def arccos(self) -> Tensor:
+        return _ops.arccos(self)
+
+    def sinh(self) -> Tensor:
+        return _ops.sinh(self)
+
+    def cosh(self) -> Tensor:
+        return _ops.cosh(self)
+
     def sigmoid(self) -> Tensor:
         return _ops.sigmoid(self)
 

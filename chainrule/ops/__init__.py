@@ -119,6 +119,40 @@ def cos(x: Any) -> Tensor:
     return _ew.Cos.apply(x)
 
 
+def log1p(x: Any) -> Tensor:
+    """``log(1 + x)``, accurate where ``x`` is tiny."""
+    return _ew.Log1p.apply(x)
+
+
+def expm1(x: Any) -> Tensor:
+    """``exp(x) - 1``, accurate where ``x`` is tiny."""
+    return _ew.Expm1.apply(x)
+
+
+def tan(x: Any) -> Tensor:
+    return _ew.Tan.apply(x)
+
+
+def arctan(x: Any) -> Tensor:
+    return _ew.Arctan.apply(x)
+
+
+def arcsin(x: Any) -> Tensor:
+    return _ew.Arcsin.apply(x)
+
+
+def arccos(x: Any) -> Tensor:
+    return _ew.Arccos.apply(x)
+
+
+def sinh(x: Any) -> Tensor:
+    return _ew.Sinh.apply(x)
+
+
+def cosh(x: Any) -> Tensor:
+    return _ew.Cosh.apply(x)
+
+
 def tanh(x: Any) -> Tensor:
     return _ew.Tanh.apply(x)
 
@@ -387,7 +421,8 @@ def ones_like(x: Any) -> Tensor:
 # The namespace derivative rules use as ``ctx.xp`` when the backward pass is recorded:
 # the same names and signatures as backend.numpy_ops, but every function builds graph.
 graph_ops = types.SimpleNamespace(
-    exp=exp, log=log, sqrt=sqrt, abs=abs, sin=sin, cos=cos, tanh=tanh, sign=sign,
+    exp=exp, log=log, sqrt=sqrt, abs=abs, sin=sin, cos=cos, sinh=sinh, cosh=cosh, tanh=tanh,
+    sign=sign,
     where=where, maximum=maximum, minimum=minimum, sum=sum, mean=mean, matmul=matmul,
     reshape=reshape, transpose=transpose, swapaxes=swapaxes, expand_dims=unsqueeze,
     squeeze=squeeze, broadcast_to=broadcast_to, concatenate=concatenate, split=split,

@@ -400,6 +400,172 @@ class Cos(Op):
         return -t * ctx.xp.sin(x)
 
 
+class Log1p(Op):
+    """``log(1 + x)``, accurate for small ``x``."""
+
+    name = "log1p"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).log1p(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g / (x + 1)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        return t / (x + 1)
+
+
+class Expm1(Op):
+    """``exp(x) - 1``, accurate for small ``x``; the slope is ``y + 1``."""
+
+    name = "expm1"
+
+    @staticmethod
+    def forward(ctx, x):
+        y = array_module(x).expm1(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * (y + 1)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved
+        return t * (y + 1)
+
+
+class Tan(Op):
+    """``tan(x)``; the slope is ``1 + y^2``."""
+
+    name = "tan"
+
+    @staticmethod
+    def forward(ctx, x):
+        y = array_module(x).tan(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * (1 + y * y)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved
+        return t * (1 + y * y)
+
+
+class Arctan(Op):
+    """``arctan(x)``; the slope is ``1 / (1 + x^2)``."""
+
+    name = "arctan"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).arctan(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g / (1 + x * x)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        return t / (1 + x * x)
+
+
+class Arcsin(Op):
+    """``arcsin(x)`` on [-1, 1]; the slope ``1 / sqrt(1 - x^2)`` is infinite at +-1."""
+
+    name = "arcsin"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).arcsin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g / ctx.xp.sqrt(1 - x * x)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        return t / ctx.xp.sqrt(1 - x * x)
+
+
+class Arccos(Op):
+    """``arccos(x)`` on [-1, 1]; the slope is ``-1 / sqrt(1 - x^2)``."""
+
+    name = "arccos"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).arccos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return -g / ctx.xp.sqrt(1 - x * x)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        return -t / ctx.xp.sqrt(1 - x * x)
+
+
+class Sinh(Op):
+    name = "sinh"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).sinh(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g * ctx.xp.cosh(x)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        return t * ctx.xp.cosh(x)
+
+
+class Cosh(Op):
+    name = "cosh"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).cosh(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g * ctx.xp.sinh(x)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        return t * ctx.xp.sinh(x)
+
+
 class Tanh(Op):
     name = "tanh"
 

@@ -138,6 +138,16 @@ def positive(low: float = 0.5, args: Sequence[int] | None = None) -> Domain:
     return domain
 
 
+def bounded(limit: float, args: Sequence[int] | None = None) -> Domain:
+    """Floating arguments squashed into ``(-limit, limit)`` (``limit * tanh(a)``), for
+    functions defined or smooth only there (arcsin, arccos, tan)."""
+
+    def domain(xs: tuple) -> tuple:
+        return _map_floats(xs, lambda a: limit * np.tanh(a), args)
+
+    return domain
+
+
 def away_from(*points: float, margin: float = 0.1, args: Sequence[int] | None = None) -> Domain:
     """Values within ``margin`` of a kink in ``points`` pushed to ``margin`` from it."""
 
@@ -628,6 +638,17 @@ OPS: list[OpInfo] = [
     _unary(name="sqrt", fn=cr.sqrt, torch_fn=_t("sqrt"), ref_fn=np.sqrt, domain=positive(0.3)),
     _unary(name="abs", fn=cr.abs, torch_fn=_t("abs"), ref_fn=np.abs, domain=away_from(0.0)),
     _unary(name="sin", fn=cr.sin, torch_fn=_t("sin"), ref_fn=np.sin),
+    _unary(name="log1p", fn=cr.log1p, torch_fn=_t("log1p"), ref_fn=np.log1p,
+           domain=positive(0.3)),
+    _unary(name="expm1", fn=cr.expm1, torch_fn=_t("expm1"), ref_fn=np.expm1),
+    _unary(name="tan", fn=cr.tan, torch_fn=_t("tan"), ref_fn=np.tan, domain=bounded(1.2)),
+    _unary(name="arctan", fn=cr.arctan, torch_fn=_t("atan"), ref_fn=np.arctan),
+    _unary(name="arcsin", fn=cr.arcsin, torch_fn=_t("asin"), ref_fn=np.arcsin,
+           domain=bounded(0.9)),
+    _unary(name="arccos", fn=cr.arccos, torch_fn=_t("acos"), ref_fn=np.arccos,
+           domain=bounded(0.9)),
+    _unary(name="sinh", fn=cr.sinh, torch_fn=_t("sinh"), ref_fn=np.sinh),
+    _unary(name="cosh", fn=cr.cosh, torch_fn=_t("cosh"), ref_fn=np.cosh),
     _unary(name="cos", fn=cr.cos, torch_fn=_t("cos"), ref_fn=np.cos),
     _unary(name="tanh", fn=cr.tanh, torch_fn=_t("tanh"), ref_fn=np.tanh),
     _unary(name="sigmoid", fn=cr.sigmoid, torch_fn=_t("sigmoid"), ref_fn=_np_sigmoid),
