@@ -485,6 +485,18 @@ class Tensor:
     def tanh(self) -> Tensor:
         return _ops.tanh(self)
 
+    def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+        return _ops.std(self, axis, ddof, keepdims)
+
+    def cumsum(self, axis: int) -> Tensor:
+        return _ops.cumsum(self, axis)
+
+    def flip(self, axis: Any = None) -> Tensor:
+        return _ops.flip(self, axis)
+
+    def roll(self, shift: Any, axis: Any = None) -> Tensor:
+        return _ops.roll(self, shift, axis)
+
     def log1p(self) -> Tensor:
         return _ops.log1p(self)
 

@@ -120,3 +120,15 @@ def test_ceil_mode_pool_whose_dilated_window_overhangs_the_input() -> None:
         cr.nn.functional.max_pool2d(x, 3, dilation=2)  # floor mode: no window fits
     with pytest.raises(cr.ShapeError, match=r"output size \(0, 0\)"):  # as torch: too small
         cr.nn.functional.max_pool2d(x, 3, stride=1, dilation=2, ceil_mode=True)
+
+
+def test_forward_mode_through_a_constant_power_of_a_negative_base() -> None:
+    """Regression: jvp of ``x ** 2`` at x < 0 was NaN: the exponent's (zero) tangent was
+    multiplied by ``y * log(x)``, NaN for a negative base. The exponent term now counts
+    only where the exponent has a tangent."""
+    x, v = np.array([-1.5, 2.0]), np.array([1.0, 0.5])
+    cases = [(lambda t: t**2, 2 * x), (lambda t: t ** np.array([2.0, 2.0]), 2 * x),
+             (lambda t: t**3.0, 3 * x**2)]  # fmt: skip
+    for f, slope in cases:
+        _, tangent = cr.jvp(f, (cr.tensor(x),), (cr.tensor(v),))
+        np.testing.assert_allclose(tangent.numpy(), slope * v)

@@ -194,6 +194,21 @@ def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tens
     return _red.Var.apply(_tensor(x), axis=axis, ddof=ddof, keepdims=keepdims)
 
 
+def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
+    """Standard deviation, ``sqrt(var(x, axis, ddof))`` (NumPy's ``ddof``; PyTorch's
+    ``std`` defaults to ``correction=1``). Where the variance is 0 the gradient is taken as
+    0, as PyTorch's (the square root's slope is infinite there)."""
+    v = var(x, axis=axis, ddof=ddof, keepdims=keepdims)
+    flat = v.data == 0
+    return where(flat, 0.0, sqrt(where(flat, 1.0, v)))
+
+
+def cumsum(x: Any, axis: int) -> Tensor:
+    """Running sum along ``axis`` (PyTorch's ``cumsum(dim)``; the axis is required)."""
+    x = _tensor(x)
+    return _red.Cumsum.apply(x, axis=normalize_axis(axis, builtins.max(x.ndim, 1), "cumsum"))
+
+
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Maximum over ``axis``; the gradient goes to the first maximal element."""
     return _red.Max.apply(_tensor(x), axis=axis, keepdims=keepdims)
@@ -233,6 +248,40 @@ def transpose(x: Any, axes: Any = None) -> Tensor:
         if len(axes) != x.ndim:
             raise ShapeError(f"transpose: {len(axes)} axes given for shape {x.shape}")
     return _sh.Transpose.apply(x, axes=axes)
+
+
+def _axes(x: Tensor, axis: Any, op: str) -> tuple:
+    """``axis`` (None for all, an int or a sequence) as a tuple of distinct axes >= 0."""
+    raw = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = tuple(normalize_axis(a, x.ndim, op) for a in raw)
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"{op}: repeated axis in {axis!r}")
+    return axes
+
+
+def flip(x: Any, axis: Any = None) -> Tensor:
+    """``x`` reversed along ``axis`` (an int, a sequence, or None for every axis), as
+    NumPy's ``flip`` (a copy)."""
+    x = _tensor(x)
+    return _sh.Flip.apply(x, axis=_axes(x, axis, "flip"))
+
+
+def roll(x: Any, shift: Any, axis: Any = None) -> Tensor:
+    """``x`` shifted cyclically by ``shift`` along ``axis`` (NumPy's ``roll``: with
+    ``axis=None`` the flattened array rolls; ``shift`` and ``axis`` may be matching
+    sequences)."""
+    x = _tensor(x)
+    if isinstance(shift, int) != (axis is None or isinstance(axis, int)):
+        raise ArgumentError(f"roll: shift {shift!r} and axis {axis!r} must both be ints (or "
+                            "axis None) or matching sequences")  # fmt: skip
+    if not isinstance(shift, int):
+        shift, axis = tuple(int(v) for v in shift), tuple(axis)
+        if len(shift) != len(axis):
+            raise ArgumentError(f"roll: {len(shift)} shifts for {len(axis)} axes")
+        axis = tuple(normalize_axis(a, x.ndim, "roll") for a in axis)
+    elif axis is not None:
+        axis = normalize_axis(axis, x.ndim, "roll")
+    return _sh.Roll.apply(x, shift=shift, axis=axis)
 
 
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
@@ -422,7 +471,7 @@ def ones_like(x: Any) -> Tensor:
 # the same names and signatures as backend.numpy_ops, but every function builds graph.
 graph_ops = types.SimpleNamespace(
     exp=exp, log=log, sqrt=sqrt, abs=abs, sin=sin, cos=cos, sinh=sinh, cosh=cosh, tanh=tanh,
-    sign=sign,
+    sign=sign, flip=flip, roll=roll, cumsum=cumsum,
     where=where, maximum=maximum, minimum=minimum, sum=sum, mean=mean, matmul=matmul,
     reshape=reshape, transpose=transpose, swapaxes=swapaxes, expand_dims=unsqueeze,
     squeeze=squeeze, broadcast_to=broadcast_to, concatenate=concatenate, split=split,

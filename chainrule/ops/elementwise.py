@@ -135,7 +135,14 @@ class Pow(Op):
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b, y = ctx.saved
-        return ta * _d_base(ctx.xp, a, b) + tb * _d_exponent(ctx.xp, a, y)
+        xp = ctx.xp
+        out = ta * _d_base(xp, a, b)
+        if isinstance(tb, int | float) and tb == 0:  # a literal exponent: no second term
+            return out
+        # the exponent's term only where its tangent is nonzero: a constant exponent's zero
+        # tangent must not meet the NaN log of a negative base (nor warn about it)
+        still = tb == 0
+        return out + xp.where(still, 0, tb * _d_exponent(xp, xp.where(still, 1, a), y))
 
 
 def _d_base(xp: Any, a: Any, b: Any) -> Any:

@@ -229,3 +229,24 @@ class LogSoftmax(Op):
     def jvp(ctx, t):
         (y,) = ctx.saved
         return t - (array_module(y).exp(y) * t).sum(axis=ctx.axis, keepdims=True)
+
+
+class Cumsum(Op):
+    """Running sum along ``axis``; the gradient is the running sum of ``g`` taken from the
+    other end."""
+
+    name = "cumsum"
+
+    @staticmethod
+    def forward(ctx, x, *, axis):
+        ctx.axis = axis
+        return array_module(x).cumsum(x, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp, a = ctx.xp, ctx.axis
+        return xp.flip(xp.cumsum(xp.flip(g, (a,)), axis=a), (a,))
+
+    @staticmethod
+    def jvp(ctx, t):
+        return array_module(t).cumsum(t, axis=ctx.axis)

@@ -289,6 +289,46 @@ class Split(Op):
         return tuple(array_module(t).split(t, ctx.sections, axis=ctx.axis))
 
 
+class Flip(Op):
+    """``x`` reversed along ``axis`` (a tuple of axes); a copy, not a view."""
+
+    name = "flip"
+
+    @staticmethod
+    def forward(ctx, x, *, axis):
+        ctx.axis = axis
+        return array_module(x).flip(x, axis).copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.xp.flip(g, ctx.axis)
+
+    @staticmethod
+    def jvp(ctx, t):
+        return array_module(t).flip(t, ctx.axis)
+
+
+class Roll(Op):
+    """``x`` shifted cyclically by ``shift`` along ``axis`` (NumPy's ``roll``); the
+    gradient rolls back by ``-shift``."""
+
+    name = "roll"
+
+    @staticmethod
+    def forward(ctx, x, *, shift, axis):
+        ctx.shift, ctx.axis = shift, axis
+        return array_module(x).roll(x, shift, axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        back = tuple(-s for s in ctx.shift) if isinstance(ctx.shift, tuple) else -ctx.shift
+        return ctx.xp.roll(g, back, ctx.axis)
+
+    @staticmethod
+    def jvp(ctx, t):
+        return array_module(t).roll(t, ctx.shift, ctx.axis)
+
+
 class Pad(Op):
     """Constant padding; ``pad_width`` as NumPy's ((before, after), ...) per axis."""
 

@@ -252,6 +252,19 @@ def _t_var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> A
     return _tm().var(x, dim=_dims(axis, x.ndim), correction=ddof, keepdim=keepdims)
 
 
+def _t_std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
+    return _tm().std(x, dim=_dims(axis, x.ndim), correction=ddof, keepdim=keepdims)
+
+
+def _t_flip(x: Any, axis: Any = None) -> Any:
+    dims = tuple(range(x.ndim)) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    return _tm().flip(x, dims)
+
+
+def _t_roll(x: Any, shift: Any, axis: Any = None) -> Any:
+    return _tm().roll(x, shift, axis)
+
+
 def _t(name: str) -> Callable[..., Any]:
     """``torch.<name>`` looked up at call time."""
 
@@ -662,6 +675,11 @@ OPS: list[OpInfo] = [
     _reduce(name="sum", fn=cr.sum, torch_fn=_t_reduce("sum"), ref_fn=np.sum),
     _reduce(name="mean", fn=cr.mean, torch_fn=_t_reduce("mean"), ref_fn=np.mean),
     OpInfo(name="var", fn=cr.var, torch_fn=_t_var, ref_fn=np.var, inputs=_var_inputs),
+    OpInfo(name="std", fn=cr.std, torch_fn=_t_std, ref_fn=np.std, inputs=_var_inputs),
+    OpInfo(name="cumsum", fn=cr.cumsum, ref_fn=np.cumsum,
+           torch_fn=lambda x, axis: _tm().cumsum(x, dim=axis),
+           inputs=_with_kwargs([((3, 4), {"axis": 1}), ((2, 3, 4), {"axis": 0}),
+                                ((2, 3, 4), {"axis": -2}), ((5,), {"axis": 0})])),
     _reduce(name="max", fn=cr.max, torch_fn=_t_reduce("amax"), ref_fn=np.max, domain=distinct()),
     _reduce(name="min", fn=cr.min, torch_fn=_t_reduce("amin"), ref_fn=np.min, domain=distinct()),
     OpInfo(name="logsumexp", fn=cr.logsumexp, torch_fn=_t_reduce("logsumexp"),
@@ -679,6 +697,13 @@ OPS: list[OpInfo] = [
            inputs=_with_kwargs([((3, 4), {"shape": (2, 6)}), ((3, 4), {"shape": (-1,)}),
                                 ((2, 3, 4), {"shape": (4, -1)}), ((), {"shape": (1,)}),
                                 ((1,), {"shape": ()}), ((2, 3), {"shape": (3, 1, 2)})])),
+    OpInfo(name="flip", fn=cr.flip, ref_fn=np.flip, torch_fn=_t_flip,
+           inputs=_with_kwargs([((3, 4), {}), ((2, 3, 4), {"axis": 1}),
+                                ((2, 3, 4), {"axis": (0, -1)}), ((5,), {"axis": 0})])),
+    OpInfo(name="roll", fn=cr.roll, ref_fn=np.roll, torch_fn=_t_roll,
+           inputs=_with_kwargs([((3, 4), {"shift": 1, "axis": 1}), ((2, 3, 4), {"shift": 5}),
+                                ((2, 3, 4), {"shift": (1, -2), "axis": (0, 2)}),
+                                ((5,), {"shift": -1, "axis": 0})])),
     OpInfo(name="transpose", fn=cr.transpose, ref_fn=np.transpose, torch_fn=_t_transpose,
            inputs=_with_kwargs([((3, 4), {}), ((2, 3, 4), {"axes": (1, 0, 2)}),
                                 ((2, 3, 4), {"axes": (-1, 0, 1)}), ((2, 3, 4), {}),
