@@ -1,12 +1,15 @@
 # ruff: noqa: A002 - ``input`` is PyTorch's argument name
-"""``chainrule.nn.functional``: activations, dropout, linear and losses as differentiable
-functions, with PyTorch's names and semantics (``import chainrule.nn.functional as F``).
+"""``chainrule.nn.functional``: activations, dropout, padding, linear maps, losses and
+distances as differentiable functions, with PyTorch's names and semantics
+(``import chainrule.nn.functional as F``); it also re-exports the convolutions, pools,
+resampling and normalisations of :mod:`chainrule.ops` under PyTorch's names.
 
 Every function takes and returns :class:`~chainrule.Tensor` (NumPy arrays are accepted as
 inputs) and is differentiable in reverse mode, forward mode and to second order. Ops that
-need a fused or stable rule (``leaky_relu``, ``elu``, ``softplus``, ``hardtanh``, ``gelu``,
-``linear``, ``cross_entropy``, ``binary_cross_entropy[_with_logits]``) are single ops from
-:mod:`chainrule.ops.nn`; the rest are compositions of chainrule ops.
+need a fused or stable rule (``leaky_relu``, ``elu``, ``softplus``, ``hardtanh``,
+``hardswish``, ``gelu``, ``linear``, ``cross_entropy``,
+``binary_cross_entropy[_with_logits]``) are single ops from :mod:`chainrule.ops.nn`; the
+rest are compositions of chainrule ops.
 
 Shapes: activations are elementwise (any shape -> the same shape) unless stated. Losses
 take ``reduction="mean" | "sum" | "none"`` (keyword-only): "mean" averages over every
@@ -429,6 +432,9 @@ def softmin(input: Any, dim: int = -1) -> Tensor:
 def log_softmax(input: Any, dim: int = -1) -> Tensor:
     """``x - logsumexp(x)`` along ``dim`` (stable)."""
     return ops.log_softmax(input, axis=dim)
+
+
+# ---- dropout, padding, linear maps -------------------------------------------------------------
 
 
 def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
