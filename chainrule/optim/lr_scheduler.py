@@ -301,11 +301,7 @@ class OneCycleLR(LRScheduler):
         self.cycle_momentum = bool(cycle_momentum)
         self.use_beta1 = "betas" in optimizer.defaults
         if self.cycle_momentum:
-            if "momentum" not in optimizer.defaults and not self.use_beta1:
-                raise OptimizerError(
-                    f"cycle_momentum needs an optimiser with momentum or betas; "
-                    f"{type(optimizer).__name__} has neither (pass cycle_momentum=False)"
-                )
+            _check_cycle_momentum("OneCycleLR", optimizer)
             highs = _per_group("max_momentum", max_momentum, groups)
             lows = _per_group("base_momentum", base_momentum, groups)
             if last_epoch == -1:
@@ -315,10 +311,7 @@ class OneCycleLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _set_momentum(self, group: dict, value: float) -> None:
-        if self.use_beta1:
-            group["betas"] = (value, *group["betas"][1:])
-        else:
-            group["momentum"] = value
+        _set_momentum(group, value, self.use_beta1)
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
         if self.anneal_strategy == "cos":
@@ -344,7 +337,112 @@ class OneCycleLR(LRScheduler):
                 start_step = end_step
         return lrs
 
-    _closed_form_lr = get_lr
+
+def _set_momentum(group: dict, value: float, use_beta1: bool) -> None:
+    """Set a group's momentum: SGD's ``momentum``, or Adam's ``beta1``."""
+    if use_beta1:
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
+
+
+def _check_cycle_momentum(owner: str, optimizer: Optimizer) -> bool:
+    """Whether the optimiser's momentum is Adam's beta1 (else SGD's momentum); an error if
+    it has neither."""
+    use_beta1 = "betas" in optimizer.defaults
+    if "momentum" not in optimizer.defaults and not use_beta1:
+        raise OptimizerError(f"{owner}: cycle_momentum needs an optimiser with momentum or "
+                             f"betas; {type(optimizer).__name__} has neither (pass "
+                             "cycle_momentum=False)")  # fmt: skip
+    return use_beta1
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith, 2017), stepped once per *batch*: the rate moves
+    linearly from ``base_lr`` up to ``max_lr`` over ``step_size_up`` steps and back down
+    over ``step_size_down`` (default the same), cycle after cycle; ``mode`` scales each
+    cycle's height: "triangular" (constant), "triangular2" (halved each cycle),
+    "exp_range" (``gamma ** step``), or ``scale_fn(x)`` of the cycle number or the step
+    (``scale_mode``). With ``cycle_momentum`` the momentum (Adam's beta1) moves the other
+    way between ``max_momentum`` and ``base_momentum``. PyTorch's semantics and arguments;
+    ``cr.train.fit`` steps it after every batch."""
+
+    per_batch = True
+    _MODES = {"triangular": "cycle", "triangular2": "cycle", "exp_range": "iterations"}
+
+    def __init__(self, optimizer: Optimizer, base_lr: Any, max_lr: Any, step_size_up: int = 2000,
+                 step_size_down: int | None = None, mode: str = "triangular", gamma: float = 1.0,
+                 scale_fn: Any = None, scale_mode: str = "cycle", cycle_momentum: bool = True,
+                 base_momentum: Any = 0.8, max_momentum: Any = 0.9,
+                 last_epoch: int = -1) -> None:  # fmt: skip
+        _check_optimizer(optimizer)
+        groups = optimizer.param_groups
+        base_lrs = _per_group("base_lr", base_lr, groups)
+        if last_epoch == -1:
+            for group, lr in zip(groups, base_lrs):
+                group["lr"] = lr
+        self.max_lrs = _per_group("max_lr", max_lr, groups)
+        up = float(_check_int("step_size_up", step_size_up))
+        down = up if step_size_down is None else float(_check_int("step_size_down", step_size_down))
+        self.total_size, self.step_ratio = up + down, up / (up + down)
+        if scale_fn is None and mode not in self._MODES:
+            raise OptimizerError(f"mode must be one of {sorted(self._MODES)} (or give scale_fn), "
+                                 f"got {mode!r}")  # fmt: skip
+        if scale_mode not in ("cycle", "iterations"):
+            raise OptimizerError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        check_number("gamma", gamma)
+        self.mode, self.gamma, self.scale_fn = mode, gamma, scale_fn
+        self.scale_mode = scale_mode if scale_fn is not None else self._MODES[mode]
+        self.cycle_momentum = bool(cycle_momentum)
+        if self.cycle_momentum:
+            self.use_beta1 = _check_cycle_momentum("CyclicLR", optimizer)
+            self.base_momentums = _per_group("base_momentum", base_momentum, groups)
+            self.max_momentums = _per_group("max_momentum", max_momentum, groups)
+            if last_epoch == -1:
+                for group, high, low in zip(groups, self.max_momentums, self.base_momentums):
+                    _set_momentum(group, high, self.use_beta1)
+                    group["max_momentum"], group["base_momentum"] = high, low
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _scale(self, x: float) -> float:
+        if self.scale_fn is not None:
+            return self.scale_fn(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x
+
+    def get_lr(self) -> list[float]:
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        factor = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        scale = self._scale(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [low + (high - low) * factor * scale
+               for low, high in zip(self.base_lrs, self.max_lrs)]  # fmt: skip
+        if self.cycle_momentum:
+            for group, low, high in zip(self.optimizer.param_groups, self.base_momentums,
+                                        self.max_momentums):  # fmt: skip
+                _set_momentum(group, high - (high - low) * factor * scale, self.use_beta1)
+        return lrs
+
+    def state_dict(self) -> dict[str, Any]:
+        """As the base's; a ``scale_fn`` function is left out (callable objects keep their
+        attributes), as PyTorch's."""
+        state = {k: v for k, v in super().state_dict().items() if k != "scale_fn"}
+        fn = self.scale_fn
+        state["scale_fn"] = None if fn is None or isinstance(fn, types.FunctionType) else (
+            dict(vars(fn)))  # fmt: skip
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not isinstance(state_dict, dict):
+            raise OptimizerError("CyclicLR.load_state_dict needs a dict")
+        attrs = state_dict.get("scale_fn")
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != "scale_fn"})
+        if attrs is not None and self.scale_fn is not None:
+            vars(self.scale_fn).update(attrs)
 
 
 def _one_cycle_steps(total_steps: Any, epochs: Any, steps_per_epoch: Any) -> int:

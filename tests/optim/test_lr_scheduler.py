@@ -457,3 +457,71 @@ def test_composite_schedule_errors() -> None:
         lr_scheduler.ChainedScheduler([], opt)
     with pytest.raises(OptimizerError, match="factor must be in"):
         lr_scheduler.ConstantLR(opt, factor=0)
+
+
+class _Halving:
+    """A callable object as scale_fn: its attributes survive a state dict."""
+
+    def __init__(self) -> None:
+        self.base = 0.5
+
+    def __call__(self, x: float) -> float:
+        return self.base ** (x - 1)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    ("opt_name", "kw"),
+    [
+        ("SGD", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 5}),
+        ("SGD", {"base_lr": [0.01, 0.02], "max_lr": 0.2, "step_size_up": 3,
+                 "step_size_down": 7, "mode": "triangular2"}),
+        ("Adam", {"base_lr": 0.001, "max_lr": 0.01, "step_size_up": 4, "mode": "exp_range",
+                  "gamma": 0.97, "base_momentum": 0.85, "max_momentum": 0.95}),
+        ("SGD", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4,
+                 "scale_fn": lambda x: 1 / (1 + x), "scale_mode": "iterations"}),
+        ("Adam", {"base_lr": 0.001, "max_lr": 0.01, "step_size_up": 6,
+                  "cycle_momentum": False}),
+    ],
+    ids=_id,
+)  # fmt: skip
+def test_cyclic_lr_matches_torch(opt_name: str, kw: dict) -> None:
+    torch = pytest.importorskip("torch")
+    params = [cr.Tensor(np.zeros(2, np.float32), requires_grad=True) for _ in range(2)]
+    tparams = [torch.zeros(2, requires_grad=True) for _ in range(2)]
+    extra = {"momentum": 0.9} if opt_name == "SGD" else {}
+    opt = getattr(optim, opt_name)([{"params": [p]} for p in params], lr=0.1, **extra)
+    topt = getattr(torch.optim, opt_name)([{"params": [p]} for p in tparams], lr=0.1, **extra)
+    sched = lr_scheduler.CyclicLR(opt, **kw)
+    tsched = torch.optim.lr_scheduler.CyclicLR(topt, **kw)
+    key = "momentum" if opt_name == "SGD" else "betas"
+    for _ in range(40):
+        assert sched.get_last_lr() == tsched.get_last_lr()  # bit for bit
+        assert [g[key] for g in opt.param_groups] == [g[key] for g in topt.param_groups]
+        opt.step()
+        topt.step()
+        sched.step()
+        tsched.step()
+
+
+def test_cyclic_lr_state_dict_and_errors() -> None:
+    opt = our_opt((0.1, 0.05))
+    sched = lr_scheduler.CyclicLR(opt, 0.01, 0.1, step_size_up=3, scale_fn=_Halving())
+    for _ in range(5):
+        sched.step()
+    state = json.loads(json.dumps(sched.state_dict()))
+    assert state["scale_fn"] == {"base": 0.5}
+    again = lr_scheduler.CyclicLR(our_opt((0.1, 0.05)), 0.01, 0.1, step_size_up=3,
+                                  scale_fn=_Halving())  # fmt: skip
+    again.load_state_dict(state)
+    for _ in range(8):
+        sched.step()
+        again.step()
+        assert again.get_last_lr() == sched.get_last_lr()
+    assert lr_scheduler.CyclicLR.per_batch
+    with pytest.raises(OptimizerError, match="mode must be one of"):
+        lr_scheduler.CyclicLR(opt, 0.01, 0.1, mode="sine")
+    with pytest.raises(OptimizerError, match="step_size_up"):
+        lr_scheduler.CyclicLR(opt, 0.01, 0.1, step_size_up=0)
+    with pytest.raises(OptimizerError, match="CyclicLR: cycle_momentum needs"):
+        lr_scheduler.CyclicLR(optim.Adagrad(opt.param_groups[0]["params"]), 0.01, 0.1)
