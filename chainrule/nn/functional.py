@@ -563,6 +563,50 @@ def bilinear(input1: Any, input2: Any, weight: Any, bias: Any = None) -> Tensor:
     return y if bias is None else y + bias
 
 
+def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None,
+                                 dropout_p: float = 0.0, is_causal: bool = False,
+                                 scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:  # fmt: skip
+    """PyTorch's ``F.scaled_dot_product_attention``: ``softmax(q @ k^T * scale + mask) @ v``
+    with q (*, L, E), k (*, S, E), v (*, S, Ev) -> (*, L, Ev); ``scale`` defaults to
+    ``1 / sqrt(E)``.
+
+    As in PyTorch's function, a *bool* ``attn_mask`` is True where attention is allowed
+    (the opposite of ``MultiheadAttention``'s masks and of
+    ``chainrule.ops.attention.scaled_dot_product_attention``); a float mask is added to
+    the scores. ``is_causal`` lets query ``i`` see keys ``j <= i`` (top-left aligned when
+    L != S; no ``attn_mask`` then). ``dropout_p`` drops attention weights whenever it is
+    nonzero (pass 0 in evaluation, as with PyTorch's). ``enable_gqa``: k and v may have
+    fewer heads (axis -3) than q, each shared by a group of query heads."""
+    from chainrule.ops import attention as _attention
+
+    q, k, v = _tensor(query), _tensor(key), _tensor(value)
+    if is_causal and attn_mask is not None:
+        raise ArgumentError("scaled_dot_product_attention: give attn_mask or is_causal=True, "
+                            "not both")  # fmt: skip
+    if enable_gqa and q.ndim >= 3 and k.ndim >= 3 and k.shape[-3] != q.shape[-3]:
+        hq, hk = q.shape[-3], k.shape[-3]
+        if hq % hk or v.shape[-3] != hk:
+            raise ShapeError(f"scaled_dot_product_attention: {hq} query heads cannot be shared "
+                             f"among {hk} key and {v.shape[-3]} value heads")  # fmt: skip
+        xp = backend.array_module(k.data)
+        heads = xp.repeat(xp.arange(hk), hq // hk)  # each key/value head for its query group
+        k, v = k[..., heads, :, :], v[..., heads, :, :]
+    mask = attn_mask
+    if mask is not None:
+        m = mask.data if isinstance(mask, Tensor) else mask
+        m = m if backend.is_array(m) else np.asarray(m)  # (lists of bools too)
+        mask = mask if isinstance(mask, Tensor) else m
+        if m.dtype == np.bool_:  # torch's "may attend" ...
+            mask = backend.array_module(m).logical_not(m)  # ... as MultiheadAttention's
+    elif is_causal:
+        xp = backend.array_module(q.data)
+        mask = xp.triu(xp.ones((q.shape[-2], k.shape[-2]), dtype=bool), k=1)
+    return _attention.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale,
+                                                   dropout_p=dropout_p)  # fmt: skip
+
+
+# ---- losses ---------------------------------------------------------------------------------
 # ---- losses ---------------------------------------------------------------------------------
 
 
@@ -1040,6 +1084,7 @@ __all__ = [
     "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish", "mse_loss",
     "multilabel_soft_margin_loss", "nll_loss", "noisy_relu", "normalize", "one_hot", "pad",
     "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu", "relu",
-    "relu6", "selu", "sigmoid", "silu", "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin",
-    "softplus", "softshrink", "softsign", "tanh", "tanhshrink", "triplet_margin_loss", "unfold",
+    "relu6", "scaled_dot_product_attention", "selu", "sigmoid", "silu", "smooth_l1_loss",
+    "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink", "softsign", "tanh",
+    "tanhshrink", "triplet_margin_loss", "unfold",
 ]  # fmt: skip

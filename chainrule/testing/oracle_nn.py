@@ -614,6 +614,26 @@ def _np_pairwise_distance(a: np.ndarray, b: np.ndarray, p: float = 2.0, eps: flo
     return np.linalg.norm(a - b + eps, ord=p, axis=-1, keepdims=keepdim)
 
 
+def _torch_sdpa_inputs(rng: np.random.Generator) -> list[Sample]:
+    """PyTorch's conventions: bool masks True where attention is allowed."""
+    q, k, v = _r(rng, (2, 2, 3, 4)), _r(rng, (2, 2, 5, 4)), _r(rng, (2, 2, 5, 3))
+    allowed = rng.random((3, 5)) < 0.7
+    allowed[:, 0] = True  # every query keeps a key
+    return [
+        Sample((q, k, v)),
+        Sample((q, k, v), {"is_causal": True}, note="causal, L != S"),
+        Sample((q, k, v), {"attn_mask": allowed}, note="bool mask (True: attend)"),
+        Sample((q, k, v), {"attn_mask": _r(rng, (2, 1, 3, 5)), "scale": 0.3}, note="float mask"),
+        Sample((_r(rng, (1, 4, 3, 4)), _r(rng, (1, 2, 5, 4)), _r(rng, (1, 2, 5, 3))),
+               {"enable_gqa": True}, note="grouped query heads"),
+    ]  # fmt: skip
+
+
+def _t_sdpa_torch(q: Any, k: Any, v: Any, attn_mask: Any = None, **kw: Any) -> Any:
+    return _torch().nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                                               **kw)  # fmt: skip
+
+
 def _bilinear_inputs(rng: np.random.Generator) -> list[Sample]:
     return [Sample((_r(rng, (4, 3)), _r(rng, (4, 2)), _r(rng, (5, 3, 2)), _r(rng, (5,)))),
             Sample((_r(rng, (2, 2, 3)), _r(rng, (2, 2, 4)), _r(rng, (2, 3, 4))))]  # fmt: skip
@@ -805,6 +825,8 @@ NN_OPS: list[OpInfo] = [
            torch_fn=_tf("pairwise_distance"), ref_fn=_np_pairwise_distance,
            inputs=_distance_inputs,
            domain=_diff_away(0.0)),
+    OpInfo(name="F.scaled_dot_product_attention", fn=F.scaled_dot_product_attention,
+           torch_fn=_t_sdpa_torch, inputs=_torch_sdpa_inputs),
     OpInfo(name="F.bilinear", fn=F.bilinear, torch_fn=_tf("bilinear"), ref_fn=_np_bilinear,
            inputs=_bilinear_inputs),
     OpInfo(name="F.pad", fn=F.pad, torch_fn=_tf("pad"), ref_fn=_np_torch_pad, inputs=_pad_inputs),

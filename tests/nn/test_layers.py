@@ -953,3 +953,18 @@ def test_fold_of_unfold_counts_each_pixel_s_windows_and_bad_input() -> None:
         F.pixel_unshuffle(np.zeros((1, 1, 3, 4)), 2)
     with pytest.raises(F.ArgumentError, match="factor must be an int >= 1, got 0"):
         F.pixel_shuffle(np.zeros((1, 4, 2, 2)), 0)
+
+
+def test_functional_sdpa_uses_torch_s_mask_convention() -> None:
+    """F.scaled_dot_product_attention is PyTorch's function: a bool mask says where
+    attention is allowed (MultiheadAttention's says where it is not)."""
+    rng = _rng(8)
+    q, k, v = rng.standard_normal((3, 4)), rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
+    allowed = np.zeros((3, 5), dtype=bool)
+    allowed[:, 2] = True  # every query may look at key 2 only
+    out = cr.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed).numpy()
+    np.testing.assert_allclose(out, np.broadcast_to(v[2], (3, 2)), **TOL)
+    causal = cr.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True).numpy()
+    np.testing.assert_allclose(causal[0], v[0], **TOL)  # query 0 sees key 0 alone
+    with pytest.raises(cr.nn.functional.ArgumentError, match="not both"):
+        cr.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed, is_causal=True)
