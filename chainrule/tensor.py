@@ -497,6 +497,20 @@ class Tensor:
     def roll(self, shift: Any, axis: Any = None) -> Tensor:
         return _ops.roll(self, shift, axis)
 
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """PyTorch's ``gather`` (see ``cr.gather``)."""
+        return _ops.gather(self, dim, index)
+
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
+        """``value`` where ``mask`` (bool, broadcast) is True, else this tensor."""
+        return _ops.where(mask, value, self)
+
+    def tril(self, k: int = 0) -> Tensor:
+        return _ops.tril(self, k)
+
+    def triu(self, k: int = 0) -> Tensor:
+        return _ops.triu(self, k)
+
     def log1p(self) -> Tensor:
         return _ops.log1p(self)
 

@@ -221,3 +221,18 @@ def test_repr():
     assert repr(cr.tensor([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
     y = cr.tensor([1.0, 2.0], requires_grad=True) * 2
     assert repr(y) == "tensor([2., 4.], op=mul)"
+
+
+def test_gather_take_along_axis_masked_fill_and_triangles_bad_input() -> None:
+    x = cr.tensor(np.arange(12.0).reshape(3, 4))
+    np.testing.assert_array_equal(x.gather(1, np.array([[3], [0], [1]])).numpy(), [[3], [4], [9]])
+    np.testing.assert_array_equal(x.masked_fill(x.numpy() > 9, -1.0).numpy()[2], [8, 9, -1, -1])
+    np.testing.assert_array_equal(x.tril().numpy()[0], [0, 0, 0, 0])
+    with pytest.raises(cr.IndexingError, match="integers of the input's rank 2"):
+        x.gather(1, np.array([1, 2]))
+    with pytest.raises(cr.IndexingError, match="out of range for axis 1 of size 4"):
+        x.gather(1, np.array([[4]]))
+    with pytest.raises(cr.IndexingError, match="larger than the input"):
+        x.gather(1, np.zeros((4, 1), dtype=np.int64))
+    with pytest.raises(cr.IndexingError, match="do not broadcast"):
+        cr.take_along_axis(x, np.zeros((2, 1), dtype=np.int64), 1)

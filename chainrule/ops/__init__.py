@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend
-from chainrule.errors import ShapeError
+from chainrule.errors import IndexingError, ShapeError
 from chainrule.ops import elementwise as _ew
 from chainrule.ops import linalg as _la
 from chainrule.ops import reduction as _red
@@ -352,6 +352,64 @@ def sum_to(x: Any, shape: Any) -> Tensor:
 def getitem(x: Any, index: Any) -> Tensor:
     index, basic = _sh.normalize_index(index)
     return _sh.GetItem.apply(_tensor(x), index=index, basic=basic)
+
+
+def _int_index(op: str, x: Tensor, indices: Any) -> Any:
+    idx = _data(indices)
+    idx = idx if backend.is_array(idx) else np.asarray(idx)
+    if idx.dtype.kind not in "iu" or idx.ndim != x.ndim:
+        raise IndexingError(f"{op}: indices must be integers of the input's rank {x.ndim}, "
+                            f"got dtype {idx.dtype} and shape {idx.shape}")  # fmt: skip
+    return idx
+
+
+def gather(x: Any, axis: int, indices: Any) -> Tensor:
+    """PyTorch's ``gather(dim, index)``: ``out[i][j][k] = x[i][indices[i][j][k]][k]`` for
+    ``axis=1``, and so on; ``out`` has the shape of ``indices`` (integers of ``x``'s rank,
+    no larger than ``x`` on the other axes; negative ones count from the end, which
+    PyTorch refuses). An integer-array index underneath, so repeated indices accumulate
+    their gradients."""
+    x = _tensor(x)
+    idx = _int_index("gather", x, indices)
+    axis = normalize_axis(axis, x.ndim, "gather")
+    if any(n > m for a, (n, m) in enumerate(zip(idx.shape, x.shape)) if a != axis):
+        raise IndexingError(f"gather: indices of shape {idx.shape} are larger than the input "
+                            f"{x.shape} on an axis other than {axis}")  # fmt: skip
+    if idx.size and (idx.min() < -x.shape[axis] or idx.max() >= x.shape[axis]):
+        raise IndexingError(f"gather: indices out of range for axis {axis} of size "
+                            f"{x.shape[axis]}")  # fmt: skip
+    xp = backend.array_module(idx)
+    grids = xp.ix_(*[xp.arange(n) for n in idx.shape]) if idx.ndim else ()
+    return getitem(x, tuple(idx if a == axis else grids[a] for a in range(x.ndim)))
+
+
+def take_along_axis(x: Any, indices: Any, axis: int) -> Tensor:
+    """NumPy's ``take_along_axis``: :func:`gather`, with ``indices`` broadcast against
+    ``x`` on the other axes."""
+    x = _tensor(x)
+    idx = _int_index("take_along_axis", x, indices)
+    axis = normalize_axis(axis, x.ndim, "take_along_axis")
+    try:
+        shape = [n if a == axis else np.broadcast_shapes((n,), (m,))[0]
+                 for a, (n, m) in enumerate(zip(idx.shape, x.shape))]  # fmt: skip
+    except ValueError:
+        raise IndexingError(f"take_along_axis: indices of shape {idx.shape} do not broadcast "
+                            f"against the input {x.shape} off axis {axis}") from None  # fmt: skip
+    return gather(x, axis, backend.array_module(idx).broadcast_to(idx, tuple(shape)))
+
+
+def tril(x: Any, k: int = 0) -> Tensor:
+    """The lower triangle of the last two axes (``j <= i + k``); the rest 0 (NumPy's)."""
+    x = _tensor(x)
+    keep = backend.array_module(x.data).tri(*x.shape[-2:], k=k, dtype=bool)
+    return where(keep, x, 0)
+
+
+def triu(x: Any, k: int = 0) -> Tensor:
+    """The upper triangle of the last two axes (``j >= i + k``); the rest 0 (NumPy's)."""
+    x = _tensor(x)
+    keep = ~backend.array_module(x.data).tri(*x.shape[-2:], k=k - 1, dtype=bool)
+    return where(keep, x, 0)
 
 
 def scatter_add(shape: Any, index: Any, values: Any, basic: bool = False) -> Tensor:

@@ -265,6 +265,28 @@ def _t_roll(x: Any, shift: Any, axis: Any = None) -> Any:
     return _tm().roll(x, shift, axis)
 
 
+def _gather_inputs(rng: np.random.Generator) -> list[Sample]:
+    """Repeated indices (their gradients add up) and index blocks smaller than the input."""
+    return [Sample((_r(rng, (3, 4)),), {"axis": 1, "indices": rng.integers(0, 4, (3, 6))}),
+            Sample((_r(rng, (3, 4, 2)),), {"axis": 0, "indices": rng.integers(0, 3, (5, 2, 2))}),
+            Sample((_r(rng, (5,)),), {"axis": 0, "indices": np.array([4, 4, 0])})]  # fmt: skip
+
+
+def _np_gather(x: np.ndarray, axis: int, indices: np.ndarray) -> np.ndarray:
+    grids = np.ix_(*[np.arange(n) for n in indices.shape])
+    return x[tuple(indices if a == axis else grids[a] for a in range(x.ndim))]
+
+
+def _take_along_inputs(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((_r(rng, (3, 4)),), {"indices": rng.integers(0, 4, (3, 2)), "axis": 1}),
+            Sample((_r(rng, (3, 4, 2)),), {"indices": rng.integers(0, 4, (1, 5, 2)),
+                                            "axis": 1}, note="broadcast indices")]  # fmt: skip
+
+
+def _t_take_along_axis(x: Any, indices: Any, axis: int) -> Any:
+    return _tm().take_along_dim(x, indices, axis)
+
+
 def _t(name: str) -> Callable[..., Any]:
     """``torch.<name>`` looked up at call time."""
 
@@ -697,6 +719,14 @@ OPS: list[OpInfo] = [
            inputs=_with_kwargs([((3, 4), {"shape": (2, 6)}), ((3, 4), {"shape": (-1,)}),
                                 ((2, 3, 4), {"shape": (4, -1)}), ((), {"shape": (1,)}),
                                 ((1,), {"shape": ()}), ((2, 3), {"shape": (3, 1, 2)})])),
+    OpInfo(name="gather", fn=cr.gather, ref_fn=_np_gather, inputs=_gather_inputs,
+           torch_fn=lambda x, axis, indices: _tm().gather(x, axis, indices)),
+    OpInfo(name="take_along_axis", fn=cr.take_along_axis, ref_fn=np.take_along_axis,
+           torch_fn=_t_take_along_axis, inputs=_take_along_inputs),
+    OpInfo(name="tril", fn=cr.tril, ref_fn=np.tril, torch_fn=lambda x, k=0: _tm().tril(x, k),
+           inputs=_with_kwargs([((4, 4), {}), ((2, 3, 5), {"k": 1}), ((5, 3), {"k": -1})])),
+    OpInfo(name="triu", fn=cr.triu, ref_fn=np.triu, torch_fn=lambda x, k=0: _tm().triu(x, k),
+           inputs=_with_kwargs([((4, 4), {}), ((2, 3, 5), {"k": -1}), ((5, 3), {"k": 2})])),
     OpInfo(name="flip", fn=cr.flip, ref_fn=np.flip, torch_fn=_t_flip,
            inputs=_with_kwargs([((3, 4), {}), ((2, 3, 4), {"axis": 1}),
                                 ((2, 3, 4), {"axis": (0, -1)}), ((5,), {"axis": 0})])),
