@@ -179,6 +179,17 @@ def test_warm_restarts_per_batch_match_torch(kw: dict) -> None:
             assert sched.last_epoch == tsched.last_epoch
 
 
+def _momentum_pair(torch: Any, opt_name: str) -> tuple[Any, Any, str]:
+    """The same two-group optimiser in both libraries (SGD with momentum, or Adam), and the
+    key of the momentum a cycling schedule moves."""
+    params = [cr.Tensor(np.zeros(2, np.float32), requires_grad=True) for _ in range(2)]
+    tparams = [torch.zeros(2, requires_grad=True) for _ in range(2)]
+    extra = {"momentum": 0.9} if opt_name == "SGD" else {}
+    opt = getattr(optim, opt_name)([{"params": [p]} for p in params], lr=0.1, **extra)
+    topt = getattr(torch.optim, opt_name)([{"params": [p]} for p in tparams], lr=0.1, **extra)
+    return opt, topt, "momentum" if opt_name == "SGD" else "betas"
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize(
     ("opt_name", "kw"),
@@ -196,14 +207,9 @@ def test_warm_restarts_per_batch_match_torch(kw: dict) -> None:
 )  # fmt: skip
 def test_one_cycle_matches_torch(opt_name: str, kw: dict) -> None:
     torch = pytest.importorskip("torch")
-    params = [cr.Tensor(np.zeros(2, np.float32), requires_grad=True) for _ in range(2)]
-    tparams = [torch.zeros(2, requires_grad=True) for _ in range(2)]
-    extra = {"momentum": 0.9} if opt_name == "SGD" else {}
-    opt = getattr(optim, opt_name)([{"params": [p]} for p in params], lr=0.1, **extra)
-    topt = getattr(torch.optim, opt_name)([{"params": [p]} for p in tparams], lr=0.1, **extra)
+    opt, topt, key = _momentum_pair(torch, opt_name)
     sched = lr_scheduler.OneCycleLR(opt, **kw)
     tsched = torch.optim.lr_scheduler.OneCycleLR(topt, **kw)
-    key = "momentum" if opt_name == "SGD" else "betas"
     for _ in range(tsched.total_steps - 1):
         assert sched.get_last_lr() == tsched.get_last_lr()
         assert [g[key] for g in opt.param_groups] == [g[key] for g in topt.param_groups]
@@ -487,14 +493,9 @@ class _Halving:
 )  # fmt: skip
 def test_cyclic_lr_matches_torch(opt_name: str, kw: dict) -> None:
     torch = pytest.importorskip("torch")
-    params = [cr.Tensor(np.zeros(2, np.float32), requires_grad=True) for _ in range(2)]
-    tparams = [torch.zeros(2, requires_grad=True) for _ in range(2)]
-    extra = {"momentum": 0.9} if opt_name == "SGD" else {}
-    opt = getattr(optim, opt_name)([{"params": [p]} for p in params], lr=0.1, **extra)
-    topt = getattr(torch.optim, opt_name)([{"params": [p]} for p in tparams], lr=0.1, **extra)
+    opt, topt, key = _momentum_pair(torch, opt_name)
     sched = lr_scheduler.CyclicLR(opt, **kw)
     tsched = torch.optim.lr_scheduler.CyclicLR(topt, **kw)
-    key = "momentum" if opt_name == "SGD" else "betas"
     for _ in range(40):
         assert sched.get_last_lr() == tsched.get_last_lr()  # bit for bit
         assert [g[key] for g in opt.param_groups] == [g[key] for g in topt.param_groups]
