@@ -236,3 +236,20 @@ def test_gather_take_along_axis_masked_fill_and_triangles_bad_input() -> None:
         x.gather(1, np.zeros((4, 1), dtype=np.int64))
     with pytest.raises(cr.IndexingError, match="do not broadcast"):
         cr.take_along_axis(x, np.zeros((2, 1), dtype=np.int64), 1)
+
+
+def test_einsum_bad_subscripts_name_the_problem() -> None:
+    a = np.zeros((3, 4))
+    with pytest.raises(cr.nn.functional.ArgumentError, match="repeated within one operand"):
+        cr.einsum("ii->i", np.zeros((3, 3)))
+    with pytest.raises(cr.ShapeError, match=r"'ij,jk->ik' does not fit shapes \(3, 4\), \(5, 5\)"):
+        cr.einsum("ij,jk->ik", a, np.zeros((5, 5)))
+    with pytest.raises(cr.nn.functional.ArgumentError, match="names 2 operands, got 1"):
+        cr.einsum("ij,jk->ik", a)
+    with pytest.raises(cr.ShapeError, match=r"operand 'ijk' of 'ijk->' has 3 subscripts"):
+        cr.einsum("ijk->", a)
+    with pytest.raises(cr.nn.functional.ArgumentError, match="names one no operand has"):
+        cr.einsum("ij->ik", a)
+    # the implicit output is NumPy's: the letters used once, sorted ("ji" transposes)
+    b = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(cr.einsum("ji", b).numpy(), np.einsum("ji", b))

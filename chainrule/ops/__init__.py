@@ -94,6 +94,62 @@ def matmul(a: Any, b: Any) -> Tensor:
     return _la.MatMul.apply(a, b)
 
 
+def _einsum_spec(subscripts: str, shapes: list[tuple]) -> tuple[tuple[str, ...], str]:
+    """``subscripts`` as explicit ``(inputs, output)`` letters: ``...`` becomes fresh
+    letters (broadcast dimensions, right-aligned) and a missing ``->`` NumPy's implicit
+    output (the letters used once, sorted, after the broadcast ones)."""
+    spec = subscripts.replace(" ", "")
+    lhs, arrow, rhs = spec.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != len(shapes):
+        raise ArgumentError(f"einsum: {subscripts!r} names {len(ins)} operands, got "
+                            f"{len(shapes)}")  # fmt: skip
+    used = set(spec) - set(".,->")
+    if not all(c.isascii() and c.isalpha() for c in used):
+        raise ArgumentError(f"einsum: subscripts must be letters (and ...), got {subscripts!r}")
+    spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used]
+    width = builtins.max([len(sh) - len(s.replace("...", "")) for s, sh in zip(ins, shapes)
+                          if "..." in s] or [0])  # fmt: skip
+    fill = "".join(spare[:width])
+    expanded = []
+    for s, shape in zip(ins, shapes):
+        if "..." in s:
+            s = s.replace("...", fill[width - (len(shape) - len(s.replace("...", ""))) :])
+        if len(s) != len(shape):
+            raise ShapeError(f"einsum: operand {s!r} of {subscripts!r} has {len(s)} subscripts "
+                             f"for shape {shape}")  # fmt: skip
+        if len(set(s)) != len(s):
+            raise ArgumentError(f"einsum: a letter repeated within one operand ({s!r}: a "
+                                "diagonal or trace) is not supported")  # fmt: skip
+        expanded.append(s)
+    letters = "".join(expanded)
+    if arrow:
+        out = rhs.replace("...", fill)
+    else:
+        out = fill + "".join(sorted(c for c in set(letters) - set(fill) if letters.count(c) == 1))
+    if len(set(out)) != len(out) or not set(out) <= set(letters):
+        raise ArgumentError(f"einsum: output {rhs!r} repeats a letter or names one no "
+                            f"operand has ({subscripts!r})")  # fmt: skip
+    return tuple(expanded), out
+
+
+def einsum(subscripts: str, *operands: Any) -> Tensor:
+    """Einstein summation, as NumPy's and PyTorch's ``einsum``: ``"ij,jk->ik"`` is a matrix
+    product, ``"bhqd,bhkd->bhqk"`` attention scores, ``"i,j->ij"`` an outer product; ``...``
+    stands for broadcast dimensions and without ``->`` the output is NumPy's implicit one.
+    A letter may not repeat within one operand (no diagonals or traces). Differentiable in
+    every operand, to any order and in forward mode."""
+    ts = [_tensor(o) for o in operands]
+    if not ts:
+        raise ArgumentError("einsum: needs at least one operand")
+    spec = _einsum_spec(subscripts, [t.shape for t in ts])
+    try:
+        return _la.Einsum.apply(*ts, spec=spec)
+    except ValueError as exc:
+        shapes = ", ".join(str(t.shape) for t in ts)
+        raise ShapeError(f"einsum: {subscripts!r} does not fit shapes {shapes}: {exc}") from None
+
+
 # ---- unary -----------------------------------------------------------------------------
 def exp(x: Any) -> Tensor:
     return _ew.Exp.apply(x)
@@ -529,7 +585,7 @@ def ones_like(x: Any) -> Tensor:
 # the same names and signatures as backend.numpy_ops, but every function builds graph.
 graph_ops = types.SimpleNamespace(
     exp=exp, log=log, sqrt=sqrt, abs=abs, sin=sin, cos=cos, sinh=sinh, cosh=cosh, tanh=tanh,
-    sign=sign, flip=flip, roll=roll, cumsum=cumsum,
+    sign=sign, flip=flip, roll=roll, cumsum=cumsum, einsum=einsum,
     where=where, maximum=maximum, minimum=minimum, sum=sum, mean=mean, matmul=matmul,
     reshape=reshape, transpose=transpose, swapaxes=swapaxes, expand_dims=unsqueeze,
     squeeze=squeeze, broadcast_to=broadcast_to, concatenate=concatenate, split=split,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainrule import backend
 from chainrule.autograd.function import Op
+from chainrule.backend import array_module
 from chainrule.errors import ShapeError
 from chainrule.ops._util import shape_of
 
@@ -67,3 +69,52 @@ class MatMul(Op):
     def jvp(ctx, ta, tb):
         a, b = ctx.saved
         return ta @ b + a @ tb
+
+
+class Einsum(Op):
+    """``einsum(spec, *operands)`` with an explicit ``spec = (input subscripts, output)``
+    (letters only; :func:`chainrule.ops.einsum` expands ``...`` and the implicit output).
+    Each operand's vjp is again an einsum: the output gradient with the other operands,
+    broadcast over the letters only that operand had (it summed them out); the jvp is the
+    sum of the spec with each tangent in its operand's place."""
+
+    name = "einsum"
+
+    @staticmethod
+    def forward(ctx, *operands, spec):
+        ctx.save_for_backward(*operands)
+        ctx.spec = spec
+        ins, out = spec
+        return array_module(operands[0]).einsum(",".join(ins) + "->" + out, *operands)
+
+    @staticmethod
+    def backward(ctx, g):
+        operands, (ins, out) = ctx.saved, ctx.spec
+        xp, grads = ctx.xp, []
+        for i, need in enumerate(ctx.needs_input_grad):
+            if not need:
+                grads.append(None)
+                continue
+            others = [o for j, o in enumerate(operands) if j != i]
+            subs = [s for j, s in enumerate(ins) if j != i]
+            seen = set(out).union(*subs)
+            kept = "".join(c for c in ins[i] if c in seen)
+            gi = xp.einsum(",".join([out, *subs]) + "->" + kept, g, *others)
+            shape = tuple(operands[i].shape)
+            if kept != ins[i]:  # letters only this operand had: broadcast back over them
+                ones = tuple(n if c in seen else 1 for c, n in zip(ins[i], shape))
+                gi = xp.broadcast_to(xp.reshape(gi, ones), shape)
+            grads.append(xp.sum_to(gi, shape) if tuple(gi.shape) != shape else gi)
+        return tuple(grads)
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        operands, (ins, out) = ctx.saved, ctx.spec
+        xp, total = array_module(operands[0]), None
+        for i, t in enumerate(tangents):
+            if not backend.is_array(t):
+                continue  # an operand without a tangent
+            args = [t if j == i else o for j, o in enumerate(operands)]
+            term = xp.einsum(",".join(ins) + "->" + out, *args)
+            total = term if total is None else total + term
+        return total

@@ -265,6 +265,31 @@ def _t_roll(x: Any, shift: Any, axis: Any = None) -> Any:
     return _tm().roll(x, shift, axis)
 
 
+def _einsum(*operands: Any, spec: str) -> Any:
+    return cr.einsum(spec, *operands)
+
+
+def _np_einsum(*operands: Any, spec: str) -> Any:
+    return np.einsum(spec, *operands)
+
+
+def _t_einsum(*operands: Any, spec: str) -> Any:
+    return _tm().einsum(spec, *operands)
+
+
+def _einsum_inputs(rng: np.random.Generator) -> list[Sample]:
+    """Products, contractions, transposes, an implicit output, a letter summed out by one
+    operand alone, and broadcast (``...``) batch axes with a size-1 one."""
+    specs = [("ij,jk->ik", [(3, 4), (4, 2)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 2)]),
+             ("i,i->", [(4,), (4,)]), ("ij->ji", [(3, 4)]), ("ijk,k->ij", [(2, 3, 4), (4,)]),
+             ("ij,jk", [(3, 4), (4, 2)]), ("i,j->ij", [(3,), (2,)]),
+             ("bhqd,bhkd->bhqk", [(1, 2, 3, 4), (1, 2, 2, 4)]),
+             ("...ij,...jk->...ik", [(2, 1, 3, 2), (3, 2, 4)]), ("ij,kj,lj->ikl",
+             [(2, 3), (2, 3), (2, 3)])]  # fmt: skip
+    return [Sample(tuple(_r(rng, sh) for sh in shapes), {"spec": spec}, note=spec)
+            for spec, shapes in specs]  # fmt: skip
+
+
 def _gather_inputs(rng: np.random.Generator) -> list[Sample]:
     """Repeated indices (their gradients add up) and index blocks smaller than the input."""
     return [Sample((_r(rng, (3, 4)),), {"axis": 1, "indices": rng.integers(0, 4, (3, 6))}),
@@ -719,6 +744,8 @@ OPS: list[OpInfo] = [
            inputs=_with_kwargs([((3, 4), {"shape": (2, 6)}), ((3, 4), {"shape": (-1,)}),
                                 ((2, 3, 4), {"shape": (4, -1)}), ((), {"shape": (1,)}),
                                 ((1,), {"shape": ()}), ((2, 3), {"shape": (3, 1, 2)})])),
+    OpInfo(name="einsum", fn=_einsum, ref_fn=_np_einsum, torch_fn=_t_einsum,
+           inputs=_einsum_inputs),
     OpInfo(name="gather", fn=cr.gather, ref_fn=_np_gather, inputs=_gather_inputs,
            torch_fn=lambda x, axis, indices: _tm().gather(x, axis, indices)),
     OpInfo(name="take_along_axis", fn=cr.take_along_axis, ref_fn=np.take_along_axis,
