@@ -95,6 +95,7 @@ from chainrule.ops import (
     triu,
     unsqueeze,
     var,
+    vector_norm,
     where,
 )
 from chainrule.tensor import Tensor
@@ -113,5 +114,5 @@ __all__ = [
     "optim", "pad", "rand", "randn", "relu", "reshape", "roll", "save", "sigmoid", "sin", "sinh",
     "softmax", "split", "sqrt", "squeeze", "stack", "std", "sum", "swapaxes", "take_along_axis",
     "tan", "tanh", "tensor", "train", "transpose", "tril", "triu", "unsqueeze", "value_and_grad",
-    "var", "viz", "vjp", "where", "zeros", "zeros_like",
+    "var", "vector_norm", "viz", "vjp", "where", "zeros", "zeros_like",
 ]  # fmt: skip

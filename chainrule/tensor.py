@@ -488,6 +488,10 @@ class Tensor:
     def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
         return _ops.std(self, axis, ddof, keepdims)
 
+    def norm(self, ord: float = 2, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A002
+        """The vector ``ord``-norm over ``axis`` (see ``cr.vector_norm``)."""
+        return _ops.vector_norm(self, ord, axis, keepdims)
+
     def cumsum(self, axis: int) -> Tensor:
         return _ops.cumsum(self, axis)
 

@@ -253,3 +253,11 @@ def test_einsum_bad_subscripts_name_the_problem() -> None:
     # the implicit output is NumPy's: the letters used once, sorted ("ji" transposes)
     b = np.arange(12.0).reshape(3, 4)
     np.testing.assert_array_equal(cr.einsum("ji", b).numpy(), np.einsum("ji", b))
+
+
+def test_vector_norm_of_zero_has_a_zero_gradient_and_checks_ord() -> None:
+    x = cr.tensor(np.zeros((2, 3)), requires_grad=True)
+    cr.vector_norm(x, axis=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))  # PyTorch's convention
+    with pytest.raises(cr.nn.functional.ArgumentError, match="ord must be > 0 or inf, got 0"):
+        cr.vector_norm(x, ord=0)

@@ -17,6 +17,7 @@ functions, and the layer modules build on all six.
 from __future__ import annotations
 
 import builtins
+import math
 import types
 from collections.abc import Sequence
 from typing import Any
@@ -257,6 +258,26 @@ def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tens
     v = var(x, axis=axis, ddof=ddof, keepdims=keepdims)
     flat = v.data == 0
     return where(flat, 0.0, sqrt(where(flat, 1.0, v)))
+
+
+def vector_norm(x: Any, ord: float = 2, axis: Any = None,  # noqa: A002
+                keepdims: bool = False) -> Tensor:  # fmt: skip
+    """The vector ``ord``-norm over ``axis`` (all axes by default): PyTorch's
+    ``linalg.vector_norm`` / NumPy's ``linalg.norm`` of a flattened vector (named so: the
+    package has a module ``norm``). ``ord`` > 0 or
+    ``inf``. Where the norm is 0 its gradient is taken as 0, as PyTorch's."""
+    x = _tensor(x)
+    if not (ord == math.inf or (isinstance(ord, int | float) and ord > 0)):
+        raise ArgumentError(f"vector_norm: ord must be > 0 or inf, got {ord!r}")
+    a = abs(x)
+    if ord == math.inf:
+        return max(a, axis=axis, keepdims=keepdims)
+    if ord == 1:
+        return sum(a, axis=axis, keepdims=keepdims)
+    total = sum(a * a if ord == 2 else a**ord, axis=axis, keepdims=keepdims)
+    zero = total.data == 0
+    root = sqrt(where(zero, 1.0, total)) if ord == 2 else where(zero, 1.0, total) ** (1 / ord)
+    return where(zero, 0.0, root)
 
 
 def cumsum(x: Any, axis: int) -> Tensor:

@@ -36,6 +36,7 @@ by the torch check.
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import zlib
 from collections.abc import Callable, Sequence
@@ -263,6 +264,18 @@ def _t_flip(x: Any, axis: Any = None) -> Any:
 
 def _t_roll(x: Any, shift: Any, axis: Any = None) -> Any:
     return _tm().roll(x, shift, axis)
+
+
+def _np_vector_norm(x: np.ndarray, ord: float = 2, axis: Any = None,  # noqa: A002
+                    keepdims: bool = False) -> np.ndarray:  # fmt: skip
+    a = np.abs(x)
+    if ord == math.inf:
+        return a.max(axis=axis, keepdims=keepdims)
+    return (a**ord).sum(axis=axis, keepdims=keepdims) ** (1 / ord)
+
+
+def _t_vector_norm(x: Any, ord: float = 2, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002
+    return _tm().linalg.vector_norm(x, ord=ord, dim=axis, keepdim=keepdims)
 
 
 def _einsum(*operands: Any, spec: str) -> Any:
@@ -744,6 +757,11 @@ OPS: list[OpInfo] = [
            inputs=_with_kwargs([((3, 4), {"shape": (2, 6)}), ((3, 4), {"shape": (-1,)}),
                                 ((2, 3, 4), {"shape": (4, -1)}), ((), {"shape": (1,)}),
                                 ((1,), {"shape": ()}), ((2, 3), {"shape": (3, 1, 2)})])),
+    OpInfo(name="vector_norm", fn=cr.vector_norm, ref_fn=_np_vector_norm, domain=away_from(0.0),
+           torch_fn=_t_vector_norm,
+           inputs=_with_kwargs([((3, 4), {}), ((3, 4), {"ord": 1, "axis": 1}),
+                                ((2, 3, 4), {"ord": 3, "axis": (0, 2), "keepdims": True}),
+                                ((5,), {"ord": math.inf}), ((3, 4), {"ord": 0.5, "axis": 0})])),
     OpInfo(name="einsum", fn=_einsum, ref_fn=_np_einsum, torch_fn=_t_einsum,
            inputs=_einsum_inputs),
     OpInfo(name="gather", fn=cr.gather, ref_fn=_np_gather, inputs=_gather_inputs,
