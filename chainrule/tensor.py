@@ -492,6 +492,14 @@ class Tensor:
         """The vector ``ord``-norm over ``axis`` (see ``cr.vector_norm``)."""
         return _ops.vector_norm(self, ord, axis, keepdims)
 
+    def repeat(self, *sizes: Any) -> Tensor:
+        """PyTorch's ``repeat``: ``cr.tile(self, sizes)``."""
+        return _ops.tile(self, sizes[0] if len(sizes) == 1 and not isinstance(sizes[0], int)
+                         else sizes)  # fmt: skip
+
+    def repeat_interleave(self, repeats: int, axis: int | None = None) -> Tensor:
+        return _ops.repeat_interleave(self, repeats, axis)
+
     def cumsum(self, axis: int) -> Tensor:
         return _ops.cumsum(self, axis)
 

@@ -261,3 +261,12 @@ def test_vector_norm_of_zero_has_a_zero_gradient_and_checks_ord() -> None:
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))  # PyTorch's convention
     with pytest.raises(cr.nn.functional.ArgumentError, match="ord must be > 0 or inf, got 0"):
         cr.vector_norm(x, ord=0)
+
+
+def test_tile_and_repeat_interleave_bad_counts() -> None:
+    x = cr.tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(x.repeat(2, 1).numpy(), np.tile(x.numpy(), (2, 1)))
+    with pytest.raises(cr.nn.functional.ArgumentError, match="tile: repetitions must be ints"):
+        cr.tile(x, (2, -1))
+    with pytest.raises(cr.nn.functional.ArgumentError, match="repeat_interleave: repetitions"):
+        cr.repeat_interleave(x, 1.5)

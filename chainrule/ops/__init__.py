@@ -419,6 +419,40 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
     return _sh.BroadcastTo.apply(_tensor(x), shape=_shape_arg(shape))
 
 
+def _counts(op: str, reps: Any) -> tuple[int, ...]:
+    reps = (reps,) if isinstance(reps, int | np.integer) else tuple(reps)
+    if not all(isinstance(r, int | np.integer) and not isinstance(r, bool) and r >= 0
+               for r in reps):  # fmt: skip
+        raise ArgumentError(f"{op}: repetitions must be ints >= 0, got {reps!r}")
+    return tuple(int(r) for r in reps)
+
+
+def tile(x: Any, reps: Any) -> Tensor:
+    """NumPy's ``tile`` (PyTorch's ``Tensor.repeat``): ``x`` repeated ``reps[i]`` times along
+    axis i (``reps`` longer than the rank adds leading axes). A broadcast and a reshape, so
+    the gradient sums the copies."""
+    x, reps = _tensor(x), _counts("tile", reps)
+    n = builtins.max(len(reps), x.ndim)
+    shape = (1,) * (n - x.ndim) + tuple(x.shape)
+    reps = (1,) * (n - len(reps)) + reps
+    paired = tuple(v for r, s in zip(reps, shape) for v in (r, s))  # (r0, s0, r1, s1, ...)
+    spread = broadcast_to(reshape(x, tuple(v for s in shape for v in (1, s))), paired)
+    return reshape(spread, tuple(r * s for r, s in zip(reps, shape)))
+
+
+def repeat_interleave(x: Any, repeats: int, axis: int | None = None) -> Tensor:
+    """Each element repeated ``repeats`` times in place along ``axis`` (NumPy's ``repeat``
+    with one count; PyTorch's ``repeat_interleave``); ``axis=None`` flattens first."""
+    x = _tensor(x)
+    (r,) = _counts("repeat_interleave", repeats)
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    axis = normalize_axis(axis, x.ndim, "repeat_interleave")
+    shape = tuple(x.shape)
+    spread = broadcast_to(unsqueeze(x, axis + 1), shape[: axis + 1] + (r,) + shape[axis + 1 :])
+    return reshape(spread, shape[:axis] + (shape[axis] * r,) + shape[axis + 1 :])
+
+
 def sum_to(x: Any, shape: Any) -> Tensor:
     """Sum ``x`` down to ``shape`` (the adjoint of broadcasting ``shape`` to ``x.shape``)."""
     x = _tensor(x)

@@ -278,6 +278,15 @@ def _t_vector_norm(x: Any, ord: float = 2, axis: Any = None, keepdims: bool = Fa
     return _tm().linalg.vector_norm(x, ord=ord, dim=axis, keepdim=keepdims)
 
 
+def _t_tile(x: Any, reps: Any) -> Any:
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    return x.repeat(*((1,) * (x.ndim - len(reps)) + reps))
+
+
+def _np_repeat(x: np.ndarray, repeats: int, axis: int | None = None) -> np.ndarray:
+    return np.repeat(x, repeats, axis)
+
+
 def _einsum(*operands: Any, spec: str) -> Any:
     return cr.einsum(spec, *operands)
 
@@ -762,6 +771,13 @@ OPS: list[OpInfo] = [
            inputs=_with_kwargs([((3, 4), {}), ((3, 4), {"ord": 1, "axis": 1}),
                                 ((2, 3, 4), {"ord": 3, "axis": (0, 2), "keepdims": True}),
                                 ((5,), {"ord": math.inf}), ((3, 4), {"ord": 0.5, "axis": 0})])),
+    OpInfo(name="tile", fn=cr.tile, ref_fn=np.tile, torch_fn=_t_tile,
+           inputs=_with_kwargs([((2, 3), {"reps": (2, 3)}), ((3,), {"reps": 2}),
+                                ((2, 3), {"reps": (2, 1, 2)}), ((2, 1), {"reps": (1, 4)})])),
+    OpInfo(name="repeat_interleave", fn=cr.repeat_interleave, ref_fn=_np_repeat,
+           torch_fn=lambda x, repeats, axis=None: _tm().repeat_interleave(x, repeats, dim=axis),
+           inputs=_with_kwargs([((2, 3), {"repeats": 2, "axis": 0}),
+                                ((2, 3), {"repeats": 3, "axis": -1}), ((2, 3), {"repeats": 2})])),
     OpInfo(name="einsum", fn=_einsum, ref_fn=_np_einsum, torch_fn=_t_einsum,
            inputs=_einsum_inputs),
     OpInfo(name="gather", fn=cr.gather, ref_fn=_np_gather, inputs=_gather_inputs,
