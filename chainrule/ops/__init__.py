@@ -420,7 +420,7 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
 
 
 def _counts(op: str, reps: Any) -> tuple[int, ...]:
-    reps = (reps,) if isinstance(reps, int | np.integer) else tuple(reps)
+    reps = tuple(reps) if isinstance(reps, tuple | list) else (reps,)
     if not all(isinstance(r, int | np.integer) and not isinstance(r, bool) and r >= 0
                for r in reps):  # fmt: skip
         raise ArgumentError(f"{op}: repetitions must be ints >= 0, got {reps!r}")
