@@ -132,3 +132,12 @@ def test_forward_mode_through_a_constant_power_of_a_negative_base() -> None:
     for f, slope in cases:
         _, tangent = cr.jvp(f, (cr.tensor(x),), (cr.tensor(v),))
         np.testing.assert_allclose(tangent.numpy(), slope * v)
+
+
+def test_a_1d_pool_names_a_wrong_rank_once() -> None:
+    """Regression: max_pool1d's rank error was renamed as if the 2-D pool had raised it,
+    "max_pool1d: input (...): max_pool1d: expected ..."; the 1-D ops now share one helper
+    that checks the rank first."""
+    with pytest.raises(cr.ShapeError) as info:
+        cr.nn.functional.max_pool1d(np.zeros((2, 3, 4, 5)), 2)
+    assert str(info.value).count("max_pool1d") == 1, str(info.value)

@@ -891,6 +891,27 @@ def _one(v: Any, name: str, op: str) -> Any:
     return v
 
 
+def _check_1d(op: str, x: Tensor, channels: str = "C") -> None:
+    if x.ndim not in (2, 3):
+        raise ShapeError(f"{op}: expected input (N, {channels}, L) (3-D, or 2-D unbatched), "
+                         f"got shape {x.shape}")  # fmt: skip
+
+
+def _on_one_row(op: str, fn: Callable[..., Any], x: Tensor, *args: Any, shown: str,
+                **kwargs: Any) -> Any:  # fmt: skip
+    """``fn``, a 2-D op, over ``x`` ``(N, C, L)`` or ``(C, L)`` seen as one row
+    ``(N, C, 1, L)``, its errors renamed to ``op`` with ``shown`` (the arguments given);
+    returns its output (or outputs) without that row."""
+    try:
+        out = fn(x.reshape((*x.shape[:-1], 1, x.shape[-1])), *args, **kwargs)
+    except (ShapeError, ArgumentError) as exc:
+        two_d = op.replace("1d", "2d")
+        raise type(exc)(f"{op}: {shown}: {str(exc).removeprefix(two_d + ': ')}") from None
+    outs = out if isinstance(out, tuple) else (out,)
+    flat = tuple(o.reshape((*o.shape[:-2], o.shape[-1])) for o in outs)
+    return flat if isinstance(out, tuple) else flat[0]
+
+
 def conv1d(
     x: Any,
     weight: Any,
@@ -906,34 +927,18 @@ def conv1d(
 
     Computed as :func:`conv2d` on ``(N, C_in, 1, L)`` (same im2col core, one GEMM)."""
     x, weight = _as_tensor(x), _as_tensor(weight)
-    if x.ndim not in (2, 3):
-        raise ShapeError(
-            f"conv1d: expected input (N, C_in, L) (3-D, or 2-D unbatched), got shape {x.shape}"
-        )
+    _check_1d("conv1d", x, "C_in")
     if weight.ndim != 3:
         raise ShapeError(
             f"conv1d: weight must be (C_out, C_in/groups, k), got shape {weight.shape}"
         )
-    unbatched = x.ndim == 2
-    x3 = x.reshape((1, *x.shape)) if unbatched else x
-
     pad = padding if isinstance(padding, str) else (0, _one(padding, "padding", "conv1d"))
-    try:
-        y = conv2d(
-            x3.reshape((x3.shape[0], x3.shape[1], 1, x3.shape[2])),
-            weight.reshape((weight.shape[0], weight.shape[1], 1, weight.shape[2])),
-            bias,
-            stride=(1, _one(stride, "stride", "conv1d")),
-            padding=pad,
-            dilation=(1, _one(dilation, "dilation", "conv1d")),
-            groups=groups,
-        )
-    except (ShapeError, ArgumentError) as exc:
-        raise type(exc)(
-            f"conv1d: input {x.shape}, weight {weight.shape}: {str(exc).removeprefix('conv2d: ')}"
-        ) from None
-    y = y.reshape((y.shape[0], y.shape[1], y.shape[3]))
-    return y.reshape(y.shape[1:]) if unbatched else y
+    return _on_one_row(
+        "conv1d", conv2d, x, weight.reshape((*weight.shape[:2], 1, weight.shape[2])), bias,
+        stride=(1, _one(stride, "stride", "conv1d")), padding=pad,
+        dilation=(1, _one(dilation, "dilation", "conv1d")), groups=groups,
+        shown=f"input {x.shape}, weight {weight.shape}",
+    )  # fmt: skip
 
 
 def conv2d_input(
@@ -1116,24 +1121,18 @@ def conv_transpose1d(
 
     Computed as :func:`conv_transpose2d` on ``(N, C_in, 1, L)``."""
     x, weight = _as_tensor(x), _as_tensor(weight)
-    if x.ndim not in (2, 3):
-        raise ShapeError("conv_transpose1d: expected input (N, C_in, L) (3-D, or 2-D "
-                         f"unbatched), got shape {x.shape}")  # fmt: skip
+    _check_1d("conv_transpose1d", x, "C_in")
     if weight.ndim != 3:
         raise ShapeError("conv_transpose1d: weight must be (C_in, C_out/groups, k), got "
                          f"shape {weight.shape}")  # fmt: skip
-    x4 = x.reshape((*x.shape[:-1], 1, x.shape[-1]))
-    w4 = weight.reshape((weight.shape[0], weight.shape[1], 1, weight.shape[2]))
     args = {"stride": stride, "padding": padding, "output_padding": output_padding,
             "dilation": dilation}  # fmt: skip
     pairs = {k: (0 if k.endswith("padding") else 1, _one(v, k, "conv_transpose1d"))
              for k, v in args.items()}  # fmt: skip
-    try:
-        y = conv_transpose2d(x4, w4, bias, groups=groups, **pairs)
-    except (ShapeError, ArgumentError) as exc:
-        raise type(exc)(f"conv_transpose1d: input {x.shape}, weight {weight.shape}: "
-                        f"{str(exc).removeprefix('conv_transpose2d: ')}") from None  # fmt: skip
-    return y.reshape((*y.shape[:-2], y.shape[-1]))
+    return _on_one_row("conv_transpose1d", conv_transpose2d, x,
+                       weight.reshape((*weight.shape[:2], 1, weight.shape[2])), bias,
+                       groups=groups, shown=f"input {x.shape}, weight {weight.shape}",
+                       **pairs)  # fmt: skip
 
 
 def _pool_window(op: str, shape: tuple, kernel_size: Any, stride: Any, padding: Any,
@@ -1255,26 +1254,11 @@ def avg_pool2d(
     return y.reshape(y.shape[1:]) if unbatched else y
 
 
-def _as_2d(op: str, x: Tensor) -> Tensor:
-    """``(N, C, L)`` or ``(C, L)`` as ``(N, C, 1, L)`` or ``(C, 1, L)``, for the 2-D pools."""
-    if x.ndim not in (2, 3):
-        raise ShapeError(f"{op}: expected input (N, C, L) (3-D, or 2-D unbatched), got shape "
-                         f"{x.shape}")  # fmt: skip
-    return x.reshape((*x.shape[:-1], 1, x.shape[-1]))
-
-
 def _pool_1d(op: str, pool: Callable[..., Any], x: Any, *args: Any) -> Any:
-    """``pool`` (a 2-D pool) over ``x`` seen as one row, its errors renamed; returns the
-    output (or outputs) without that row."""
+    """``pool`` (a 2-D pool) over ``x`` seen as one row (see :func:`_on_one_row`)."""
     x = _as_tensor(x)
-    try:
-        out = pool(_as_2d(op, x), *args)
-    except (ShapeError, ArgumentError) as exc:
-        two_d = op.replace("1d", "2d")
-        raise type(exc)(f"{op}: input {x.shape}: {str(exc).removeprefix(two_d + ': ')}") from None
-    outs = out if isinstance(out, tuple) else (out,)
-    flat = tuple(o.reshape((*o.shape[:-2], o.shape[-1])) for o in outs)
-    return flat if isinstance(out, tuple) else flat[0]
+    _check_1d(op, x)
+    return _on_one_row(op, pool, x, *args, shown=f"input {x.shape}")
 
 
 def _on_row(v: Any, name: str, op: str, fill: int) -> tuple[int, Any]:
