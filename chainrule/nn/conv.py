@@ -20,7 +20,7 @@ from chainrule.nn import _checks, init
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.ops.conv import adaptive_output_size, same_padding
+from chainrule.ops.conv import adaptive_output_size, same_padding, transposed_canvas
 from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
@@ -210,7 +210,7 @@ class _ConvTransposeNd(_ConvNd):
             raise ShapeError(f"{name}: output_size must have {n} or {x.ndim} elements for "
                              f"input {x.shape}, got {tuple(output_size)}")  # fmt: skip
         spatial = x.shape[x.ndim - n :]
-        smallest = tuple((i - 1) * s - 2 * p + d * (k - 1) + 1 for i, s, p, d, k in zip(
+        smallest = tuple(transposed_canvas(i, s, d, k) - 2 * p for i, s, p, d, k in zip(
             spatial, self.stride, self.padding, self.dilation, self.kernel_size))  # fmt: skip
         largest = tuple(lo + s - 1 for lo, s in zip(smallest, self.stride))
         if not all(lo <= v <= hi for lo, v, hi in zip(smallest, sizes, largest)):

@@ -1005,6 +1005,12 @@ def conv2d_weight(
     return ConvWeightGrad.apply(x, grad_output, geo=geo)
 
 
+def transposed_canvas(size: int, stride: int, dilation: int, kernel: int) -> int:
+    """How many rows the windows of a transposed convolution cover along one axis, from
+    ``size`` input rows (its output before padding is cropped and output padding added)."""
+    return (size - 1) * stride + dilation * (kernel - 1) + 1
+
+
 def _transpose_geometry(
     op: str,
     xs: tuple,
@@ -1053,8 +1059,8 @@ def _transpose_geometry(
     if bs is not None and tuple(bs) != (c_out,):
         raise ShapeError(f"{op}: bias shape {tuple(bs)} does not match the {c_out} output "
                          f"channels of weight {ws} with groups={groups}")  # fmt: skip
-    canvas = [(i - 1) * s + d * (k - 1) + 1
-              for i, s, d, k in zip((h, w), stride, dilation, ws[2:])]  # fmt: skip
+    canvas = [transposed_canvas(i, s, d, k) for i, s, d, k in zip((h, w), stride, dilation,
+                                                                  ws[2:])]  # fmt: skip
     out = [full - 2 * p + e for full, p, e in zip(canvas, pads, extra)]
     if min(out) < 1:
         raise ShapeError(f"{op}: input {xs} with weight {ws}, stride {stride} and padding "
@@ -1467,5 +1473,5 @@ __all__ = [
     "Window", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
     "adaptive_max_pool2d", "adaptive_output_size", "avg_pool1d", "avg_pool2d", "conv1d", "conv2d",
     "conv2d_input", "conv2d_weight", "conv_transpose1d", "conv_transpose2d", "fold", "max_pool1d",
-    "max_pool2d", "same_padding", "unfold",
+    "max_pool2d", "same_padding", "transposed_canvas", "unfold",
 ]  # fmt: skip
