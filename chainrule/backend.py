@@ -196,7 +196,7 @@ _NUMPY_NAMES = (
     "exp", "log", "sqrt", "abs", "sin", "cos", "sinh", "cosh", "tanh", "sign", "where", "maximum",
     "minimum", "sum", "mean", "matmul", "reshape", "transpose", "swapaxes",
     "expand_dims", "squeeze", "broadcast_to", "concatenate", "split", "zeros_like",
-    "ones_like", "flip", "roll", "cumsum", "einsum",
+    "ones_like", "flip", "roll", "cumsum", "cumprod", "einsum",
 )  # fmt: skip
 
 numpy_ops = _make_namespace(np)

@@ -74,6 +74,23 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None,
     return _finish(arr, dtype, requires_grad, device)
 
 
+def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True, dtype: Any = None,
+             requires_grad: bool = False, device: str = "cpu") -> Tensor:  # fmt: skip
+    """NumPy's linspace: ``num`` evenly spaced numbers from ``start`` to ``stop`` (float32
+    unless ``dtype`` says otherwise)."""
+    if not isinstance(num, int | np.integer) or isinstance(num, bool) or num < 0:
+        raise ShapeError(f"linspace: num must be an int >= 0, got {num!r}")
+    arr = np.linspace(start, stop, num, endpoint=endpoint)
+    return _finish(arr, dtype if dtype is not None else backend.float32, requires_grad, device)
+
+
+def eye(n: int, m: int | None = None, k: int = 0, dtype: Any = backend.float32,
+        requires_grad: bool = False, device: str = "cpu") -> Tensor:  # fmt: skip
+    """An ``n`` by ``m`` (default ``n``) matrix with ones on diagonal ``k`` (NumPy's eye)."""
+    shape = _shape((n, n if m is None else m))
+    return _finish(np.eye(*shape, k=k, dtype=as_dtype(dtype)), None, requires_grad, device)
+
+
 def randn(*shape: Any, dtype: Any = backend.float32, requires_grad: bool = False,
           device: str = "cpu") -> Tensor:  # fmt: skip
     """Standard normal draws."""

@@ -449,11 +449,38 @@ class Tensor:
     def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return _ops.min(self, axis=axis, keepdims=keepdims)
 
-    def argmax(self, axis: int | None = None) -> Tensor:
-        return wrap(self.data.argmax(axis=axis))
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.prod(self, axis=axis, keepdims=keepdims)
 
-    def argmin(self, axis: int | None = None) -> Tensor:
-        return wrap(self.data.argmin(axis=axis))
+    def cumprod(self, axis: int) -> Tensor:
+        return _ops.cumprod(self, axis)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return _ops.argmax(self, axis, keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return _ops.argmin(self, axis, keepdims)
+
+    def sort(self, axis: int = -1, descending: bool = False) -> Tensor:
+        return _ops.sort(self, axis, descending)
+
+    def argsort(self, axis: int = -1, descending: bool = False) -> Tensor:
+        return _ops.argsort(self, axis, descending)
+
+    def topk(self, k: int, axis: int = -1, largest: bool = True) -> tuple[Tensor, Tensor]:
+        return _ops.topk(self, k, axis, largest)
+
+    def any(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.any(self, axis, keepdims)
+
+    def all(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.all(self, axis, keepdims)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        return _ops.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        return _ops.trace(self, offset, axis1, axis2)
 
     def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return _ops.logsumexp(self, axis=axis, keepdims=keepdims)
@@ -484,6 +511,36 @@ class Tensor:
 
     def tanh(self) -> Tensor:
         return _ops.tanh(self)
+
+    def square(self) -> Tensor:
+        return _ops.square(self)
+
+    def reciprocal(self) -> Tensor:
+        return _ops.reciprocal(self)
+
+    def rsqrt(self) -> Tensor:
+        return _ops.rsqrt(self)
+
+    def log2(self) -> Tensor:
+        return _ops.log2(self)
+
+    def log10(self) -> Tensor:
+        return _ops.log10(self)
+
+    def exp2(self) -> Tensor:
+        return _ops.exp2(self)
+
+    def floor(self) -> Tensor:
+        return _ops.floor(self)
+
+    def ceil(self) -> Tensor:
+        return _ops.ceil(self)
+
+    def trunc(self) -> Tensor:
+        return _ops.trunc(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        return _ops.round(self, decimals)
 
     def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
         return _ops.std(self, axis, ddof, keepdims)
@@ -573,6 +630,9 @@ class Tensor:
 
     def swapaxes(self, a: int, b: int) -> Tensor:
         return _ops.swapaxes(self, a, b)
+
+    def moveaxis(self, source: Any, destination: Any) -> Tensor:
+        return _ops.moveaxis(self, source, destination)
 
     def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
         return _ops.flatten(self, start_axis, end_axis)

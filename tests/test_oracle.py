@@ -268,9 +268,10 @@ def _check_property(op: OpInfo, sample: Sample, out_shape: tuple | None = None) 
 
 
 BINARY_OPS = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]
-UNARY_OPS = ["neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu"]
-KINKS = {"abs": (0.0,), "relu": (0.0,)}
-REDUCTIONS = ["sum", "mean", "var", "max", "min", "logsumexp"]
+UNARY_OPS = ["neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "log2",
+             "log10", "exp2", "square", "reciprocal", "rsqrt"]  # fmt: skip
+KINKS = {"abs": (0.0,), "relu": (0.0,), "reciprocal": (0.0,)}
+REDUCTIONS = ["sum", "mean", "var", "max", "min", "logsumexp", "prod"]
 
 
 @pytest.mark.parametrize("name", BINARY_OPS)
@@ -359,3 +360,22 @@ def test_reduction_extreme_ties_go_to_first(name: str) -> None:
     getattr(cr, name)(x, axis=1).sum().backward()
     expected = {"max": [[0, 1, 0], [1, 0, 0]], "min": [[1, 0, 0], [0, 0, 1]]}[name]
     np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+@pytest.mark.parametrize("name", ["prod", "cumprod"])
+@PROPERTY
+@given(data=st.data())
+def test_products_exact_where_elements_are_zero(name: str, data: st.DataObject) -> None:
+    """Random shapes, an axis and some elements set to exactly 0: the gradient (the product
+    of the other elements, never a division) against central differences, forward mode
+    and double backward -- the checks of the table, on drawn samples."""
+    op = get_op(name)
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple), label="shape")
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
+    x = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed")).standard_normal(shape)
+    zeros = data.draw(st.lists(st.integers(0, x.size - 1), max_size=3), label="zeros")
+    x.flat[zeros] = 0.0
+    sample = Sample((x,), {"axis": axis})
+    for check in (oracle.check_gradcheck, oracle.check_fwd_rev, oracle.check_gradgrad):
+        check(op, sample)
+    _check_property(op, sample)

@@ -270,3 +270,94 @@ def test_tile_and_repeat_interleave_bad_counts() -> None:
         cr.tile(x, (2, -1))
     with pytest.raises(cr.nn.functional.ArgumentError, match="repeat_interleave: repetitions"):
         cr.repeat_interleave(x, 1.5)
+
+
+# ---- products, sorting, diagonals, rounding --------------------------------------------------
+
+
+def test_prod_and_cumprod_gradients_at_zeros_are_the_other_products() -> None:
+    """Not ``g * y / x`` (NaN at a zero): with one zero in a slice, only the zero gets the
+    product of the others; with two, every gradient of the slice is 0."""
+    x = cr.tensor([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0]], requires_grad=True)
+    x.prod(axis=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 6, 0], [0, 0, 0]])
+    x.grad = None
+    cr.cumprod(x, axis=1).sum().backward()  # d/dx_i of x0 + x0 x1 + x0 x1 x2
+    np.testing.assert_array_equal(x.grad.numpy(), [[1, 2 + 6, 0], [1, 0, 0]])
+    assert cr.prod(cr.tensor([])).item() == 1.0  # the empty product, as NumPy
+    assert cr.cumprod(cr.tensor(3.0), 0).shape == (1,)  # NumPy's shape for a number
+
+
+def test_sort_argsort_topk_ties_nan_and_errors() -> None:
+    x = cr.tensor([3.0, 1.0, 3.0, float("nan"), 1.0])
+    np.testing.assert_array_equal(cr.argsort(x).numpy(), [1, 4, 0, 2, 3])  # stable, NaN last
+    np.testing.assert_array_equal(cr.argsort(x, descending=True).numpy(), [3, 0, 2, 1, 4])
+    values, idx = cr.topk(cr.tensor([1.0, 5.0, 5.0, 2.0]), 2)
+    np.testing.assert_array_equal(values.numpy(), [5, 5])
+    np.testing.assert_array_equal(idx.numpy(), [1, 2])  # ties in index order
+    assert not idx.requires_grad and idx.dtype == np.int64
+    w = cr.tensor([[4.0, 1.0, 3.0]], requires_grad=True)
+    (cr.sort(w, descending=True) * cr.tensor([1.0, 10.0, 100.0])).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [[1, 100, 10]])  # back to where each was
+    with pytest.raises(cr.nn.functional.ArgumentError, match=r"topk: k must be an int from 0 "
+                       r"to 3 \(the length of axis 1 of shape \(1, 3\)\), got 4"):  # fmt: skip
+        cr.topk(w, 4)
+    with pytest.raises(cr.ShapeError, match="argsort: axis -1 is out of range"):
+        cr.argsort(cr.tensor(1.0))
+    with pytest.raises(cr.ShapeError, match="argmax: cannot reduce an empty tensor"):
+        cr.argmax(cr.zeros(0))
+    assert cr.argmax(cr.tensor([[1.0, 3.0], [4.0, 2.0]]), axis=0, keepdims=True).shape == (1, 2)
+
+
+def test_diagonal_trace_diag_cross_moveaxis_bad_input() -> None:
+    m = cr.tensor(np.arange(12.0).reshape(3, 4))
+    assert cr.diagonal(m, offset=5).shape == (0,)  # past the corner: empty, as NumPy
+    with pytest.raises(cr.ShapeError, match=r"diagonal: needs a tensor of at least 2 "
+                       r"dimensions, got shape \(4,\)"):  # fmt: skip
+        cr.diagonal(cr.zeros(4))
+    with pytest.raises(cr.ShapeError, match="diagonal: axis1 and axis2 must differ"):
+        cr.diagonal(m, axis1=1, axis2=-1)
+    with pytest.raises(cr.ShapeError, match=r"diag: needs a vector or a matrix, got shape"):
+        cr.diag(cr.zeros(2, 2, 2))
+    with pytest.raises(cr.ShapeError, match=r"cross: axis -1 must have length 3 in both "
+                       r"inputs, got shapes \(2, 3\) and \(1,\)"):  # fmt: skip
+        cr.cross(cr.zeros(2, 3), cr.zeros(1))  # broadcasts, but is not a 3-vector
+    with pytest.raises(cr.ShapeError, match=r"cross: shapes \(2, 3\) and \(4, 3\) cannot"):
+        cr.cross(cr.zeros(2, 3), cr.zeros(4, 3))
+    with pytest.raises(cr.ShapeError, match="moveaxis: repeated axis"):
+        cr.moveaxis(m, (0, -2), (0, 1))
+    with pytest.raises(cr.nn.functional.ArgumentError, match="moveaxis: 2 source axes but 1"):
+        cr.moveaxis(m, (0, 1), 0)
+    assert cr.trace(cr.eye(3, k=1)).item() == 0 and cr.trace(cr.eye(4, 3)).item() == 3
+
+
+def test_rounding_and_checks_carry_no_gradient() -> None:
+    x = cr.tensor([-1.5, -0.5, 0.5, 2.5, 2.567], requires_grad=True)
+    for fn, ref in [(cr.floor, np.floor), (cr.ceil, np.ceil), (cr.trunc, np.trunc),
+                    (cr.round, np.round)]:  # fmt: skip
+        y = fn(x)
+        np.testing.assert_array_equal(y.numpy(), ref(x.numpy()))
+        assert not y.requires_grad and y.dtype == np.float32
+    np.testing.assert_array_equal(x.round(1).numpy(), np.round(x.numpy(), 1))
+    z = cr.tensor([1.0, float("inf"), float("nan")])
+    assert cr.isnan(z).tolist() == [False, False, True]
+    assert cr.isinf(z).tolist() == [False, True, False]
+    assert cr.isfinite(z).tolist() == [True, False, False]
+    assert cr.any(z > 2).item() and not cr.all(z > 0).item()
+    assert cr.all(cr.ones(2, 3), axis=1, keepdims=True).shape == (2, 1)
+    assert cr.allclose(z[:1], cr.tensor([1.0 + 1e-7])) and not cr.allclose(z, z)
+    assert cr.allclose(z, z, equal_nan=True)
+    with pytest.raises(cr.ShapeError, match=r"isclose: shapes \(3,\) and \(2,\) cannot be"):
+        cr.isclose(z, cr.zeros(2))
+
+
+def test_eye_linspace_log2_exact() -> None:
+    np.testing.assert_array_equal(cr.eye(2, 3, k=1).numpy(), np.eye(2, 3, k=1))
+    assert cr.eye(2).dtype == np.float32 and cr.linspace(0, 1, 5).dtype == np.float32
+    np.testing.assert_allclose(cr.linspace(0, 1, 4, endpoint=False).numpy(), [0, 0.25, 0.5, 0.75])
+    with pytest.raises(cr.ShapeError, match="linspace: num must be an int >= 0, got -1"):
+        cr.linspace(0, 1, -1)
+    with pytest.raises(cr.ShapeError, match="negative dimensions"):
+        cr.eye(-2)
+    assert cr.log2(cr.tensor(8.0)).item() == 3.0 and cr.log10(cr.tensor(1000.0)).item() == 3.0
+    assert cr.exp2(cr.tensor(10.0)).item() == 1024.0

@@ -30,7 +30,7 @@ from chainrule.ops import elementwise as _ew
 from chainrule.ops import linalg as _la
 from chainrule.ops import reduction as _red
 from chainrule.ops import shape as _sh
-from chainrule.ops._util import normalize_axis
+from chainrule.ops._util import normalize_axes, normalize_axis
 from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, wrap
 
@@ -106,7 +106,7 @@ def _einsum_spec(subscripts: str, shapes: list[tuple]) -> tuple[tuple[str, ...],
         raise ArgumentError(f"einsum: {subscripts!r} names {len(ins)} operands, got "
                             f"{len(shapes)}")  # fmt: skip
     used = set(spec) - set(".,->")
-    if not all(c.isascii() and c.isalpha() for c in used):
+    if not builtins.all(c.isascii() and c.isalpha() for c in used):
         raise ArgumentError(f"einsum: subscripts must be letters (and ...), got {subscripts!r}")
     spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used]
     width = builtins.max([len(sh) - len(s.replace("...", "")) for s, sh in zip(ins, shapes)
@@ -184,6 +184,32 @@ def log1p(x: Any) -> Tensor:
 def expm1(x: Any) -> Tensor:
     """``exp(x) - 1``, accurate where ``x`` is tiny."""
     return _ew.Expm1.apply(x)
+
+
+def log2(x: Any) -> Tensor:
+    return _ew.Log2.apply(x)
+
+
+def log10(x: Any) -> Tensor:
+    return _ew.Log10.apply(x)
+
+
+def exp2(x: Any) -> Tensor:
+    return _ew.Exp2.apply(x)
+
+
+def square(x: Any) -> Tensor:
+    x = _tensor(x)
+    return mul(x, x)
+
+
+def reciprocal(x: Any) -> Tensor:
+    return div(1.0, x)
+
+
+def rsqrt(x: Any) -> Tensor:
+    """``1 / sqrt(x)``."""
+    return div(1.0, sqrt(x))
 
 
 def tan(x: Any) -> Tensor:
@@ -286,6 +312,40 @@ def cumsum(x: Any, axis: int) -> Tensor:
     return _red.Cumsum.apply(x, axis=normalize_axis(axis, builtins.max(x.ndim, 1), "cumsum"))
 
 
+def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Product over ``axis`` (all axes by default). Each element's gradient is the product
+    of the others in its slice, exact where elements are zero (as PyTorch's)."""
+    return _red.Prod.apply(x, axis=axis, keepdims=keepdims)
+
+
+def cumprod(x: Any, axis: int) -> Tensor:
+    """Running product along ``axis`` (PyTorch's ``cumprod(dim)``; the axis is required).
+    The gradient is exact where elements are zero."""
+    x = _tensor(x)
+    if x.ndim == 0:  # NumPy's cumprod of a number is one element long
+        x = reshape(x, (1,))
+    return _red.Cumprod.apply(x, axis=normalize_axis(axis, x.ndim, "cumprod"))
+
+
+def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the (first) largest element, over the flattened tensor or along ``axis``."""
+    return _arg_extreme("argmax", x, axis, keepdims)
+
+
+def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the (first) smallest element, over the flattened tensor or along ``axis``."""
+    return _arg_extreme("argmin", x, axis, keepdims)
+
+
+def _arg_extreme(op: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
+    d = _data(x)
+    if axis is not None:
+        axis = normalize_axis(axis, builtins.max(d.ndim, 1), op)
+    if d.size == 0:
+        raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {d.shape}")
+    return wrap(getattr(d, op)(axis=axis, keepdims=keepdims))
+
+
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Maximum over ``axis``; the gradient goes to the first maximal element."""
     return _red.Max.apply(_tensor(x), axis=axis, keepdims=keepdims)
@@ -369,6 +429,28 @@ def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     return _sh.Transpose.apply(x, axes=tuple(axes))
 
 
+def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
+    """NumPy's ``moveaxis`` (PyTorch's ``movedim``): axes ``source`` moved to positions
+    ``destination``, the others kept in order."""
+    x = _tensor(x)
+    src = _axis_list(source, x.ndim, "moveaxis")
+    dst = _axis_list(destination, x.ndim, "moveaxis")
+    if len(src) != len(dst):
+        raise ArgumentError(f"moveaxis: {len(src)} source axes but {len(dst)} destinations")
+    order = [a for a in range(x.ndim) if a not in src]
+    for d, a in sorted(zip(dst, src)):
+        order.insert(d, a)
+    return transpose(x, tuple(order))
+
+
+def _axis_list(axes: Any, ndim: int, op: str) -> list[int]:
+    """``axes`` (an int or a sequence, in the caller's order) normalized, without repeats."""
+    out = [normalize_axis(a, ndim, op) for a in ((axes,) if isinstance(axes, int) else axes)]
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op}: repeated axis in {axes}")
+    return out
+
+
 def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     """Merge axes ``start_axis..end_axis`` (inclusive) into one, as ``torch.flatten``."""
     x = _tensor(x)
@@ -421,7 +503,7 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
 
 def _counts(op: str, reps: Any) -> tuple[int, ...]:
     reps = tuple(reps) if isinstance(reps, tuple | list) else (reps,)
-    if not all(isinstance(r, int | np.integer) and not isinstance(r, bool) and r >= 0
+    if not builtins.all(isinstance(r, int | np.integer) and not isinstance(r, bool) and r >= 0
                for r in reps):  # fmt: skip
         raise ArgumentError(f"{op}: repetitions must be ints >= 0, got {reps!r}")
     return tuple(int(r) for r in reps)
@@ -483,7 +565,7 @@ def gather(x: Any, axis: int, indices: Any) -> Tensor:
     x = _tensor(x)
     idx = _int_index("gather", x, indices)
     axis = normalize_axis(axis, x.ndim, "gather")
-    if any(n > m for a, (n, m) in enumerate(zip(idx.shape, x.shape)) if a != axis):
+    if builtins.any(n > m for a, (n, m) in enumerate(zip(idx.shape, x.shape)) if a != axis):
         raise IndexingError(f"gather: indices of shape {idx.shape} are larger than the input "
                             f"{x.shape} on an axis other than {axis}")  # fmt: skip
     if idx.size and (idx.min() < -x.shape[axis] or idx.max() >= x.shape[axis]):
@@ -509,6 +591,42 @@ def take_along_axis(x: Any, indices: Any, axis: int) -> Tensor:
     return gather(x, axis, backend.array_module(idx).broadcast_to(idx, tuple(shape)))
 
 
+def argsort(x: Any, axis: int = -1, descending: bool = False) -> Tensor:
+    """Indices that sort ``x`` along ``axis``; stable both ways (equal elements keep their
+    order), and NaN counts as the largest value (last ascending, first descending)."""
+    d = _data(x)
+    axis = normalize_axis(axis, d.ndim, "argsort")
+    xp = backend.array_module(d)
+    if not descending:
+        return wrap(xp.argsort(d, axis=axis, kind="stable"))
+    # a stable ascending sort of the reversed axis, read backwards: descending, and equal
+    # elements still in their original order
+    rev = xp.flip(xp.argsort(xp.flip(d, axis), axis=axis, kind="stable"), axis)
+    return wrap(d.shape[axis] - 1 - rev)
+
+
+def sort(x: Any, axis: int = -1, descending: bool = False) -> Tensor:
+    """``x`` sorted along ``axis`` (NumPy's ``sort``: the values; :func:`argsort` gives the
+    order). Each value's gradient goes back to where it came from."""
+    x = _tensor(x)
+    return take_along_axis(x, argsort(x, axis, descending).data, axis)
+
+
+def topk(x: Any, k: int, axis: int = -1, largest: bool = True) -> tuple[Tensor, Tensor]:
+    """The ``k`` largest (``largest=False``: smallest) elements along ``axis`` and their
+    indices, as PyTorch's ``topk`` and JAX's ``lax.top_k``: ``(values, indices)``, in order,
+    ties in index order. The values are differentiable."""
+    x = _tensor(x)
+    axis = normalize_axis(axis, x.ndim, "topk")
+    n = x.shape[axis]
+    if not isinstance(k, int | np.integer) or isinstance(k, bool) or not 0 <= k <= n:
+        raise ArgumentError(f"topk: k must be an int from 0 to {n} (the length of axis "
+                            f"{axis} of shape {x.shape}), got {k!r}")  # fmt: skip
+    order = argsort(x, axis, descending=largest).data
+    idx = order[(slice(None),) * axis + (slice(0, int(k)),)]
+    return take_along_axis(x, idx, axis), wrap(idx)
+
+
 def tril(x: Any, k: int = 0) -> Tensor:
     """The lower triangle of the last two axes (``j <= i + k``); the rest 0 (NumPy's)."""
     x = _tensor(x)
@@ -521,6 +639,83 @@ def triu(x: Any, k: int = 0) -> Tensor:
     x = _tensor(x)
     keep = ~backend.array_module(x.data).tri(*x.shape[-2:], k=k - 1, dtype=bool)
     return where(keep, x, 0)
+
+
+def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+    """NumPy's ``diagonal``: the elements ``[i, i + offset]`` of axes ``axis1`` and
+    ``axis2``, as the last axis of the result (the other axes first, in order). Its
+    gradient is scattered back onto the diagonal."""
+    x = _tensor(x)
+    if x.ndim < 2:
+        raise ShapeError(f"diagonal: needs a tensor of at least 2 dimensions, got shape {x.shape}")
+    a1, a2 = normalize_axis(axis1, x.ndim, "diagonal"), normalize_axis(axis2, x.ndim, "diagonal")
+    if a1 == a2:
+        raise ShapeError(f"diagonal: axis1 and axis2 must differ, both are axis {a1}")
+    if not isinstance(offset, int | np.integer) or isinstance(offset, bool):
+        raise ArgumentError(f"diagonal: offset must be an int, got {offset!r}")
+    rest = tuple(a for a in range(x.ndim) if a not in (a1, a2))
+    xp = backend.array_module(x.data)
+    first = builtins.max(0, -int(offset))
+    length = builtins.max(0, builtins.min(x.shape[a1] - first, x.shape[a2] - first - offset))
+    rows = xp.arange(first, first + length)
+    return getitem(transpose(x, rest + (a1, a2)), (Ellipsis, rows, rows + offset))
+
+
+def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+    """Sum of :func:`diagonal` (NumPy's ``trace``)."""
+    return sum(diagonal(x, offset, axis1, axis2), axis=-1)
+
+
+def diag(x: Any, k: int = 0) -> Tensor:
+    """NumPy's ``diag``: a vector becomes a square matrix with it on diagonal ``k``; a
+    matrix gives its diagonal ``k``."""
+    x = _tensor(x)
+    if x.ndim == 2:
+        return diagonal(x, k)
+    if x.ndim != 1:
+        raise ShapeError(f"diag: needs a vector or a matrix, got shape {x.shape}")
+    if not isinstance(k, int | np.integer) or isinstance(k, bool):
+        raise ArgumentError(f"diag: k must be an int, got {k!r}")
+    n = x.shape[0] + builtins.abs(int(k))
+    i = backend.array_module(x.data).arange(x.shape[0])
+    return scatter_add((n, n), (i + builtins.max(0, -k), i + builtins.max(0, k)), x)
+
+
+def outer(a: Any, b: Any) -> Tensor:
+    """``a[i] * b[j]`` over the flattened inputs (NumPy's ``outer``)."""
+    return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+
+
+def kron(a: Any, b: Any) -> Tensor:
+    """The Kronecker product (NumPy's ``kron``): blocks ``a[i, j] * b``; the shorter shape
+    is padded with leading 1s."""
+    a, b = _tensor(a), _tensor(b)
+    nd = builtins.max(a.ndim, b.ndim)
+    sa, sb = (1,) * (nd - a.ndim) + a.shape, (1,) * (nd - b.ndim) + b.shape
+    # a as (a0, 1, a1, 1, ...) times b as (1, b0, 1, b1, ...), then each pair merged
+    wide_a = reshape(a, tuple(n for m in sa for n in (m, 1)))
+    wide_b = reshape(b, tuple(n for m in sb for n in (1, m)))
+    return reshape(wide_a * wide_b, tuple(m * n for m, n in zip(sa, sb)))
+
+
+def cross(a: Any, b: Any, axis: int = -1) -> Tensor:
+    """Cross product of 3-vectors along ``axis`` (PyTorch's ``linalg.cross``), the other
+    axes broadcast."""
+    a, b = _tensor(a), _tensor(b)
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ShapeError(f"cross: shapes {a.shape} and {b.shape} cannot be broadcast "
+                         "together") from None  # fmt: skip
+    ax = normalize_axis(axis, len(shape), "cross") - len(shape)  # from the right: both align
+    for t in (a, b):
+        if t.ndim < -ax or t.shape[ax] != 3:
+            raise ShapeError(f"cross: axis {axis} must have length 3 in both inputs, got "
+                             f"shapes {a.shape} and {b.shape}")  # fmt: skip
+    pick = (Ellipsis,) + (slice(None),) * (-ax - 1)
+    a0, a1, a2 = (getitem(a, pick[:1] + (i,) + pick[1:]) for i in range(3))
+    b0, b1, b2 = (getitem(b, pick[:1] + (i,) + pick[1:]) for i in range(3))
+    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=ax)
 
 
 def scatter_add(shape: Any, index: Any, values: Any, basic: bool = False) -> Tensor:
@@ -626,6 +821,61 @@ def sign(x: Any) -> Tensor:
     return wrap(backend.array_module(d).sign(d))
 
 
+def _no_grad_unary(name: str, doc: str) -> Any:
+    def op(x: Any) -> Tensor:
+        d = _data(x)
+        return wrap(getattr(backend.array_module(d), name)(d))
+
+    op.__name__ = name
+    op.__doc__ = doc
+    return op
+
+
+_STEP = "no gradient: the result does not require grad (its derivative is 0 almost everywhere)"
+floor = _no_grad_unary("floor", f"Round down, elementwise; {_STEP}.")
+ceil = _no_grad_unary("ceil", f"Round up, elementwise; {_STEP}.")
+trunc = _no_grad_unary("trunc", f"Round towards zero, elementwise; {_STEP}.")
+isnan = _no_grad_unary("isnan", "Where ``x`` is NaN: a bool tensor.")
+isinf = _no_grad_unary("isinf", "Where ``x`` is +-inf: a bool tensor.")
+isfinite = _no_grad_unary("isfinite", "Where ``x`` is neither NaN nor +-inf: a bool tensor.")
+
+
+def round(x: Any, decimals: int = 0) -> Tensor:  # noqa: A001 - NumPy's name
+    """Round to ``decimals`` places, halves to even (NumPy's and PyTorch's rule); no
+    gradient, as :func:`floor`."""
+    d = _data(x)
+    return wrap(backend.array_module(d).round(d, decimals))
+
+
+def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Whether any element (over ``axis``) is nonzero: a bool tensor."""
+    d = _data(x)
+    return wrap(d.any(axis=normalize_axes(axis, d.ndim, "any"), keepdims=keepdims))
+
+
+def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Whether every element (over ``axis``) is nonzero: a bool tensor."""
+    d = _data(x)
+    return wrap(d.all(axis=normalize_axes(axis, d.ndim, "all"), keepdims=keepdims))
+
+
+def isclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8,
+            equal_nan: bool = False) -> Tensor:  # fmt: skip
+    """``|a - b| <= atol + rtol * |b|`` elementwise (NumPy's ``isclose``): a bool tensor."""
+    da, db = _data(a), _data(b)
+    xp = backend.array_module(da if backend.is_array(da) else db)
+    try:
+        return wrap(xp.isclose(da, db, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    except ValueError:
+        raise _ew._broadcast_error("isclose", da, db) from None
+
+
+def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8,
+             equal_nan: bool = False) -> bool:  # fmt: skip
+    """Whether :func:`isclose` holds everywhere: a Python bool."""
+    return bool(isclose(a, b, rtol, atol, equal_nan).data.all())
+
+
 def zeros_like(x: Any) -> Tensor:
     d = _data(x)
     return wrap(backend.array_module(d).zeros_like(d))
@@ -640,7 +890,7 @@ def ones_like(x: Any) -> Tensor:
 # the same names and signatures as backend.numpy_ops, but every function builds graph.
 graph_ops = types.SimpleNamespace(
     exp=exp, log=log, sqrt=sqrt, abs=abs, sin=sin, cos=cos, sinh=sinh, cosh=cosh, tanh=tanh,
-    sign=sign, flip=flip, roll=roll, cumsum=cumsum, einsum=einsum,
+    sign=sign, flip=flip, roll=roll, cumsum=cumsum, cumprod=cumprod, einsum=einsum,
     where=where, maximum=maximum, minimum=minimum, sum=sum, mean=mean, matmul=matmul,
     reshape=reshape, transpose=transpose, swapaxes=swapaxes, expand_dims=unsqueeze,
     squeeze=squeeze, broadcast_to=broadcast_to, concatenate=concatenate, split=split,

@@ -330,6 +330,57 @@ class Log(Op):
         return t / x
 
 
+class Log2(Op):
+    """``log2`` by NumPy's own function (exact at powers of two); ``d/dx = 1 / (x ln 2)``."""
+
+    name = "log2"
+    ufunc = "log2"
+    ln_base = math.log(2)
+
+    @classmethod
+    def forward(cls, ctx, x):
+        ctx.save_for_backward(x)
+        return getattr(array_module(x), cls.ufunc)(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g / (x * ctx.fn.ln_base)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        return t / (x * ctx.fn.ln_base)
+
+
+class Log10(Log2):
+    name = "log10"
+    ufunc = "log10"
+    ln_base = math.log(10)
+
+
+class Exp2(Op):
+    """``2 ** x`` by NumPy's ``exp2``; ``d/dx = 2 ** x ln 2``."""
+
+    name = "exp2"
+
+    @staticmethod
+    def forward(ctx, x):
+        y = array_module(x).exp2(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * y * math.log(2)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved
+        return t * y * math.log(2)
+
+
 class Sqrt(Op):
     name = "sqrt"
 

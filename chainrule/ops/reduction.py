@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainrule import backend
 from chainrule.autograd.function import Op
 from chainrule.backend import array_module
 from chainrule.errors import ShapeError
@@ -250,3 +251,97 @@ class Cumsum(Op):
     @staticmethod
     def jvp(ctx, t):
         return array_module(t).cumsum(t, axis=ctx.axis)
+
+
+class Prod(Op):
+    """Product over axes. Each element's gradient is the product of the *other* elements of
+    its slice, taken as running products from both ends (no division), so it is exact
+    where elements are zero; written with ``ctx.xp``, it differentiates again."""
+
+    name = "prod"
+
+    @staticmethod
+    def forward(ctx, x, *, axis, keepdims):
+        axes = _reduce_setup(ctx, x, axis, "prod")
+        ctx.keep = keepdims
+        ctx.save_for_backward(x)
+        return x.prod(axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        xp = ctx.xp
+        return xp.reshape(g, ctx.kshape) * _others_product(xp, x, ctx.axes)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved
+        others = _others_product(backend.ops_for(x), x, ctx.axes)
+        return (t * others).sum(axis=ctx.axes, keepdims=ctx.keep)
+
+
+class Cumprod(Op):
+    """Running product along ``axis``. With ``E_i`` the product of the elements before
+    ``i``, ``dL/dx_i = E_i * s_i`` where ``s_i = g_i + x_{i+1} s_{i+1}``, a linear
+    recurrence solved by :func:`_affine_scan` from the far end: no division, so exact where
+    elements are zero (``g * y / x`` is not), and differentiable again."""
+
+    name = "cumprod"
+
+    @staticmethod
+    def forward(ctx, x, *, axis):
+        ctx.axis = axis
+        ctx.save_for_backward(x)
+        return array_module(x).cumprod(x, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        xp = ctx.xp
+        x, g = xp.swapaxes(x, ctx.axis, -1), xp.swapaxes(g, ctx.axis, -1)
+        # s from the far end: flipped, s'_m = g'_m + x'_{m-1} s'_{m-1}
+        xf = xp.flip(x, (-1,))
+        a = xp.concatenate([xp.zeros_like(xf[..., :1]), xf[..., :-1]], axis=-1)
+        s = xp.flip(_affine_scan(xp, a, xp.flip(g, (-1,))), (-1,))
+        return xp.swapaxes(_exclusive_cumprod(xp, x) * s, ctx.axis, -1)
+
+    @staticmethod
+    def jvp(ctx, t):
+        # y_k = y_{k-1} x_k, so dy_k = x_k dy_{k-1} + E_k t_k: the same scan, forwards
+        (x,) = ctx.saved
+        xp = backend.ops_for(x)
+        x, t = xp.swapaxes(x, ctx.axis, -1), xp.swapaxes(t, ctx.axis, -1)
+        return xp.swapaxes(_affine_scan(xp, x, _exclusive_cumprod(xp, x) * t), ctx.axis, -1)
+
+
+def _affine_scan(xp: Any, a: Any, b: Any) -> Any:
+    """``z`` with ``z_k = b_k + a_k z_{k-1}`` (``z_{-1} = 0``) along the last axis, in
+    log2(n) vectorized steps (Hillis-Steele over affine maps): after the step of offset
+    ``d``, ``z_k = b_k + a_k z_{k-d}``."""
+    n, d = b.shape[-1], 1
+    while d < n:
+        b = xp.concatenate([b[..., :d], b[..., d:] + a[..., d:] * b[..., :-d]], axis=-1)
+        a = xp.concatenate([a[..., :d], a[..., d:] * a[..., :-d]], axis=-1)
+        d *= 2
+    return b
+
+
+def _exclusive_cumprod(xp: Any, x: Any) -> Any:
+    """The product of the elements *before* each one along the last axis (1 for the
+    first)."""
+    ones = xp.ones_like(x[..., :1])
+    return xp.concatenate([ones, xp.cumprod(x[..., :-1], axis=-1)], axis=-1)
+
+
+def _others_product(xp: Any, x: Any, axes: tuple) -> Any:
+    """For each element of ``x``, the product of the other elements of its slice over
+    ``axes``: the reduced axes are moved last and merged, and the products before and
+    after each element multiplied."""
+    kept = tuple(i for i in range(x.ndim) if i not in axes)
+    order = kept + axes
+    moved = xp.transpose(x, order)
+    flat = xp.reshape(moved, moved.shape[: len(kept)] + (count(x.shape, axes),))
+    before = _exclusive_cumprod(xp, flat)
+    after = xp.flip(_exclusive_cumprod(xp, xp.flip(flat, (-1,))), (-1,))
+    back = tuple(order.index(i) for i in range(x.ndim))
+    return xp.transpose(xp.reshape(before * after, moved.shape), back)

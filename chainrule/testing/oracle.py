@@ -647,6 +647,50 @@ def _astype_inputs(rng: np.random.Generator) -> list[Sample]:
     ]
 
 
+def _with_zeros(cases: list[tuple[tuple, dict]], zeros: list[tuple]) -> Callable:
+    """Samples of ``cases`` and, for each ``(shape, kwargs, flat positions)`` in ``zeros``,
+    one with those elements exactly 0 (products: the gradient must not divide)."""
+
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        out = [Sample((_r(rng, s),), kw) for s, kw in cases]
+        for shape, kw, where in zeros:
+            x = _r(rng, shape)
+            x.flat[list(where)] = 0.0
+            out.append(Sample((x,), kw, note=f"{shape} {kw} zeros at {where}"))
+        return out
+
+    return gen
+
+
+_PROD_ZEROS = [((3, 4), {"axis": 1}, (1,)), ((3, 4), {"axis": 1}, (4, 6)),
+               ((2, 3, 4), {"axis": (0, 2)}, (0, 5, 13)), ((5,), {}, (2,)),
+               ((3, 4), {"axis": 0}, (0, 4, 8))]  # fmt: skip
+_CUMPROD_CASES = [((3, 4), {"axis": 1}), ((2, 3, 4), {"axis": 0}), ((2, 3, 4), {"axis": -2}),
+                  ((5,), {"axis": 0}), ((1, 3), {"axis": 0})]  # fmt: skip
+_CUMPROD_ZEROS = [((6,), {"axis": 0}, (2,)), ((6,), {"axis": 0}, (1, 4)),
+                  ((3, 5), {"axis": 1}, (0, 7, 14)), ((4, 3), {"axis": 0}, (3, 4, 5))]  # fmt: skip
+
+
+def _t_prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """torch.prod over several axes (torch takes one dim at a time)."""
+    axes = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+    for a in sorted((a % x.ndim for a in axes), reverse=True) if x.ndim else ():
+        x = x.prod(dim=a, keepdim=keepdims)
+    return x
+
+
+def _np_sort(x: np.ndarray, axis: int = -1, descending: bool = False) -> np.ndarray:
+    return -np.sort(-x, axis) if descending else np.sort(x, axis)
+
+
+def _np_topk(x: np.ndarray, k: int, axis: int = -1, largest: bool = True) -> np.ndarray:
+    return np.take(_np_sort(x, axis, largest), range(k), axis=axis)
+
+
+def _topk_values(x: Any, k: int, axis: int = -1, largest: bool = True) -> Any:
+    return cr.topk(x, k, axis, largest)[0]
+
+
 # ---- the table -----------------------------------------------------------------------------
 
 _unary = functools.partial(OpInfo, inputs=unary_inputs)
@@ -729,6 +773,15 @@ OPS: list[OpInfo] = [
            domain=bounded(0.9)),
     _unary(name="arccos", fn=cr.arccos, torch_fn=_t("acos"), ref_fn=np.arccos,
            domain=bounded(0.9)),
+    _unary(name="log2", fn=cr.log2, torch_fn=_t("log2"), ref_fn=np.log2, domain=positive(0.3)),
+    _unary(name="log10", fn=cr.log10, torch_fn=_t("log10"), ref_fn=np.log10,
+           domain=positive(0.3)),
+    _unary(name="exp2", fn=cr.exp2, torch_fn=_t("exp2"), ref_fn=np.exp2),
+    _unary(name="square", fn=cr.square, torch_fn=_t("square"), ref_fn=np.square),
+    _unary(name="reciprocal", fn=cr.reciprocal, torch_fn=_t("reciprocal"),
+           ref_fn=np.reciprocal, domain=away_from(0.0, margin=0.3)),
+    _unary(name="rsqrt", fn=cr.rsqrt, torch_fn=_t("rsqrt"), ref_fn=lambda x: 1 / np.sqrt(x),
+           domain=positive(0.3)),
     _unary(name="sinh", fn=cr.sinh, torch_fn=_t("sinh"), ref_fn=np.sinh),
     _unary(name="cosh", fn=cr.cosh, torch_fn=_t("cosh"), ref_fn=np.cosh),
     _unary(name="cos", fn=cr.cos, torch_fn=_t("cos"), ref_fn=np.cos),
@@ -749,6 +802,23 @@ OPS: list[OpInfo] = [
            torch_fn=lambda x, axis: _tm().cumsum(x, dim=axis),
            inputs=_with_kwargs([((3, 4), {"axis": 1}), ((2, 3, 4), {"axis": 0}),
                                 ((2, 3, 4), {"axis": -2}), ((5,), {"axis": 0})])),
+    OpInfo(name="prod", fn=cr.prod, ref_fn=np.prod, torch_fn=_t_prod,
+           inputs=_with_zeros(REDUCE_CASES, _PROD_ZEROS)),
+    OpInfo(name="cumprod", fn=cr.cumprod, ref_fn=np.cumprod,
+           torch_fn=lambda x, axis: _tm().cumprod(x, dim=axis),
+           inputs=_with_zeros(_CUMPROD_CASES, _CUMPROD_ZEROS)),
+    OpInfo(name="sort", fn=cr.sort, ref_fn=_np_sort, domain=distinct(),
+           torch_fn=lambda x, axis=-1, descending=False: _tm().sort(
+               x, dim=axis, descending=descending, stable=True).values,
+           inputs=_with_kwargs([((5,), {}), ((3, 4), {"axis": 0}),
+                                ((2, 3, 4), {"descending": True}),
+                                ((3, 4), {"axis": -2, "descending": True})])),
+    OpInfo(name="topk", fn=_topk_values, ref_fn=_np_topk, domain=distinct(),
+           torch_fn=lambda x, k, axis=-1, largest=True: _tm().topk(
+               x, k, dim=axis, largest=largest).values,
+           inputs=_with_kwargs([((6,), {"k": 3}), ((3, 5), {"k": 2, "axis": 0}),
+                                ((2, 3, 4), {"k": 4, "largest": False}),
+                                ((3, 4), {"k": 0})])),
     _reduce(name="max", fn=cr.max, torch_fn=_t_reduce("amax"), ref_fn=np.max, domain=distinct()),
     _reduce(name="min", fn=cr.min, torch_fn=_t_reduce("amin"), ref_fn=np.min, domain=distinct()),
     OpInfo(name="logsumexp", fn=cr.logsumexp, torch_fn=_t_reduce("logsumexp"),
@@ -788,6 +858,36 @@ OPS: list[OpInfo] = [
            inputs=_with_kwargs([((4, 4), {}), ((2, 3, 5), {"k": 1}), ((5, 3), {"k": -1})])),
     OpInfo(name="triu", fn=cr.triu, ref_fn=np.triu, torch_fn=lambda x, k=0: _tm().triu(x, k),
            inputs=_with_kwargs([((4, 4), {}), ((2, 3, 5), {"k": -1}), ((5, 3), {"k": 2})])),
+    OpInfo(name="diagonal", fn=cr.diagonal, ref_fn=np.diagonal,
+           torch_fn=lambda x, offset=0, axis1=0, axis2=1: _tm().diagonal(x, offset, axis1, axis2),
+           inputs=_with_kwargs([((3, 4), {}), ((4, 3), {"offset": 1}),
+                                ((2, 3, 4), {"offset": -1, "axis1": 1, "axis2": 2}),
+                                ((3, 3), {"axis1": 1, "axis2": 0, "offset": 1}),
+                                ((3, 2, 4), {"axis1": -1, "axis2": 0})])),
+    OpInfo(name="trace", fn=cr.trace, ref_fn=np.trace,
+           torch_fn=lambda x, offset=0, axis1=0, axis2=1: _tm().diagonal(
+               x, offset, axis1, axis2).sum(-1),
+           inputs=_with_kwargs([((3, 4), {}), ((2, 3, 4), {"axis1": 0, "axis2": 2}),
+                                ((4, 4), {"offset": -2})])),
+    OpInfo(name="diag", fn=cr.diag, ref_fn=np.diag, torch_fn=lambda x, k=0: _tm().diag(x, k),
+           inputs=_with_kwargs([((3,), {}), ((3,), {"k": -1}), ((2,), {"k": 2}),
+                                ((3, 4), {"k": 1}), ((4, 3), {})])),
+    OpInfo(name="outer", fn=cr.outer, ref_fn=np.outer,
+           torch_fn=lambda a, b: _tm().outer(a.flatten(), b.flatten()),
+           inputs=_many([(((3,), (4,)), {}), (((2, 2), (3,)), {}), (((1,), (1,)), {})])),
+    OpInfo(name="kron", fn=cr.kron, ref_fn=np.kron, torch_fn=_t("kron"),
+           inputs=_many([(((2, 3), (2, 2)), {}), (((3,), (2, 3)), {}), (((), (2,)), {}),
+                         (((2, 1, 2), (1, 3, 2)), {})])),
+    OpInfo(name="cross", fn=cr.cross, ref_fn=lambda a, b, axis=-1: np.cross(a, b, axis=axis),
+           torch_fn=lambda a, b, axis=-1: _tm().linalg.cross(*_tm().broadcast_tensors(a, b),
+                                                             dim=axis),
+           inputs=_many([(((4, 3), (3,)), {}), (((3, 2), (3, 2)), {"axis": 0}),
+                         (((2, 1, 3), (4, 3)), {"axis": -1}), (((3,), (3,)), {})])),
+    OpInfo(name="moveaxis", fn=cr.moveaxis, ref_fn=np.moveaxis,
+           torch_fn=lambda x, source, destination: _tm().movedim(x, source, destination),
+           inputs=_with_kwargs([((2, 3, 4), {"source": 0, "destination": -1}),
+                                ((2, 3, 4), {"source": (0, 1), "destination": (2, 0)}),
+                                ((2, 3), {"source": -1, "destination": 0})])),
     OpInfo(name="flip", fn=cr.flip, ref_fn=np.flip, torch_fn=_t_flip,
            inputs=_with_kwargs([((3, 4), {}), ((2, 3, 4), {"axis": 1}),
                                 ((2, 3, 4), {"axis": (0, -1)}), ((5,), {"axis": 0})])),
