@@ -70,6 +70,7 @@ from chainrule.nn.layers import (
     LayerNorm,
     Maxout,
     Normalize,
+    RMSNorm,
 )
 from chainrule.nn.linear import Bilinear, Flatten, Identity, Linear, Unflatten
 from chainrule.nn.loss import (
@@ -138,7 +139,7 @@ __all__ = [
     "ModuleError", "ModuleList", "ModuleNameError", "ModuleTypeError", "MultiLabelSoftMarginLoss",
     "MultiheadAttention", "Multiply", "NLLLoss", "NoisyReLU", "Normalize", "PReLU",
     "PairwiseDistance", "Parameter", "PixelShuffle", "PixelUnshuffle", "PoissonNLLLoss", "RNN",
-    "RNNCell", "ReLU", "ReLU6", "ReflectionPad1d", "ReflectionPad2d", "RemovableHandle",
+    "RMSNorm", "RNNCell", "ReLU", "ReLU6", "ReflectionPad1d", "ReflectionPad2d", "RemovableHandle",
     "ReplicationPad1d", "ReplicationPad2d", "SELU", "Sequential", "SiLU", "Sigmoid",
     "SmoothL1Loss", "SoftMarginLoss", "Softmax", "Softmin", "Softplus", "Softshrink", "Softsign",
     "StateDictError", "Tanh", "Tanhshrink", "TransformerDecoder", "TransformerDecoderLayer",

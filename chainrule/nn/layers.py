@@ -273,6 +273,54 @@ class LayerNorm(Module):
         )
 
 
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` axes of each
+    sample (PyTorch's ``nn.RMSNorm``): ``x / sqrt(mean(x**2) + eps) * weight``, no centring
+    and no bias, the same in training and eval.
+
+    Args:
+        normalized_shape: an int or a tuple, the trailing shape to normalise over.
+        eps: added to the mean square; None (the default) is the machine epsilon of the
+            input's dtype, as PyTorch.
+        elementwise_affine: learn ``weight`` (init 1) of shape ``normalized_shape``.
+
+    Shapes: (*, *normalized_shape) -> the same.
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, int | np.integer):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = _checks.sizes(
+            "RMSNorm", "normalized_shape", normalized_shape, len(normalized_shape), 0
+        )
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=_dtype(dtype)))
+        else:
+            self.register_parameter("weight", None)
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: weight 1."""
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, x: Any) -> Tensor:
+        return _norm.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )
+
+
 class GroupNorm(Module):
     """Group normalisation (PyTorch's ``nn.GroupNorm``): the channels are cut into
     ``num_groups`` groups and each sample's group is normalised with its own mean and

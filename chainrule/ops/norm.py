@@ -1,4 +1,5 @@
-"""Normalisation and lookup ops: batch_norm, layer_norm, embedding, normalize, maxout.
+"""Normalisation and lookup ops: batch_norm, layer_norm, rms_norm, group_norm, instance_norm,
+embedding, normalize, maxout.
 
 ``batch_norm`` (training) and ``layer_norm`` are fused ops: one node each, whose forward
 computes ``y = xhat * weight + bias`` with ``xhat = (x - mean) * invstd`` and whose
@@ -288,25 +289,48 @@ def layer_norm(
     shaped like ``x``.
     """
     x = _tensor(x)
-    _check_float("layer_norm", x)
-    ns = (
-        (normalized_shape,)
-        if isinstance(normalized_shape, (int, np.integer))
-        else tuple(normalized_shape)
-    )
-    ns = tuple(int(v) for v in ns)
-    k = len(ns)
-    if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != ns:
-        raise ShapeError(
-            f"layer_norm: input of shape {x.shape} does not end with normalized_shape {ns}"
-        )
+    ns, axes = _trailing_axes("layer_norm", x, normalized_shape)
     for what, p in (("weight", weight), ("bias", bias)):
         _check_param("layer_norm", what, p, ns, x.shape)
-    axes = tuple(range(x.ndim - k, x.ndim))
-    paxes = tuple(range(x.ndim - k))
+    paxes = tuple(range(x.ndim - len(ns)))
     mean, invstd = _stats(backend.ops_for(x.data), x.data, axes, eps)
     return LayerNorm.apply(x, weight, bias, mean=mean, invstd=invstd, axes=axes, pshape=ns,
                            paxes=paxes, eps=eps, channel=False)  # fmt: skip
+
+
+def _trailing_axes(op: str, x: Tensor, normalized_shape: int | Sequence[int]) -> tuple:
+    """``(normalized_shape as a tuple, the trailing axes of x it names)``, after checking
+    that ``x`` is floating-point and ends with that shape."""
+    _check_float(op, x)
+    if isinstance(normalized_shape, int | np.integer):
+        normalized_shape = (normalized_shape,)
+    ns = tuple(int(v) for v in normalized_shape)
+    k = len(ns)
+    if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != ns:
+        raise ShapeError(f"{op}: input of shape {x.shape} does not end with normalized_shape {ns}")
+    return ns, tuple(range(x.ndim - k, x.ndim))
+
+
+def rms_norm(
+    x: Any, normalized_shape: int | Sequence[int], weight: Any = None, eps: float | None = None
+) -> Tensor:
+    """Root-mean-square normalisation, as ``torch.nn.functional.rms_norm``:
+    ``x / sqrt(mean(x**2) + eps) * weight``, the mean over the last
+    ``len(normalized_shape)`` axes (no centring, no bias).
+
+    Shapes: ``x`` (*, *normalized_shape); ``weight`` ``normalized_shape`` or None. ``eps``
+    None is the machine epsilon of ``x``'s dtype (PyTorch's default). Composed of core
+    ops, so its gradients and double backward are theirs.
+    """
+    from chainrule import ops
+
+    x = _tensor(x)
+    ns, axes = _trailing_axes("rms_norm", x, normalized_shape)
+    _check_param("rms_norm", "weight", weight, ns, x.shape)
+    if eps is None:
+        eps = float(np.finfo(x.dtype).eps)
+    y = x * ops.rsqrt(ops.mean(x * x, axis=axes, keepdims=True) + eps)
+    return y if weight is None else y * weight
 
 
 def group_norm(

@@ -40,6 +40,7 @@ from chainrule.ops.norm import (
     layer_norm,
     maxout,
     normalize,
+    rms_norm,
 )
 from chainrule.testing.oracle import OpInfo, Sample, _tm, away_from, distinct
 
@@ -74,6 +75,10 @@ def _layer_norm(
     x: Any, weight: Any = None, bias: Any = None, *, normalized_shape: Any, eps: float = 1e-5
 ) -> Any:
     return layer_norm(x, normalized_shape, weight, bias, eps=eps)
+
+
+def _rms_norm(x: Any, weight: Any = None, *, normalized_shape: Any, eps: Any = None) -> Any:
+    return rms_norm(x, normalized_shape, weight, eps)
 
 
 def _group_norm(x: Any, weight: Any = None, bias: Any = None, *, num_groups: int) -> Any:
@@ -132,6 +137,11 @@ def _t_layer_norm(
 ) -> Any:
     ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     return _tm().nn.functional.layer_norm(x, ns, weight, bias, eps=eps)
+
+
+def _t_rms_norm(x: Any, weight: Any = None, *, normalized_shape: Any, eps: Any = None) -> Any:
+    ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    return _tm().nn.functional.rms_norm(x, ns, weight, eps=eps)
 
 
 def _t_group_norm(x: Any, weight: Any = None, bias: Any = None, *, num_groups: int) -> Any:
@@ -235,6 +245,14 @@ def _np_layer_norm(
     return y if bias is None else y + bias
 
 
+def _np_rms_norm(x: np.ndarray, weight: Any = None, *, normalized_shape: Any,
+                 eps: Any = None) -> Any:  # fmt: skip
+    k = 1 if isinstance(normalized_shape, int) else len(normalized_shape)
+    ms = (x * x).mean(axis=tuple(range(x.ndim - k, x.ndim)), keepdims=True)
+    y = x / np.sqrt(ms + (np.finfo(x.dtype).eps if eps is None else eps))
+    return y if weight is None else y * weight
+
+
 def _np_group_norm(x: np.ndarray, weight: Any = None, bias: Any = None, *,
                    num_groups: int) -> Any:  # fmt: skip
     """Group by group, as a loop over (sample, group) slices."""
@@ -328,6 +346,18 @@ def _ln_inputs(rng: np.random.Generator) -> list[Sample]:
         params = tuple(_r(rng, nst) for _ in range(parts))
         out.append(Sample((_r(rng, shape) + 1.0, *params), {"normalized_shape": ns},
                           note=f"{shape} normalized_shape={ns} params={parts}"))  # fmt: skip
+    return out
+
+
+def _rms_inputs(rng: np.random.Generator) -> list[Sample]:
+    specs = [((3, 4), 4, 1, {}), ((2, 3, 4), (3, 4), 1, {"eps": 1e-3}), ((2, 3, 4), (4,), 0, {}),
+             ((5,), 5, 1, {"eps": 0.5}), ((2, 1, 3), 3, 1, {})]  # fmt: skip
+    out = []
+    for shape, ns, parts, kw in specs:
+        nst = (ns,) if isinstance(ns, int) else ns
+        params = tuple(_r(rng, nst) for _ in range(parts))
+        out.append(Sample((_r(rng, shape), *params), {"normalized_shape": ns, **kw},
+                          note=f"{shape} normalized_shape={ns} weight={parts} {kw}"))  # fmt: skip
     return out
 
 
@@ -471,6 +501,8 @@ NORM_OPS: list[OpInfo] = [
            ref_fn=_np_batch_norm, inputs=_bn_inputs(False)),
     OpInfo(name="layer_norm", fn=_layer_norm, torch_fn=_t_layer_norm, ref_fn=_np_layer_norm,
            inputs=_ln_inputs),
+    OpInfo(name="rms_norm", fn=_rms_norm, torch_fn=_t_rms_norm, ref_fn=_np_rms_norm,
+           inputs=_rms_inputs),
     OpInfo(name="group_norm", fn=_group_norm, torch_fn=_t_group_norm, ref_fn=_np_group_norm,
            inputs=_gn_inputs),
     OpInfo(name="instance_norm", fn=_instance_norm, torch_fn=_t_instance_norm,

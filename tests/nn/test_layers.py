@@ -968,3 +968,19 @@ def test_functional_sdpa_uses_torch_s_mask_convention() -> None:
     np.testing.assert_allclose(causal[0], v[0], **TOL)  # query 0 sees key 0 alone
     with pytest.raises(cr.nn.functional.ArgumentError, match="not both"):
         cr.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed, is_causal=True)
+
+
+def test_rms_norm_bad_input_names_the_problem_and_eps_follows_the_dtype() -> None:
+    F = cr.nn.functional
+    with pytest.raises(cr.ShapeError, match=r"rms_norm: input of shape \(2, 3\) does not end "
+                       r"with normalized_shape \(4,\)"):  # fmt: skip
+        cr.nn.RMSNorm(4)(np.zeros((2, 3), np.float32))
+    with pytest.raises(cr.ShapeError, match=r"rms_norm: weight has shape \(3,\), expected \(4,\)"):
+        F.rms_norm(np.zeros((2, 4)), 4, np.ones(3))
+    with pytest.raises(cr.DTypeError, match=r"rms_norm.*int64"):
+        F.rms_norm(np.zeros((2, 4), dtype=np.int64), 4)
+    # eps=None: the dtype's epsilon, so an all-zero row stays finite (0) in both dtypes
+    for dtype in (np.float32, np.float64):
+        y = cr.nn.RMSNorm(3)(np.zeros((1, 3), dtype))
+        assert y.dtype == dtype and np.all(y.numpy() == 0)
+    assert "RMSNorm((4,), eps=None, elementwise_affine=True)" in repr(cr.nn.RMSNorm(4))
