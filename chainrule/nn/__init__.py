@@ -35,7 +35,16 @@ from chainrule.nn.activation import (
     Tanhshrink,
 )
 from chainrule.nn.attention import MultiheadAttention
-from chainrule.nn.containers import Add, Concat, ModuleDict, ModuleList, Multiply, Sequential
+from chainrule.nn.containers import (
+    Add,
+    Concat,
+    ModuleDict,
+    ModuleList,
+    Multiply,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+)
 from chainrule.nn.conv import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -136,14 +145,15 @@ __all__ = [
     "IncompatibleKeys", "InstanceNorm1d", "InstanceNorm2d", "KLDivLoss", "L1Loss", "LSTM",
     "LSTMCell", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MSELoss",
     "MarginRankingLoss", "MaxPool1d", "MaxPool2d", "Maxout", "Mish", "Module", "ModuleDict",
-    "ModuleError", "ModuleList", "ModuleNameError", "ModuleTypeError", "MultiLabelSoftMarginLoss",
-    "MultiheadAttention", "Multiply", "NLLLoss", "NoisyReLU", "Normalize", "PReLU",
-    "PairwiseDistance", "Parameter", "PixelShuffle", "PixelUnshuffle", "PoissonNLLLoss", "RNN",
-    "RMSNorm", "RNNCell", "ReLU", "ReLU6", "ReflectionPad1d", "ReflectionPad2d", "RemovableHandle",
-    "ReplicationPad1d", "ReplicationPad2d", "SELU", "Sequential", "SiLU", "Sigmoid",
-    "SmoothL1Loss", "SoftMarginLoss", "Softmax", "Softmin", "Softplus", "Softshrink", "Softsign",
+    "ModuleError", "ModuleList", "ModuleNameError", "ModuleTypeError",
+    "MultiLabelSoftMarginLoss", "MultiheadAttention", "Multiply", "NLLLoss", "NoisyReLU",
+    "Normalize", "PReLU", "PairwiseDistance", "Parameter", "ParameterDict", "ParameterList",
+    "PixelShuffle", "PixelUnshuffle", "PoissonNLLLoss", "RNN", "RMSNorm", "RNNCell", "ReLU",
+    "ReLU6", "ReflectionPad1d", "ReflectionPad2d", "RemovableHandle", "ReplicationPad1d",
+    "ReplicationPad2d", "SELU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
+    "SoftMarginLoss", "Softmax", "Softmin", "Softplus", "Softshrink", "Softsign",
     "StateDictError", "Tanh", "Tanhshrink", "TransformerDecoder", "TransformerDecoderLayer",
     "TransformerEncoder", "TransformerEncoderLayer", "TripletMarginLoss", "Unflatten", "Unfold",
-    "Upsample", "ZeroPad1d", "ZeroPad2d", "functional", "generate_square_subsequent_mask", "init",
-    "utils",
+    "Upsample", "ZeroPad1d", "ZeroPad2d", "functional", "generate_square_subsequent_mask",
+    "init", "utils",
 ]  # fmt: skip

@@ -12,12 +12,16 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, overload
 
-from chainrule import ops
+from chainrule import backend, ops
 from chainrule.errors import IndexingError, ShapeError
 from chainrule.nn.module import Module, ModuleNameError, ModuleTypeError, raise_in
+from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
 
-__all__ = ["Add", "Concat", "ModuleDict", "ModuleList", "Multiply", "Sequential"]
+__all__ = [
+    "Add", "Concat", "ModuleDict", "ModuleList", "Multiply", "ParameterDict", "ParameterList",
+    "Sequential",
+]  # fmt: skip
 
 
 def _index(n: int, idx: int, who: str) -> int:
@@ -228,6 +232,121 @@ class ModuleDict(Module):
 
     def clear(self) -> None:
         self._modules.clear()
+
+
+def _as_parameter(value: Any, who: str) -> Parameter:
+    """``value`` as a Parameter: a Parameter itself; a Tensor's or an array's data wrapped
+    (shared, not copied) in a new leaf that requires grad, as PyTorch's containers do."""
+    if isinstance(value, Parameter):
+        return value
+    if isinstance(value, Tensor) or backend.is_array(value):
+        return Parameter(value)
+    raise ModuleTypeError(f"{who} holds Parameters (or Tensors and arrays, which it wraps), "
+                          f"got {type(value).__name__}")  # fmt: skip
+
+
+def _describe(name: str, p: Parameter) -> str:
+    return f"({name}): Parameter of shape {p.shape}, {p.dtype}"
+
+
+class ParameterList(Module):
+    """A list of Parameters, registered as "0", "1", ... (PyTorch's ``nn.ParameterList``),
+    so they appear in ``parameters()``, ``state_dict()``, ``to()`` and the optimiser. A
+    Tensor or array put in is wrapped in a Parameter (sharing its memory). Indexing,
+    slicing (a ParameterList of the same Parameters), ``len``, iteration, ``append``,
+    ``extend``; no forward of its own."""
+
+    def __init__(self, values: Iterable[Any] | None = None) -> None:
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        ps = list(self._parameters.values())
+        if isinstance(idx, slice):
+            return type(self)(ps[idx])
+        return ps[_index(len(ps), idx, "ParameterList")]
+
+    def __setitem__(self, idx: int, value: Any) -> None:
+        key = str(_index(len(self), idx, "ParameterList"))
+        self.register_parameter(key, _as_parameter(value, "ParameterList"))
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self._parameters.values())
+
+    def append(self, value: Any) -> ParameterList:
+        self.register_parameter(str(len(self)), _as_parameter(value, "ParameterList"))
+        return self
+
+    def extend(self, values: Iterable[Any]) -> ParameterList:
+        if not isinstance(values, Iterable) or isinstance(values, Tensor):
+            raise ModuleTypeError(f"ParameterList.extend needs an iterable of Parameters, got "
+                                  f"{type(values).__name__}")  # fmt: skip
+        for v in values:
+            self.append(v)
+        return self
+
+    def extra_repr(self) -> str:
+        return "\n".join(_describe(k, p) for k, p in self._parameters.items())
+
+
+class ParameterDict(Module):
+    """An ordered dict of named Parameters (PyTorch's ``nn.ParameterDict``), registered
+    under their keys. ``pd[name]``, ``pd[name] = value`` (a Tensor or array is wrapped),
+    ``del``, ``in``, ``len``, iteration over names, ``keys``, ``values``, ``items``,
+    ``update``, ``pop``; no forward of its own."""
+
+    def __init__(self, values: Mapping[str, Any] | Iterable | None = None) -> None:
+        super().__init__()
+        if values is not None:
+            self.update(values)
+
+    def __getitem__(self, key: str) -> Parameter:
+        return self._parameters[self._known(key)]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.register_parameter(key, _as_parameter(value, "ParameterDict"))
+
+    def __delitem__(self, key: str) -> None:
+        del self._parameters[self._known(key)]
+
+    def _known(self, key: str) -> str:
+        if key not in self._parameters:
+            held = ", ".join(repr(k) for k in self._parameters) or "nothing"
+            raise ModuleNameError(f"ParameterDict has no parameter {key!r}; it holds {held}")
+        return key
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._parameters
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parameters)
+
+    def keys(self) -> Iterable[str]:
+        return self._parameters.keys()
+
+    def values(self) -> Iterable[Parameter]:
+        return self._parameters.values()
+
+    def items(self) -> Iterable[tuple[str, Parameter]]:
+        return self._parameters.items()
+
+    def update(self, values: Mapping[str, Any] | Iterable) -> None:
+        pairs = values.items() if isinstance(values, Mapping) else values
+        for key, v in pairs:
+            self[key] = v
+
+    def pop(self, key: str) -> Parameter:
+        return self._parameters.pop(self._known(key))
+
+    def extra_repr(self) -> str:
+        return "\n".join(_describe(k, p) for k, p in self._parameters.items())
 
 
 # ---------------------------------------------------------------------------------------

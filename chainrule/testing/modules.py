@@ -653,9 +653,19 @@ def _torch_extras() -> SimpleNamespace:
         def forward(self, x: Any) -> Any:
             return self.heads["a"](x), self.heads["b"](x)
 
+    class ParamNet(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ws = tnn.ParameterList([torch.randn(3, 4), torch.randn(4, 2)])
+            self.biases = tnn.ParameterDict({"hidden": torch.randn(4), "out": torch.randn(2)})
+
+        def forward(self, x: Any) -> Any:
+            h = torch.tanh(x @ self.ws[0] + self.biases["hidden"])
+            return h @ self.ws[1] + self.biases["out"]
+
     return SimpleNamespace(**{c.__name__: c for c in (
         NoisyReLU, Dropout, ChannelDropout, Maxout, Normalize, HingeLoss, SoftMarginLoss, Add,
-        Multiply, Concat, SkipGraph, TwoHeadGraph, ListNet, DictNet)})  # fmt: skip
+        Multiply, Concat, SkipGraph, TwoHeadGraph, ListNet, DictNet, ParamNet)})  # fmt: skip
 
 
 def _tnn(name: str, *args: Any, **kwargs: Any) -> Callable[[], Any]:
@@ -693,6 +703,20 @@ class _DictNet(Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self.heads["a"](x), self.heads["b"](x)
+
+
+class _ParamNet(Module):
+    """A two-layer net whose weights sit in an ``nn.ParameterList`` (``ws.k``) and biases in
+    an ``nn.ParameterDict`` (``biases.hidden``, ``biases.out``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ws = nn.ParameterList([cr.randn(3, 4), cr.randn(4, 2)])
+        self.biases = nn.ParameterDict({"hidden": cr.randn(4), "out": cr.randn(2)})
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = (x @ self.ws[0] + self.biases["hidden"]).tanh()
+        return h @ self.ws[1] + self.biases["out"]
 
 
 def _skip_graph() -> nn.Graph:
@@ -1253,6 +1277,9 @@ def _core() -> list[ModuleInfo]:
                    inputs=_x((2, 3)), covers=(nn.ModuleList,)),
         ModuleInfo(name="ModuleDict", ctor=_DictNet, torch_ctor=_tx("DictNet"),
                    inputs=_x((2, 3)), covers=(nn.ModuleDict,)),
+        ModuleInfo(name="ParameterList+ParameterDict", ctor=_ParamNet,
+                   torch_ctor=_tx("ParamNet"), inputs=_x((2, 3)),
+                   covers=(nn.ParameterList, nn.ParameterDict)),
     ]  # fmt: skip
 
 

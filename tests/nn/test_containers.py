@@ -99,3 +99,52 @@ def test_add_multiply_concat():
         nn.Add()(a, rand(3))
     with pytest.raises(cr.ShapeError):
         nn.Concat()(a, rand(3, 3))
+
+
+def test_parameter_list_and_dict_register_learn_and_match_torch_keys():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ws = nn.ParameterList([np.ones((2, 3), np.float32), cr.zeros(3)])
+            self.scales = nn.ParameterDict({"a": cr.ones(3), "b": nn.Parameter(cr.zeros(1))})
+
+        def forward(self, x):
+            return (x @ self.ws[0] + self.ws[1]) * self.scales["a"]
+
+    net = Net()
+    assert all(isinstance(p, nn.Parameter) for p in net.parameters())
+    assert list(net.state_dict()) == ["ws.0", "ws.1", "scales.a", "scales.b"]  # torch's keys
+    net(cr.ones(4, 2)).sum().backward()
+    assert [p.grad is not None for p in net.parameters()] == [True, True, True, False]
+    before = net.ws[0].numpy().copy()
+    cr.optim.SGD(net.parameters(), lr=0.1).step()
+    assert not np.array_equal(net.ws[0].numpy(), before)
+    net.double()
+    assert net.ws[1].dtype == np.float64 and net.scales["b"].dtype == np.float64
+    # list and dict behaviour
+    ws = net.ws.append(cr.ones(1))
+    assert ws is net.ws and len(ws) == 3 and isinstance(ws[-1], nn.Parameter)
+    assert [p.shape for p in ws[1:]] == [(3,), (1,)] and isinstance(ws[1:], nn.ParameterList)
+    ws[0] = np.zeros(2)
+    assert ws[0].shape == (2,) and "(2): Parameter of shape (1,), float32" in repr(ws)
+    d = net.scales
+    assert "a" in d and list(d) == ["a", "b"] and len(d) == 2
+    d.update({"c": cr.ones(2)})
+    assert d.pop("b").shape == (1,) and list(d.keys()) == ["a", "c"]
+    del d["a"]
+    assert [k for k, _ in d.items()] == ["c"]
+
+
+def test_parameter_containers_bad_input():
+    with pytest.raises(nn.ModuleTypeError, match=r"ParameterList holds Parameters .* got str"):
+        nn.ParameterList(["w"])
+    with pytest.raises(nn.ModuleTypeError, match="extend needs an iterable of Parameters"):
+        nn.ParameterList().extend(cr.ones(2))
+    with pytest.raises(cr.IndexingError, match="index 2 is out of range for ParameterList of "
+                       "length 1"):  # fmt: skip
+        nn.ParameterList([cr.ones(1)])[2]
+    with pytest.raises(nn.ModuleNameError, match=r"ParameterDict has no parameter 'x'; it holds "
+                       r"'a'"):  # fmt: skip
+        nn.ParameterDict({"a": cr.ones(1)})["x"]
+    with pytest.raises(cr.DTypeError, match="only floating-point tensors can require gradients"):
+        nn.ParameterDict({"a": cr.tensor([1, 2])})
