@@ -238,6 +238,7 @@ _OPTIMISERS = {
         ps, lr=1e-2, weight_decay=1e-2, decoupled_weight_decay=True
     ),
     "radam": lambda ps: cr.optim.RAdam(ps, lr=1e-2),
+    "rprop": lambda ps: cr.optim.Rprop(ps, lr=1e-2),
 }
 
 

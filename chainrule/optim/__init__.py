@@ -2,8 +2,8 @@
 ``cr.nn.utils``, PyTorch's home for it).
 
 ``cr.optim.SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad``, ``Adadelta``, ``Adamax``,
-``NAdam`` and ``RAdam`` compute what ``torch.optim`` computes (same formulas, same order of
-float32 operations), updating ``p.data`` in place without building a graph::
+``NAdam``, ``RAdam`` and ``Rprop`` compute what ``torch.optim`` computes (same formulas,
+same order of float32 operations), updating ``p.data`` in place without building a graph::
 
     opt = cr.optim.Adam(model.parameters(), lr=1e-3)
     sched = cr.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
@@ -32,6 +32,7 @@ from chainrule.optim.lr_scheduler import (
     LambdaLR,
     LinearLR,
     LRScheduler,
+    MultiplicativeLR,
     MultiStepLR,
     OneCycleLR,
     PolynomialLR,
@@ -43,6 +44,7 @@ from chainrule.optim.nadam import NAdam, RAdam
 from chainrule.optim.optimizer import Optimizer, OptimizerError
 from chainrule.optim.penalty import l1_penalty
 from chainrule.optim.rmsprop import RMSprop
+from chainrule.optim.rprop import Rprop
 from chainrule.optim.sgd import SGD
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "Adamax",
     "NAdam",
     "RAdam",
+    "Rprop",
     "ChainedScheduler",
     "ConstantLR",
     "CosineAnnealingLR",
@@ -64,6 +67,7 @@ __all__ = [
     "LambdaLR",
     "LinearLR",
     "MultiStepLR",
+    "MultiplicativeLR",
     "OneCycleLR",
     "Optimizer",
     "OptimizerError",

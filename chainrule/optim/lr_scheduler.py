@@ -709,6 +709,18 @@ class LambdaLR(LRScheduler):
                 vars(f).update(attrs)
 
 
+class MultiplicativeLR(LambdaLR):
+    """``lr = lr * lr_lambda(epoch)`` on each step after the first (PyTorch's
+    ``MultiplicativeLR``): the factors compound, so ``lambda e: 0.95`` is ExponentialLR.
+    ``lr_lambda`` is one function or one per group; ``state_dict`` as LambdaLR's."""
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        if self.last_epoch > 0:
+            return [g["lr"] * f(self.last_epoch) for f, g in zip(self.lr_lambdas, groups)]
+        return [g["lr"] for g in groups]
+
+
 class ReduceLROnPlateau(LRScheduler):
     """Divide the rate when a metric stops improving: ``step(metric)`` once per epoch.
 

@@ -39,6 +39,7 @@ SCHEDULES = [
     ("LinearLR", {"start_factor": 0.1, "end_factor": 0.7, "total_iters": 40}),
     ("LinearLR", {"start_factor": 1.0, "end_factor": 0.0, "total_iters": 100}),
     ("LambdaLR", {"lr_lambda": lambda e: 0.95**e / (1 + e % 7)}),
+    ("MultiplicativeLR", {"lr_lambda": lambda e: 0.9 + 0.02 * (e % 5)}),
     ("CosineAnnealingWarmRestarts", {"T_0": 10}),
     ("CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2, "eta_min": 0.001}),
     ("ConstantLR", {}),

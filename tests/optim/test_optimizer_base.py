@@ -24,6 +24,7 @@ ALL = [
     (optim.Adamax, {"lr": 0.01}),
     (optim.NAdam, {"lr": 0.01, "weight_decay": 0.01, "decoupled_weight_decay": True}),
     (optim.RAdam, {"lr": 0.01}),
+    (optim.Rprop, {"lr": 0.01, "etas": (0.4, 1.3)}),
 ]
 IDS = [f"{cls.__name__}-{i}" for i, (cls, _) in enumerate(ALL)]
 
@@ -330,6 +331,10 @@ def test_errors() -> None:
         (optim.Adamax, {"betas": (0.9, 1.0)}, "beta2"),
         (optim.NAdam, {"momentum_decay": -1.0}, "momentum_decay"),
         (optim.RAdam, {"eps": -1.0}, "eps"),
+        (optim.Rprop, {"etas": (1.5, 1.2)}, "etaminus"),
+        (optim.Rprop, {"etas": (0.5, 0.9)}, "etaplus"),
+        (optim.Rprop, {"etas": (0.5,)}, "etas must be a pair"),
+        (optim.Rprop, {"step_sizes": (1.0, 0.1)}, r"step_sizes\[1\]"),
     ]
     for cls, kw, msg in bad:
         with pytest.raises(OptimizerError, match=msg):
