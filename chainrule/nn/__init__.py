@@ -126,6 +126,7 @@ from chainrule.nn.padding import (
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from chainrule.nn.transformer import (
+    Transformer,
     TransformerDecoder,
     TransformerDecoderLayer,
     TransformerEncoder,
@@ -152,8 +153,8 @@ __all__ = [
     "ReLU6", "ReflectionPad1d", "ReflectionPad2d", "RemovableHandle", "ReplicationPad1d",
     "ReplicationPad2d", "SELU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss",
     "SoftMarginLoss", "Softmax", "Softmin", "Softplus", "Softshrink", "Softsign",
-    "StateDictError", "Tanh", "Tanhshrink", "TransformerDecoder", "TransformerDecoderLayer",
-    "TransformerEncoder", "TransformerEncoderLayer", "TripletMarginLoss", "Unflatten", "Unfold",
-    "Upsample", "ZeroPad1d", "ZeroPad2d", "functional", "generate_square_subsequent_mask",
-    "init", "utils",
+    "StateDictError", "Tanh", "Tanhshrink", "Transformer", "TransformerDecoder",
+    "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer",
+    "TripletMarginLoss", "Unflatten", "Unfold", "Upsample", "ZeroPad1d", "ZeroPad2d",
+    "functional", "generate_square_subsequent_mask", "init", "utils",
 ]  # fmt: skip

@@ -1,5 +1,6 @@
 """Transformer layers (PyTorch's ``nn.TransformerEncoderLayer``, ``TransformerEncoder``,
-``TransformerDecoderLayer`` and ``TransformerDecoder``): modules of modules, built from
+``TransformerDecoderLayer``, ``TransformerDecoder`` and the whole ``Transformer``): modules
+of modules, built from
 :class:`MultiheadAttention`, :class:`Linear`, :class:`LayerNorm` and :class:`Dropout`, with
 PyTorch's child names, so a ``state_dict`` moves between the two key for key.
 
@@ -16,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.nn import _checks
+from chainrule.errors import ShapeError
+from chainrule.nn import _checks, init
 from chainrule.nn import functional as F
 from chainrule.nn.attention import MultiheadAttention
 from chainrule.nn.containers import ModuleList
@@ -27,7 +29,7 @@ from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor
 
 __all__ = [
-    "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
     "TransformerEncoderLayer", "generate_square_subsequent_mask",
 ]  # fmt: skip
 
@@ -242,3 +244,75 @@ class TransformerDecoder(Module):
             x = layer(x, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
                       memory_key_padding_mask, tgt_is_causal, memory_is_causal)  # fmt: skip
         return x if self.norm is None else self.norm(x)
+
+
+class Transformer(Module):
+    """The encoder-decoder model of "Attention Is All You Need" (PyTorch's
+    ``nn.Transformer``): ``num_encoder_layers`` encoder layers and ``num_decoder_layers``
+    decoder layers, each stack ending in a LayerNorm (or ``custom_encoder`` /
+    ``custom_decoder``). Parameters ``encoder.*`` and ``decoder.*``, as PyTorch's; every
+    parameter with more than one dimension starts Xavier-uniform (PyTorch's
+    ``_reset_parameters``), the rest as their layers make them.
+
+    Shapes: ``forward(src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
+    src_key_padding_mask=None, tgt_key_padding_mask=None, memory_key_padding_mask=None,
+    src_is_causal=False, tgt_is_causal=False, memory_is_causal=False)``: src (S, N, E), tgt
+    (T, N, E) -> (T, N, E); (N, S, E) and (N, T, E) with ``batch_first``; unbatched (S, E)
+    and (T, E). ``tgt_mask`` is usually ``generate_square_subsequent_mask(T)`` (or pass
+    ``tgt_is_causal=True`` alone).
+    """
+
+    def __init__(
+        self, d_model: int = 512, nhead: int = 8, num_encoder_layers: int = 6,
+        num_decoder_layers: int = 6, dim_feedforward: int = 2048, dropout: float = 0.1,
+        activation: str | Callable = "relu", custom_encoder: Module | None = None,
+        custom_decoder: Module | None = None, layer_norm_eps: float = 1e-5,
+        batch_first: bool = False, norm_first: bool = False, bias: bool = True,
+        dtype: Any = None,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        layer_kw = {"dim_feedforward": dim_feedforward, "dropout": dropout,
+                    "activation": activation, "layer_norm_eps": layer_norm_eps,
+                    "batch_first": batch_first, "norm_first": norm_first, "bias": bias,
+                    "dtype": dtype}  # fmt: skip
+
+        def norm() -> LayerNorm:
+            return LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+
+        if custom_encoder is None:
+            layer = TransformerEncoderLayer(d_model, nhead, **layer_kw)
+            custom_encoder = TransformerEncoder(layer, num_encoder_layers, norm())
+        if custom_decoder is None:
+            layer = TransformerDecoderLayer(d_model, nhead, **layer_kw)
+            custom_decoder = TransformerDecoder(layer, num_decoder_layers, norm())
+        self.encoder, self.decoder = custom_encoder, custom_decoder
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform for every matrix (parameters of two or more dimensions)."""
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
+    def forward(
+        self, src: Any, tgt: Any, src_mask: Any = None, tgt_mask: Any = None,
+        memory_mask: Any = None, src_key_padding_mask: Any = None,
+        tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
+        src_is_causal: bool = False, tgt_is_causal: bool = False,
+        memory_is_causal: bool = False,
+    ) -> Tensor:  # fmt: skip
+        src_shape, tgt_shape = np.shape(src), np.shape(tgt)
+        batch = 0 if self.batch_first else 1
+        if len(src_shape) == 3 and len(tgt_shape) == 3 and src_shape[batch] != tgt_shape[batch]:
+            raise ShapeError(f"Transformer: src {src_shape} and tgt {tgt_shape} have different "
+                             f"batch sizes (axis {batch})")  # fmt: skip
+        if src_shape[-1:] != (self.d_model,) or tgt_shape[-1:] != (self.d_model,):
+            raise ShapeError(f"Transformer: src {src_shape} and tgt {tgt_shape} must both end "
+                             f"with d_model={self.d_model} features")  # fmt: skip
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
+                              is_causal=src_is_causal)  # fmt: skip
+        return self.decoder(tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                            memory_key_padding_mask, tgt_is_causal, memory_is_causal)  # fmt: skip
+
+    generate_square_subsequent_mask = staticmethod(generate_square_subsequent_mask)

@@ -873,6 +873,26 @@ def _transformer_inputs(batch_first: bool, decoder: bool, mask_name: str = "src_
     return gen
 
 
+def _seq2seq_inputs(rng: np.random.Generator) -> list[Sample]:
+    """(src, tgt) for a Transformer with E=4, N=2: source length 4, target length 3; a
+    plain sample and one with a causal target mask and key padding on both sides."""
+    src, tgt = _r(rng, (4, 2, 4)), _r(rng, (3, 2, 4))
+    causal = np.triu(np.full((3, 3), -np.inf), k=1)
+    src_padding = np.array([[False, True, False, True], [False] * 4])
+    tgt_padding = np.array([[False, False, True], [False, False, False]])
+    return [Sample((src, tgt)),
+            Sample((src, tgt), {"tgt_mask": causal, "src_key_padding_mask": src_padding,
+                                "tgt_key_padding_mask": tgt_padding,
+                                "memory_key_padding_mask": src_padding},
+                   note="causal target mask, key padding")]  # fmt: skip
+
+
+def _torch_transformer() -> Any:
+    t = _tm().nn.Transformer(4, 2, 1, 1, 6, 0.0)
+    t.encoder.use_nested_tensor = False  # (its eval fast path zeroes padded positions)
+    return t
+
+
 def _torch_encoder() -> Any:
     tnn = _tm().nn
     return tnn.TransformerEncoder(tnn.TransformerEncoderLayer(4, 2, 6, 0.0), 2,
@@ -1251,6 +1271,11 @@ def _core() -> list[ModuleInfo]:
                        _tm().nn.TransformerDecoderLayer(4, 2, 6, 0.0), 2),
                    inputs=_transformer_inputs(False, decoder=True),
                    # its layer's entries take the numeric Jacobians (8 s here for the stack)
+                   skip={"param_jac": MODES, "fwd_rev": MODES}),
+        ModuleInfo(name="Transformer(1+1 layers)",
+                   ctor=lambda: nn.Transformer(4, 2, 1, 1, 6, 0.0),
+                   torch_ctor=_torch_transformer, inputs=_seq2seq_inputs,
+                   # its layers' entries take the numeric Jacobians of the parameters
                    skip={"param_jac": MODES, "fwd_rev": MODES}),
         # joins and containers
         ModuleInfo(name="Add", ctor=nn.Add, torch_ctor=_tx("Add"),

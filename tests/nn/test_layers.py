@@ -4,6 +4,8 @@ of the pooling modules)."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -833,6 +835,32 @@ def test_transformer_bad_arguments_name_the_problem() -> None:
     layer = cr.nn.TransformerEncoderLayer(4, 2, 8)
     with pytest.raises(cr.ShapeError, match=r"attn_mask has shape \(3, 3\)"):
         layer(np.zeros((2, 1, 4), dtype=np.float32), src_mask=np.zeros((3, 3), dtype=bool))
+
+
+def test_whole_transformer_keys_init_and_bad_input() -> None:
+    model = cr.nn.Transformer(8, 2, 2, 1, 16, dropout=0.0, batch_first=True)
+    torch = importlib.import_module("torch") if importlib.util.find_spec("torch") else None
+    if torch is not None:
+        theirs = torch.nn.Transformer(8, 2, 2, 1, 16)
+        state = {k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()}
+        theirs.load_state_dict(state, strict=True)  # the same keys and shapes
+    # Xavier-uniform matrices, each layer drawn separately; vectors as their layers made them
+    w0 = model.encoder.layers[0].self_attn.in_proj_weight.numpy()
+    w1 = model.encoder.layers[1].self_attn.in_proj_weight.numpy()
+    bound = np.sqrt(6 / (8 + 24))
+    assert np.abs(w0).max() <= bound and not np.array_equal(w0, w1)
+    assert np.all(model.decoder.norm.weight.numpy() == 1)
+    src = _rng(1).standard_normal((2, 5, 8)).astype(np.float32)
+    tgt = _rng(2).standard_normal((2, 3, 8)).astype(np.float32)
+    mask = cr.nn.Transformer.generate_square_subsequent_mask(3)
+    out = model(src, tgt, tgt_is_causal=True)
+    assert out.shape == (2, 3, 8)
+    np.testing.assert_allclose(out.numpy(), model(src, tgt, tgt_mask=mask).numpy(), rtol=1e-6)
+    with pytest.raises(cr.ShapeError, match=r"Transformer: src \(2, 5, 8\) and tgt \(1, 3, 8\) "
+                       r"have different batch sizes \(axis 0\)"):  # fmt: skip
+        model(src, tgt[:1])
+    with pytest.raises(cr.ShapeError, match=r"must both end with d_model=8 features"):
+        model(src, tgt[..., :4])
 
 
 # ---- padding ----------------------------------------------------------------------------------
