@@ -68,7 +68,7 @@ def test_table_covers_every_function_and_reduction() -> None:
                "relu6", "hardsigmoid", "hardswish", "mish", "softsign", "logsigmoid", "selu",
                "celu", "prelu", "tanhshrink", "hardshrink", "softshrink", "glu", "softmin",
                "smooth_l1_loss", "kl_div", "margin_ranking_loss", "soft_margin_loss",
-               "poisson_nll_loss", "gaussian_nll_loss",
+               "poisson_nll_loss", "gaussian_nll_loss", "threshold", "multi_margin_loss",
                "dropout_eval", "dropout_train", "linear", "mse_loss", "l1_loss", "huber_loss",
                "cross_entropy", "nll_loss", "binary_cross_entropy",
                "binary_cross_entropy_with_logits", "hinge_loss_binary",
@@ -191,7 +191,7 @@ def _raises(exc: type, *parts: str) -> Any:
 
 def test_label_out_of_range_names_the_loss_value_and_range() -> None:
     x = cr.tensor(np.zeros((3, 5)))
-    for fn in (F.cross_entropy, F.nll_loss, F.hinge_loss):
+    for fn in (F.cross_entropy, F.nll_loss, F.hinge_loss, F.multi_margin_loss):
         name = fn.__name__
         with _raises(F.LabelError, name, "label 5", "0..4"):
             fn(x, np.array([0, 5, 1]))
@@ -244,6 +244,15 @@ def test_other_bad_arguments() -> None:
         F.dropout(x, p=1.5)
     with _raises(F.ArgumentError, "gelu", "approximate"):
         F.gelu(x, approximate="fast")
+    scores = np.zeros((2, 3))
+    with _raises(F.ArgumentError, "multi_margin_loss: p must be 1 or 2, got 3"):
+        F.multi_margin_loss(scores, np.array([0, 1]), p=3)
+    with _raises(cr.ShapeError, "multi_margin_loss", "input must be", "got shape \\(2, 3, 1\\)"):
+        F.multi_margin_loss(scores[..., None], np.array([0, 1]))
+    with _raises(cr.ShapeError, "multi_margin_loss: weight shape \\(2,\\)", "shape \\(3,\\)"):
+        F.multi_margin_loss(scores, np.array([0, 1]), weight=np.ones(2))
+    with _raises(cr.ShapeError, "multi_margin_loss: target shape \\(3,\\)", "\\(2, 3\\)"):
+        F.multi_margin_loss(scores, np.array([0, 1, 2]))
     for err in (F.ArgumentError, F.LabelError):
         assert issubclass(err, cr.ChainruleError) and issubclass(err, ValueError)
 

@@ -21,9 +21,9 @@ from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
     "CELU", "ELU", "GELU", "GLU", "HardTanh", "Hardshrink", "Hardsigmoid", "Hardswish",
-    "LeakyReLU", "LogSigmoid", "LogSoftmax", "Mish", "NoisyReLU", "PReLU", "ReLU", "ReLU6", "SELU",
-    "SiLU", "Sigmoid", "Softmax", "Softmin", "Softplus", "Softshrink", "Softsign", "Tanh",
-    "Tanhshrink",
+    "Hardtanh", "LeakyReLU", "LogSigmoid", "LogSoftmax", "Mish", "NoisyReLU", "PReLU", "ReLU",
+    "ReLU6", "SELU", "SiLU", "Sigmoid", "Softmax", "Softmin", "Softplus", "Softshrink",
+    "Softsign", "Tanh", "Tanhshrink", "Threshold",
 ]  # fmt: skip
 
 
@@ -116,6 +116,23 @@ class HardTanh(Module):
 
     def extra_repr(self) -> str:
         return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+Hardtanh = HardTanh  # PyTorch's spelling
+
+
+class Threshold(Module):
+    """``x`` where ``x > threshold``, else ``value`` (PyTorch's ``nn.Threshold``)."""
+
+    def __init__(self, threshold: float, value: float) -> None:
+        super().__init__()
+        self.threshold, self.value = threshold, value
+
+    def forward(self, x: Any) -> Tensor:
+        return F.threshold(x, self.threshold, self.value)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}, value={self.value}"
 
 
 class GELU(Module):

@@ -307,6 +307,13 @@ def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     return _nn.Hardtanh.apply(_tensor(input), min_val=float(min_val), max_val=float(max_val))
 
 
+def threshold(input: Any, threshold: float, value: float) -> Tensor:
+    """``x`` where ``x > threshold``, else ``value`` (PyTorch's ``F.threshold``); the
+    gradient passes where ``x > threshold``."""
+    x = _tensor(input)
+    return ops.where(x.data > threshold, x, value)
+
+
 def silu(input: Any) -> Tensor:
     """SiLU (swish) ``x * sigmoid(x)``, without overflow for any ``x``."""
     x = _tensor(input)
@@ -1002,13 +1009,44 @@ def hinge_loss(input: Any, target: Any, *, reduction: str = "mean", margin: floa
         raise ShapeError(
             f"hinge_loss: input must be 1-D scores (N,) or 2-D scores (N, C), got shape {x.shape}"
         )
+    return _reduce(_multi_margin("hinge_loss", x, target, 1, margin, None), reduction)
+
+
+def multi_margin_loss(input: Any, target: Any, p: int = 1, margin: float = 1.0,
+                      weight: Any = None, *, reduction: str = "mean") -> Tensor:  # fmt: skip
+    """The multi-class hinge loss (PyTorch's ``multi_margin_loss``): scores (N, C) or (C,)
+    and integer labels (N,) or (); each sample's loss is the sum over the wrong classes
+    ``i != y`` of ``w[y] * max(0, margin - x[y] + x[i]) ** p``, divided by C, with ``p`` 1
+    or 2 and ``weight`` (C,) (as PyTorch computes it: the weight outside the power). "none"
+    gives (N,) or ()."""
+    _check_reduction("multi_margin_loss", reduction)
+    if p not in (1, 2) or isinstance(p, bool):
+        raise ArgumentError(f"multi_margin_loss: p must be 1 or 2, got {p!r}")
+    x = _tensor(input)
+    if x.ndim not in (1, 2):
+        raise ShapeError(f"multi_margin_loss: input must be (N, C) or (C,), got shape {x.shape}")
+    if x.ndim == 2:
+        return _reduce(_multi_margin("multi_margin_loss", x, target, p, margin, weight), reduction)
+    labels = backend.array_module(_data(target)).reshape(_data(target), (1,))
+    loss = _multi_margin("multi_margin_loss", ops.reshape(x, (1, -1)), labels, p, margin, weight)
+    return _reduce(ops.reshape(loss, ()), reduction)
+
+
+def _multi_margin(name: str, x: Tensor, target: Any, p: int, margin: float,
+                  weight: Any) -> Tensor:  # fmt: skip
+    """The per-sample multi-class hinge of scores (N, C): shape (N,)."""
     n, c = x.shape
-    labels, _ = _labels_for("hinge_loss", x, target, 1)
+    labels, _ = _labels_for(name, x, target, 1)
     xp = backend.array_module(labels)
     picked = ops.reshape(_at_labels(x, labels, 1), (n, 1))
+    margins = ops.relu(margin - picked + x)
+    if p == 2:
+        margins = margins * margins
+    w = _class_weight(name, weight, x, 1)
+    if w is not None:
+        margins = margins * ops.reshape(w[labels], (n, 1))
     others = (xp.arange(c) != labels[:, None]).astype(x.dtype)
-    margins = ops.relu(margin - picked + x) * others
-    return _reduce(ops.sum(margins, axis=1) / c, reduction)
+    return ops.sum(margins * others, axis=1) / c
 
 
 # ---- utilities ------------------------------------------------------------------------------
@@ -1083,9 +1121,10 @@ __all__ = [
     "hardsigmoid", "hardswish", "hardtanh", "hinge_embedding_loss", "hinge_loss", "huber_loss",
     "instance_norm", "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear",
     "log_softmax", "logsigmoid", "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish",
-    "mse_loss", "multilabel_soft_margin_loss", "nll_loss", "noisy_relu", "normalize", "one_hot",
-    "pad", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu",
-    "relu", "relu6", "rms_norm", "scaled_dot_product_attention", "selu", "sigmoid", "silu",
-    "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink",
-    "softsign", "tanh", "tanhshrink", "triplet_margin_loss", "unfold",
+    "mse_loss", "multi_margin_loss", "multilabel_soft_margin_loss", "nll_loss", "noisy_relu",
+    "normalize", "one_hot", "pad", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle",
+    "poisson_nll_loss", "prelu", "relu", "relu6", "rms_norm", "scaled_dot_product_attention",
+    "selu", "sigmoid", "silu", "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin",
+    "softplus", "softshrink", "softsign", "tanh", "tanhshrink", "threshold",
+    "triplet_margin_loss", "unfold",
 ]  # fmt: skip

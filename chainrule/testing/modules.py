@@ -805,6 +805,13 @@ def _hinge_inputs(rng: np.random.Generator) -> list[Sample]:
     ]
 
 
+def _multi_class_scores(rng: np.random.Generator) -> list[Sample]:
+    return [
+        Sample((_r(rng, (4, 5)), rng.integers(0, 5, (4,))), note="(4, 5)"),
+        Sample((_r(rng, (5,)), np.array(2)), note="unbatched (5,)"),
+    ]
+
+
 def _hinge_domain(xs: tuple) -> tuple:
     """Binary: scores off the kinks at +-1; multi-class: margins away from 0."""
     if xs[0].ndim == 1:
@@ -1041,6 +1048,8 @@ def _core() -> list[ModuleInfo]:
               domain=away_from(-1.0, 1.0, margin=0.05)),
         _same("HardTanh(-0.5, 2)", nn.HardTanh, "Hardtanh", -0.5, 2.0, inputs=_ACT,
               domain=away_from(-0.5, 2.0, margin=0.05)),
+        _same("Threshold(0.1, 20)", nn.Threshold, "Threshold", 0.1, 20.0, inputs=_ACT,
+              domain=away_from(0.1, margin=0.05)),
         _same("ReLU6", nn.ReLU6, "ReLU6", inputs=_x((3, 4)), domain=away_from(0.0, 6.0)),
         _same("Hardsigmoid", nn.Hardsigmoid, "Hardsigmoid", inputs=_ACT,
               domain=away_from(-3.0, 3.0)),
@@ -1107,6 +1116,10 @@ def _core() -> list[ModuleInfo]:
                        domain=away_from(1.0, args=(0,))),
         *_loss_entries(nn.TripletMarginLoss, "TripletMarginLoss", _xs((4, 3), (4, 3), (4, 3)),
                        domain=_triplet_apart, extra=({}, {"margin": 0.5, "p": 1.0, "swap": True})),
+        *_loss_entries(nn.MultiMarginLoss, "MultiMarginLoss", _multi_class_scores,
+                       domain=_margins_apart, extra=({}, {"p": 2})),
+        *_weighted_loss_entries(nn.MultiMarginLoss, "MultiMarginLoss", _multi_class_scores,
+                                {"weight": (5,)}, domain=_margins_apart, p=2),
         *_loss_entries(nn.MultiLabelSoftMarginLoss, "MultiLabelSoftMarginLoss",
                        lambda rng: [Sample((_r(rng, (4, 3)),
                                             (rng.random((4, 3)) < 0.5).astype(float)))]),

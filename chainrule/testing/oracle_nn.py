@@ -247,12 +247,39 @@ def _diff_away(*points: float, margin: float = 0.1) -> Callable[[tuple], tuple]:
 def _margins_apart(xs: tuple) -> tuple:
     """Multi-class hinge: every margin ``1 - x[y] + x[i]`` (i != y) at least 0.1 from 0."""
     x, y = xs[0].copy(), xs[1]
-    for n in range(x.shape[0]):
-        for i in range(x.shape[1]):
-            v = 1 - x[n, y[n]] + x[n, i]
-            if i != y[n] and abs(v) < 0.1:
-                x[n, i] += 0.2
+    rows, labels = np.atleast_2d(x), np.atleast_1d(y)  # (views: an unbatched (C,) too)
+    for n in range(rows.shape[0]):
+        for i in range(rows.shape[1]):
+            v = 1 - rows[n, labels[n]] + rows[n, i]
+            if i != labels[n] and abs(v) < 0.1:
+                rows[n, i] += 0.2
     return (x, y)
+
+
+def _multi_margin_inputs(rng: np.random.Generator) -> list[Sample]:
+    """(N, C) scores and labels, unbatched (C,) with a 0-d label, p 1 and 2, weights."""
+    w = rng.uniform(0.2, 2.0, 5)
+    return [Sample((_r(rng, (4, 5)), rng.integers(0, 5, (4,)))),
+            Sample((_r(rng, (4, 5)), rng.integers(0, 5, (4,))),
+                   {"p": 2, "weight": w, "reduction": "sum"}, note="p=2, weight, sum"),
+            Sample((_r(rng, (5,)), np.array(3)), {"reduction": "none"}, note="unbatched"),
+            Sample((_r(rng, (3, 5)), rng.integers(0, 5, (3,))),
+                   {"weight": w, "reduction": "none"}, note="weight, none")]  # fmt: skip
+
+
+def _np_multi_margin(x: np.ndarray, y: np.ndarray, p: int = 1, margin: float = 1.0,
+                     weight: Any = None, reduction: str = "mean") -> np.ndarray:  # fmt: skip
+    """Sample by sample, class by class, as PyTorch's CPU kernel loops."""
+    xs, ys = np.atleast_2d(x), np.atleast_1d(y)
+    out = np.zeros(len(xs))
+    for n, (row, label) in enumerate(zip(xs, ys)):
+        for i, v in enumerate(row):
+            z = margin - row[label] + v
+            if i != label and z > 0:
+                out[n] += z**p * (1.0 if weight is None else weight[label])
+    out /= xs.shape[1]
+    out = out.reshape(()) if x.ndim == 1 else out
+    return {"mean": out.mean(), "sum": out.sum(), "none": out}[reduction]
 
 
 # ---- random functions, seeded inside the call ------------------------------------------------
@@ -778,6 +805,14 @@ NN_OPS: list[OpInfo] = [
            inputs=_unary(kwargs=({"min_val": -1.0, "max_val": 1.0},
                                  {"min_val": -0.5, "max_val": 2.0})),
            domain=away_from(-1.0, 1.0, -0.5, 2.0, margin=0.05)),
+    OpInfo(name="F.threshold", fn=F.threshold, torch_fn=_tf("threshold"),
+           ref_fn=lambda x, threshold, value: np.where(x > threshold, x, value),
+           inputs=_unary(kwargs=({"threshold": 0.1, "value": 20.0},
+                                 {"threshold": -0.5, "value": -3.0})),
+           domain=away_from(0.1, -0.5, margin=0.05)),
+    OpInfo(name="F.multi_margin_loss", fn=F.multi_margin_loss,
+           torch_fn=_tf("multi_margin_loss"), ref_fn=_np_multi_margin,
+           inputs=_multi_margin_inputs, domain=_margins_apart),
     OpInfo(name="F.gelu", fn=F.gelu, torch_fn=_tf("gelu"), ref_fn=_np_gelu,
            inputs=_unary(shifts=(3.0, -3.0, -6.0))),
     OpInfo(name="F.gelu_tanh", fn=F.gelu, torch_fn=_tf("gelu"), ref_fn=_np_gelu,
