@@ -122,116 +122,147 @@ class Sequential(Module):
         return self
 
 
-class ModuleList(Module):
-    """A list of modules, registered as children "0", "1", ... (no forward of its own:
-    the owner decides how to call them). Indexing, slicing (a ModuleList), ``len``,
-    iteration, ``append``, ``extend``, ``insert``, ``+``."""
+class _ListOf(Module):
+    """The list behaviour ModuleList and ParameterList share: entries of one of a Module's
+    stores (``_store``), registered under "0", "1", ... and renumbered when one goes."""
 
-    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+    _store = "_modules"
+    _what = "module"
+
+    def __init__(self, values: Iterable[Any] | None = None) -> None:
         super().__init__()
-        if modules is not None:
-            self.extend(modules)
+        if values is not None:
+            self.extend(values)
+
+    def _entries(self) -> dict:
+        return self.__dict__[self._store]
+
+    def _put(self, key: str, value: Any) -> None:
+        raise NotImplementedError
+
+    def _renumber(self, values: list) -> None:
+        self._entries().clear()
+        for i, v in enumerate(values):
+            self._put(str(i), v)
 
     def __getitem__(self, idx: int | slice) -> Any:
-        mods = list(self._modules.values())
+        values = list(self._entries().values())
         if isinstance(idx, slice):
-            return type(self)(mods[idx])
-        return mods[_index(len(mods), idx, "ModuleList")]
+            return type(self)(values[idx])
+        return values[_index(len(values), idx, type(self).__name__)]
 
-    def __setitem__(self, idx: int, module: Module) -> None:
-        self.add_module(str(_index(len(self), idx, "ModuleList")), module)
+    def __setitem__(self, idx: int, value: Any) -> None:
+        self._put(str(_index(len(self), idx, type(self).__name__)), value)
 
     def __delitem__(self, idx: int | slice) -> None:
-        mods = list(self._modules.values())
+        values = list(self._entries().values())
         if isinstance(idx, slice):
-            del mods[idx]
+            del values[idx]
         else:
-            del mods[_index(len(mods), idx, "ModuleList")]
-        self._modules.clear()
-        for i, m in enumerate(mods):
-            self.add_module(str(i), m)
+            del values[_index(len(values), idx, type(self).__name__)]
+        self._renumber(values)
 
     def __len__(self) -> int:
-        return len(self._modules)
+        return len(self._entries())
 
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._entries().values())
 
-    def __add__(self, other: Iterable[Module]) -> ModuleList:
+    def __add__(self, other: Iterable[Any]) -> Any:
         return type(self)([*self, *other])
 
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self)), module)
+    def append(self, value: Any) -> Any:
+        self._put(str(len(self)), value)
         return self
 
-    def extend(self, modules: Iterable[Module]) -> ModuleList:
-        if not isinstance(modules, Iterable):
-            raise ModuleTypeError(f"ModuleList.extend needs an iterable, got {type(modules)}")
-        for m in modules:
-            self.append(m)
+    def extend(self, values: Iterable[Any]) -> Any:
+        if not isinstance(values, Iterable) or isinstance(values, Tensor):
+            raise ModuleTypeError(f"{type(self).__name__}.extend needs an iterable of "
+                                  f"{self._what}s, got {type(values).__name__}")  # fmt: skip
+        for v in values:
+            self.append(v)
         return self
 
-    def insert(self, index: int, module: Module) -> None:
-        mods = list(self._modules.values())
-        mods.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(mods):
-            self.add_module(str(i), m)
+    def insert(self, index: int, value: Any) -> None:
+        values = list(self._entries().values())
+        values.insert(index, value)
+        self._renumber(values)
 
 
-class ModuleDict(Module):
+class _DictOf(Module):
+    """The dict behaviour ModuleDict and ParameterDict share, over one of a Module's stores
+    (``_store``), in insertion order."""
+
+    _store = "_modules"
+    _what = "module"
+
+    def __init__(self, values: Mapping[str, Any] | Iterable | None = None) -> None:
+        super().__init__()
+        if values is not None:
+            self.update(values)
+
+    def _entries(self) -> dict:
+        return self.__dict__[self._store]
+
+    def __getitem__(self, key: str) -> Any:
+        return self._entries()[self._known(key)]
+
+    def __delitem__(self, key: str) -> None:
+        del self._entries()[self._known(key)]
+
+    def _known(self, key: str) -> str:
+        if key not in self._entries():
+            held = ", ".join(repr(k) for k in self._entries()) or "nothing"
+            raise ModuleNameError(f"{type(self).__name__} has no {self._what} {key!r}; it "
+                                  f"holds {held}")  # fmt: skip
+        return key
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries()
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def keys(self) -> Iterable[str]:
+        return self._entries().keys()
+
+    def values(self) -> Iterable[Any]:
+        return self._entries().values()
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        return self._entries().items()
+
+    def update(self, values: Mapping[str, Any] | Iterable) -> None:
+        pairs = values.items() if isinstance(values, Mapping) else values
+        for key, v in pairs:
+            self[key] = v
+
+    def pop(self, key: str) -> Any:
+        return self._entries().pop(self._known(key))
+
+    def clear(self) -> None:
+        self._entries().clear()
+
+
+class ModuleList(_ListOf):
+    """A list of modules, registered as children "0", "1", ... (no forward of its own:
+    the owner decides how to call them). Indexing, slicing (a ModuleList), ``len``,
+    iteration, ``append``, ``extend``, ``insert``, ``del``, ``+``."""
+
+    def _put(self, key: str, value: Module) -> None:
+        self.add_module(key, value)
+
+
+class ModuleDict(_DictOf):
     """An ordered dict of named child modules (no forward of its own). ``md[name]``,
     ``md[name] = m``, ``del md[name]``, ``in``, ``len``, iteration over names, ``keys``,
     ``values``, ``items``, ``update``, ``pop``, ``clear``."""
 
-    def __init__(self, modules: Mapping[str, Module] | Iterable | None = None) -> None:
-        super().__init__()
-        if modules is not None:
-            self.update(modules)
-
-    def __getitem__(self, key: str) -> Module:
-        return self._modules[self._known(key)]
-
     def __setitem__(self, key: str, module: Module) -> None:
         self.add_module(key, module)
-
-    def __delitem__(self, key: str) -> None:
-        del self._modules[self._known(key)]
-
-    def _known(self, key: str) -> str:
-        if key not in self._modules:
-            held = ", ".join(repr(k) for k in self._modules) or "nothing"
-            raise ModuleNameError(f"ModuleDict has no module {key!r}; it holds {held}")
-        return key
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._modules
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._modules)
-
-    def keys(self) -> Iterable[str]:
-        return self._modules.keys()
-
-    def values(self) -> Iterable[Module]:
-        return self._modules.values()
-
-    def items(self) -> Iterable[tuple[str, Module]]:
-        return self._modules.items()
-
-    def update(self, modules: Mapping[str, Module] | Iterable) -> None:
-        pairs = modules.items() if isinstance(modules, Mapping) else modules
-        for key, m in pairs:
-            self[key] = m
-
-    def pop(self, key: str) -> Module:
-        return self._modules.pop(self._known(key))
-
-    def clear(self) -> None:
-        self._modules.clear()
 
 
 def _as_parameter(value: Any, who: str) -> Parameter:
@@ -245,108 +276,41 @@ def _as_parameter(value: Any, who: str) -> Parameter:
                           f"got {type(value).__name__}")  # fmt: skip
 
 
-def _describe(name: str, p: Parameter) -> str:
-    return f"({name}): Parameter of shape {p.shape}, {p.dtype}"
+def _describe(entries: dict) -> str:
+    return "\n".join(f"({k}): Parameter of shape {p.shape}, {p.dtype}" for k, p in entries.items())
 
 
-class ParameterList(Module):
+class ParameterList(_ListOf):
     """A list of Parameters, registered as "0", "1", ... (PyTorch's ``nn.ParameterList``),
     so they appear in ``parameters()``, ``state_dict()``, ``to()`` and the optimiser. A
     Tensor or array put in is wrapped in a Parameter (sharing its memory). Indexing,
     slicing (a ParameterList of the same Parameters), ``len``, iteration, ``append``,
-    ``extend``; no forward of its own."""
+    ``extend``, ``insert``, ``del``; no forward of its own."""
 
-    def __init__(self, values: Iterable[Any] | None = None) -> None:
-        super().__init__()
-        if values is not None:
-            self.extend(values)
+    _store = "_parameters"
+    _what = "Parameter"
 
-    def __getitem__(self, idx: int | slice) -> Any:
-        ps = list(self._parameters.values())
-        if isinstance(idx, slice):
-            return type(self)(ps[idx])
-        return ps[_index(len(ps), idx, "ParameterList")]
-
-    def __setitem__(self, idx: int, value: Any) -> None:
-        key = str(_index(len(self), idx, "ParameterList"))
+    def _put(self, key: str, value: Any) -> None:
         self.register_parameter(key, _as_parameter(value, "ParameterList"))
 
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self) -> Iterator[Parameter]:
-        return iter(self._parameters.values())
-
-    def append(self, value: Any) -> ParameterList:
-        self.register_parameter(str(len(self)), _as_parameter(value, "ParameterList"))
-        return self
-
-    def extend(self, values: Iterable[Any]) -> ParameterList:
-        if not isinstance(values, Iterable) or isinstance(values, Tensor):
-            raise ModuleTypeError(f"ParameterList.extend needs an iterable of Parameters, got "
-                                  f"{type(values).__name__}")  # fmt: skip
-        for v in values:
-            self.append(v)
-        return self
-
     def extra_repr(self) -> str:
-        return "\n".join(_describe(k, p) for k, p in self._parameters.items())
+        return _describe(self._parameters)
 
 
-class ParameterDict(Module):
+class ParameterDict(_DictOf):
     """An ordered dict of named Parameters (PyTorch's ``nn.ParameterDict``), registered
     under their keys. ``pd[name]``, ``pd[name] = value`` (a Tensor or array is wrapped),
     ``del``, ``in``, ``len``, iteration over names, ``keys``, ``values``, ``items``,
-    ``update``, ``pop``; no forward of its own."""
+    ``update``, ``pop``, ``clear``; no forward of its own."""
 
-    def __init__(self, values: Mapping[str, Any] | Iterable | None = None) -> None:
-        super().__init__()
-        if values is not None:
-            self.update(values)
-
-    def __getitem__(self, key: str) -> Parameter:
-        return self._parameters[self._known(key)]
+    _store = "_parameters"
+    _what = "parameter"
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.register_parameter(key, _as_parameter(value, "ParameterDict"))
 
-    def __delitem__(self, key: str) -> None:
-        del self._parameters[self._known(key)]
-
-    def _known(self, key: str) -> str:
-        if key not in self._parameters:
-            held = ", ".join(repr(k) for k in self._parameters) or "nothing"
-            raise ModuleNameError(f"ParameterDict has no parameter {key!r}; it holds {held}")
-        return key
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._parameters
-
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._parameters)
-
-    def keys(self) -> Iterable[str]:
-        return self._parameters.keys()
-
-    def values(self) -> Iterable[Parameter]:
-        return self._parameters.values()
-
-    def items(self) -> Iterable[tuple[str, Parameter]]:
-        return self._parameters.items()
-
-    def update(self, values: Mapping[str, Any] | Iterable) -> None:
-        pairs = values.items() if isinstance(values, Mapping) else values
-        for key, v in pairs:
-            self[key] = v
-
-    def pop(self, key: str) -> Parameter:
-        return self._parameters.pop(self._known(key))
-
     def extra_repr(self) -> str:
-        return "\n".join(_describe(k, p) for k, p in self._parameters.items())
+        return _describe(self._parameters)
 
 
 # ---------------------------------------------------------------------------------------

@@ -217,6 +217,13 @@ class InstanceNorm2d(_InstanceNorm):
     _layout = "(N, C, H, W) or (C, H, W)"
 
 
+def _normalized_shape(owner: str, shape: int | Sequence[int]) -> tuple:
+    """A norm's ``normalized_shape`` as a tuple of positive sizes (an int is one axis)."""
+    if isinstance(shape, int | np.integer):
+        shape = (shape,)
+    return _checks.sizes(owner, "normalized_shape", shape, len(shape), 0)
+
+
 class LayerNorm(Module):
     """Layer normalisation over the trailing ``normalized_shape`` axes of each sample
     (PyTorch's ``nn.LayerNorm``), the same in training and eval.
@@ -239,11 +246,7 @@ class LayerNorm(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        if isinstance(normalized_shape, int | np.integer):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = _checks.sizes(
-            "LayerNorm", "normalized_shape", normalized_shape, len(normalized_shape), 0
-        )
+        self.normalized_shape = _normalized_shape("LayerNorm", normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         dt = _dtype(dtype)
@@ -295,11 +298,7 @@ class RMSNorm(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        if isinstance(normalized_shape, int | np.integer):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = _checks.sizes(
-            "RMSNorm", "normalized_shape", normalized_shape, len(normalized_shape), 0
-        )
+        self.normalized_shape = _normalized_shape("RMSNorm", normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
