@@ -361,3 +361,12 @@ def test_eye_linspace_log2_exact() -> None:
         cr.eye(-2)
     assert cr.log2(cr.tensor(8.0)).item() == 3.0 and cr.log10(cr.tensor(1000.0)).item() == 3.0
     assert cr.exp2(cr.tensor(10.0)).item() == 1024.0
+
+
+def test_new_functions_take_python_lists_as_the_other_ops_do() -> None:
+    assert cr.argmax([1.0, 3.0, 2.0]).item() == 1 and cr.argmin([[2.0, 1.0]], axis=1).shape == (1,)
+    assert cr.argsort([3.0, 1.0]).tolist() == [1, 0] and cr.sort([3.0, 1.0]).tolist() == [1, 3]
+    assert cr.any([0.0, 1.0]).item() and not cr.all([0.0, 1.0]).item()
+    assert cr.prod([2.0, 3.0]).item() == 6 and cr.cumprod([2.0, 3.0], 0).tolist() == [2, 6]
+    assert cr.floor([1.5]).tolist() == [1] and cr.round([2.5]).tolist() == [2]
+    assert cr.topk([1.0, 3.0, 2.0], 1)[1].tolist() == [1] and cr.isnan([1.0]).tolist() == [False]

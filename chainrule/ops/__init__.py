@@ -338,7 +338,7 @@ def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
 
 
 def _arg_extreme(op: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
-    d = _data(x)
+    d = _tensor(x).data
     if axis is not None:
         axis = normalize_axis(axis, builtins.max(d.ndim, 1), op)
     if d.size == 0:
@@ -594,7 +594,7 @@ def take_along_axis(x: Any, indices: Any, axis: int) -> Tensor:
 def argsort(x: Any, axis: int = -1, descending: bool = False) -> Tensor:
     """Indices that sort ``x`` along ``axis``; stable both ways (equal elements keep their
     order), and NaN counts as the largest value (last ascending, first descending)."""
-    d = _data(x)
+    d = _tensor(x).data
     axis = normalize_axis(axis, d.ndim, "argsort")
     xp = backend.array_module(d)
     if not descending:
@@ -849,13 +849,13 @@ def round(x: Any, decimals: int = 0) -> Tensor:  # noqa: A001 - NumPy's name
 
 def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Whether any element (over ``axis``) is nonzero: a bool tensor."""
-    d = _data(x)
+    d = _tensor(x).data
     return wrap(d.any(axis=normalize_axes(axis, d.ndim, "any"), keepdims=keepdims))
 
 
 def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Whether every element (over ``axis``) is nonzero: a bool tensor."""
-    d = _data(x)
+    d = _tensor(x).data
     return wrap(d.all(axis=normalize_axes(axis, d.ndim, "all"), keepdims=keepdims))
 
 
