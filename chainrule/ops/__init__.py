@@ -811,16 +811,6 @@ logical_and = _compare("logical_and")
 logical_or = _compare("logical_or")
 
 
-def logical_not(x: Any) -> Tensor:
-    d = _data(x)
-    return wrap(backend.array_module(d).logical_not(d))
-
-
-def sign(x: Any) -> Tensor:
-    d = _data(x)
-    return wrap(backend.array_module(d).sign(d))
-
-
 def _no_grad_unary(name: str, doc: str) -> Any:
     def op(x: Any) -> Tensor:
         d = _data(x)
@@ -832,6 +822,8 @@ def _no_grad_unary(name: str, doc: str) -> Any:
 
 
 _STEP = "no gradient: the result does not require grad (its derivative is 0 almost everywhere)"
+logical_not = _no_grad_unary("logical_not", "Elementwise ``not``: a bool tensor.")
+sign = _no_grad_unary("sign", f"-1, 0 or 1 by the sign of ``x``, elementwise; {_STEP}.")
 floor = _no_grad_unary("floor", f"Round down, elementwise; {_STEP}.")
 ceil = _no_grad_unary("ceil", f"Round up, elementwise; {_STEP}.")
 trunc = _no_grad_unary("trunc", f"Round towards zero, elementwise; {_STEP}.")

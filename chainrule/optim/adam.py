@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import array_module
-from chainrule.optim.optimizer import Optimizer, OptimizerError, ParamsT, check_number
+from chainrule.optim.optimizer import Optimizer, ParamsT, check_number, check_pair
 from chainrule.tensor import Tensor
 
 
@@ -71,10 +71,7 @@ class Adam(Optimizer):
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
-        betas = group["betas"]
-        if not isinstance(betas, tuple | list) or len(betas) != 2:
-            raise OptimizerError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        group["betas"] = tuple(betas)
+        betas = group["betas"] = check_pair("betas", group["betas"], "(beta1, beta2)")
         check_number("beta1 (betas[0])", betas[0], 0.0, 1.0, high_open=True)
         check_number("beta2 (betas[1])", betas[1], 0.0, 1.0, high_open=True)
         check_number("eps", group["eps"])

@@ -56,6 +56,14 @@ _SET_MESSAGE = (
 )
 
 
+def check_pair(name: str, value: Any, parts: str) -> tuple:
+    """``value`` as a tuple, after checking that it is a pair (a tuple or list of two);
+    ``parts`` names them in the error."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise OptimizerError(f"{name} must be a pair {parts}, got {value!r}")
+    return tuple(value)
+
+
 def check_number(
     name: str, value: Any, low: float = 0.0, high: float | None = None, high_open: bool = False
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.backend import array_module
-from chainrule.optim.optimizer import Optimizer, OptimizerError, ParamsT, check_number
+from chainrule.optim.optimizer import Optimizer, ParamsT, check_number, check_pair
 from chainrule.tensor import Tensor
 
 
@@ -37,10 +37,11 @@ class Rprop(Optimizer):
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
-        etaminus, etaplus = _pair("etas", group["etas"])
+        etaminus, etaplus = group["etas"] = check_pair("etas", group["etas"], "of numbers")
         check_number("etaminus (etas[0])", etaminus, 0.0, 1.0, high_open=True)
         check_number("etaplus (etas[1])", etaplus, 1.0)
-        low, high = _pair("step_sizes", group["step_sizes"])
+        low, high = group["step_sizes"] = check_pair("step_sizes", group["step_sizes"],
+                                                     "of numbers")  # fmt: skip
         check_number("step_sizes[0]", low)
         check_number("step_sizes[1]", high, float(low))
 
@@ -62,9 +63,3 @@ class Rprop(Optimizer):
         g = xp.where(factor == etaminus, 0.0, g)
         x -= xp.sign(g) * size
         prev[...] = g
-
-
-def _pair(name: str, value: Any) -> tuple:
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise OptimizerError(f"{name} must be a pair of numbers, got {value!r}")
-    return tuple(value)
