@@ -5,6 +5,7 @@ gradients, chained states, double backward through chained layers, and shape err
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -100,9 +101,9 @@ def _sigmoid(a: Any) -> Any:
     return 1 / (1 + cr.exp(-a))
 
 
-def _step_by_step(kind: str) -> Callable[..., tuple]:
+def _step_by_step(kind: str, sigmoid: Callable = _sigmoid) -> Callable[..., tuple]:
     """The layer written independently of chainrule.ops.rnn: per-gate weight blocks,
-    per-step matmuls on x_t, sigmoid as 1 / (1 + exp(-a)), core ops only."""
+    per-step matmuls on x_t, sigmoid as 1 / (1 + exp(-a)) unless given, core ops only."""
 
     def f(x: Any, h: Any, *rest: Any) -> tuple:
         c = None
@@ -124,11 +125,11 @@ def _step_by_step(kind: str) -> Callable[..., tuple]:
             xt = x[t]
             if kind == "lstm":
                 i, f_, g, o = (sum(lin(k, xt, h)) for k in range(4))
-                c = _sigmoid(f_) * c + _sigmoid(i) * cr.tanh(g)
-                h = _sigmoid(o) * cr.tanh(c)
+                c = sigmoid(f_) * c + sigmoid(i) * cr.tanh(g)
+                h = sigmoid(o) * cr.tanh(c)
             elif kind == "gru":
                 (xr, hr), (xz, hz), (xn, hn) = (lin(k, xt, h) for k in range(3))
-                r, z = _sigmoid(xr + hr), _sigmoid(xz + hz)
+                r, z = sigmoid(xr + hr), sigmoid(xz + hz)
                 n = cr.tanh(xn + r * hn)
                 h = (1 - z) * n + z * h
             else:
@@ -239,6 +240,31 @@ def test_absent_states_and_biases_are_zeros(kind: str) -> None:
         got = f(*[None if a is None else cr.tensor(a) for a in absent])
     for a, b in zip(got, want):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", KINDS)
+def test_saturated_gates_are_exact_limits_without_warnings(kind: str, dtype: Any) -> None:
+    # Pre-activations up to ~1e4: the fused layers take sigmoids as 1 / (1 + exp(-a)), whose
+    # exp overflows to inf on the way; that must give the limits 0 and 1 quietly, as the
+    # step-by-step reference does, with finite gradients.
+    T, B, F, H = 4, 3, 5, 6
+    arrays = _arrays(kind, T, B, F, H, seed=5, dtype=dtype, scale=40.0)
+    cts = [c.astype(dtype) for c in _cotangents(kind, T, B, H)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vals, grads = _values_and_grads(_fused(kind), arrays, cts)
+    ref_vals, ref_grads = _values_and_grads(  # core sigmoid: 1 / (1 + exp(-a)) has NaN grads
+        _step_by_step(kind, cr.sigmoid), [a.astype(np.float64) for a in arrays], cts
+    )
+    assert np.abs(arrays[0] @ arrays[-4].T).max() > 1000  # exp(-a) overflows float64 too
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for v, w in zip(vals, ref_vals):
+        assert np.isfinite(v).all()
+        np.testing.assert_allclose(v, w, rtol=tol, atol=tol)
+    for g, w in zip(grads, ref_grads):
+        assert np.isfinite(g).all()
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol * 1e3)
 
 
 # ---- long sequences ---------------------------------------------------------------------------
