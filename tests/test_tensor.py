@@ -1,5 +1,7 @@
 """Tensor creation, dtype rules, properties, promotion, comparisons and repr."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -370,3 +372,23 @@ def test_new_functions_take_python_lists_as_the_other_ops_do() -> None:
     assert cr.prod([2.0, 3.0]).item() == 6 and cr.cumprod([2.0, 3.0], 0).tolist() == [2, 6]
     assert cr.floor([1.5]).tolist() == [1] and cr.round([2.5]).tolist() == [2]
     assert cr.topk([1.0, 3.0, 2.0], 1)[1].tolist() == [1] and cr.isnan([1.0]).tolist() == [False]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_is_exact_in_both_tails_without_warnings(dtype) -> None:
+    # exp(-|x|) never overflows; the negative side is e / (1 + e), so results far below the
+    # normal range (sigmoid(-100) ~ 3.8e-44, subnormal in float32) are still right
+    x = np.concatenate([np.linspace(-30, 30, 2001), [-100.0, -700.0, 100.0, 1e4, -1e4, 0.0]])
+    x = x.astype(dtype)
+    want = (1 / (1 + np.exp(-x.astype(np.longdouble)))).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = cr.tensor(x, requires_grad=True)
+        y = cr.sigmoid(t)
+        y.sum().backward()
+    eps = np.finfo(dtype).eps
+    tiny = np.finfo(dtype).smallest_subnormal
+    np.testing.assert_allclose(y.numpy(), want, rtol=3 * eps, atol=2 * tiny)
+    assert y.numpy()[-6] > 0  # sigmoid(-100) is not flushed to zero
+    g = t.grad.numpy()
+    assert np.isfinite(g).all() and g[-1] == 0.25 and g[-3] == 0 == g[-2]

@@ -273,7 +273,7 @@ def noisy_relu(input: Any, training: bool = True) -> Tensor:
     if not training:
         return ops.relu(x)
     data = x.data
-    std = np.sqrt(_nn._sigmoid_raw(backend.to_device(data, "cpu")))
+    std = np.sqrt(_nn.sigmoid_array(backend.to_device(data, "cpu")))
     noise = np.asarray(backend.rng().standard_normal(data.shape) * std, dtype=data.dtype)
     return ops.relu(x + backend.to_device(noise, x.device))
 

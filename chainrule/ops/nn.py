@@ -34,6 +34,7 @@ import numpy as np
 from chainrule.autograd.function import Op
 from chainrule.backend import array_module
 from chainrule.errors import ChainruleError
+from chainrule.ops.elementwise import sigmoid_array
 
 # ---- errors ---------------------------------------------------------------------------------
 
@@ -64,15 +65,9 @@ def _graph_ops() -> Any:
     return ops
 
 
-def _sigmoid_raw(x: Any) -> Any:
-    """``1 / (1 + exp(-x))`` on a raw array, without overflow for any ``x``."""
-    m = array_module(x)
-    return m.exp(-m.logaddexp(0, -x))
-
-
 def _sigmoid(xp: Any, x: Any) -> Any:
     """The sigmoid on raw arrays, or (graph mode, ``xp.is_graph``) on Tensors."""
-    return _graph_ops().sigmoid(x) if xp.is_graph else _sigmoid_raw(x)
+    return _graph_ops().sigmoid(x) if xp.is_graph else sigmoid_array(x)
 
 
 def reduce_raw(v: Any, reduction: str) -> Any:
@@ -295,7 +290,7 @@ class Softplus(Op):
     @staticmethod
     def jvp(ctx, t):
         x, linear = ctx.saved
-        return array_module(x).where(linear, t, t * _sigmoid_raw(x * ctx.beta))
+        return array_module(x).where(linear, t, t * sigmoid_array(x * ctx.beta))
 
 
 class Hardtanh(Op):
@@ -585,7 +580,7 @@ class BinaryCrossEntropyWithLogits(Op):
     @staticmethod
     def jvp(ctx, tx, tt):
         x, t = ctx.saved
-        out = tx * (_sigmoid_raw(x) - t) if _is_tangent(tx) else 0
+        out = tx * (sigmoid_array(x) - t) if _is_tangent(tx) else 0
         if _is_tangent(tt):
             out = out - tt * x
         return out
