@@ -76,7 +76,11 @@ def test_table_covers_every_function_and_reduction() -> None:
                "cross_entropy[weight as input]", "nll_loss[weight, ignore_index]",
                "binary_cross_entropy[weight]", "binary_cross_entropy[weight as input]",
                "binary_cross_entropy_with_logits[weight, pos_weight]",
-               "binary_cross_entropy_with_logits[weights as inputs]"]:  # fmt: skip
+               "binary_cross_entropy_with_logits[weights as inputs]", "channel_shuffle",
+               "local_response_norm", "lp_pool1d", "lp_pool2d", "max_unpool1d", "max_unpool2d",
+               "pdist", "multilabel_margin_loss", "rrelu_eval", "rrelu_train",
+               "alpha_dropout_eval", "alpha_dropout_train", "gumbel_softmax",
+               "gumbel_softmax_hard"]:  # fmt: skip
         assert f"F.{fn}" in names
     for op in NN_OPS:
         if "loss" in op.name or "entropy" in op.name:
@@ -563,3 +567,93 @@ def test_soft_margin_twin_matches_torch_s_function() -> None:
     for red in REDUCTIONS:
         want = torch.nn.functional.soft_margin_loss(x, t, reduction=red)
         np.testing.assert_allclose(_t_soft_margin(x, t, red).numpy(), want.numpy(), rtol=1e-12)
+
+
+# ---- pooling, channels, distances, multi-label margins and random compositions -----------------
+
+
+def test_composed_pooling_and_channel_functions_bad_input() -> None:
+    x4 = np.ones((2, 4, 3, 3))
+    cases = [
+        (lambda: F.channel_shuffle(np.ones((2, 6)), 2), cr.ShapeError, r"than 2.*\(2, 6\)"),
+        (lambda: F.channel_shuffle(np.ones((2, 5, 3)), 2), cr.ShapeError, "5 channels.*2 groups"),
+        (lambda: F.local_response_norm(np.ones((2, 4)), 3), cr.ShapeError, r"3 or more.*\(2, 4\)"),
+        (lambda: F.local_response_norm(x4, 0), F.ArgumentError, "size must be an int >= 1"),
+        (lambda: F.lp_pool2d(x4, 0, 2), F.ArgumentError, "norm_type must be a finite number > 0"),
+        (lambda: F.lp_pool1d(x4[0], math.inf, 2), F.ArgumentError, "norm_type.*inf"),
+        (lambda: F.pdist(np.ones(3)), cr.ShapeError, r"2-D input \(N, M\), got shape \(3,\)"),
+        (lambda: F.pdist(np.ones((3, 2)), p=-1), F.ArgumentError, "p must be >= 0"),
+        (lambda: F.rrelu(x4, 0.5, 0.2), F.ArgumentError, "lower <= upper.*0.5.*0.2"),
+        (lambda: F.alpha_dropout(x4, 1.5, True), F.ArgumentError, "probability.*1.5"),
+        (lambda: F.feature_alpha_dropout(np.ones(3), 0.5, True), cr.ShapeError, r"\(N, C, \*\)"),
+        (lambda: F.gumbel_softmax(x4, tau=0), F.ArgumentError, "tau must be > 0"),
+    ]
+    for call, error, message in cases:
+        with pytest.raises(error, match=message):
+            call()
+
+
+def test_max_unpool_bad_input_names_the_problem() -> None:
+    y, idx = F.max_pool2d(np.arange(32.0).reshape(1, 2, 4, 4), 2, return_indices=True)
+    i = idx.numpy()
+    with pytest.raises(cr.ShapeError, match=r"indices shape \(2, 2, 2\) does not match input "
+                       r"shape \(1, 2, 2, 2\)"):  # fmt: skip
+        F.max_unpool2d(y, i[0], 2)
+    with pytest.raises(F.LabelError, match="integer dtype, got float64"):
+        F.max_unpool2d(y, i.astype(float), 2)
+    with pytest.raises(F.LabelError, match=r"index 16 is outside the output plane of size \(4, 4"):
+        F.max_unpool2d(y, np.where(i == 15, 16, i), 2)
+    with pytest.raises(cr.ShapeError, match=r"output_size \(7, 7\) must be within a stride"):
+        F.max_unpool2d(y, i, 2, output_size=(7, 7))
+    with pytest.raises(cr.ShapeError, match=r"\(N, C, H, W\) or unbatched"):
+        F.max_unpool2d(np.ones(3), np.zeros(3, dtype=np.int64), 2)
+    back = F.max_unpool2d(y, i, 2).numpy()  # the maxima back in place, zeros elsewhere
+    want = np.zeros((1, 2, 4, 4))
+    want[..., 1::2, 1::2] = y.numpy()
+    np.testing.assert_array_equal(back, want)
+
+
+def test_multilabel_margin_loss_bad_labels() -> None:
+    x = np.zeros((2, 3))
+    with pytest.raises(F.LabelError, match=r"label 3 is outside the valid range 0\.\.2"):
+        F.multilabel_margin_loss(x, np.array([[0, 3, -1], [1, -1, 0]]))
+    with pytest.raises(F.LabelError, match="integer dtype"):
+        F.multilabel_margin_loss(x, np.zeros((2, 3)))
+    with pytest.raises(cr.ShapeError, match=r"target shape \(2, 2\) does not match input shape"):
+        F.multilabel_margin_loss(x, np.zeros((2, 2), dtype=np.int64))
+    # entries after the first negative are ignored, whatever they hold
+    ok = F.multilabel_margin_loss(x, np.array([[0, -1, 7], [1, -5, 9]]), reduction="none")
+    np.testing.assert_allclose(ok.numpy(), [2 / 3, 2 / 3])
+
+
+def test_alpha_dropout_keeps_selu_statistics_and_rrelu_slopes_lie_in_bounds() -> None:
+    cr.manual_seed(0)
+    x = cr.tensor(np.random.default_rng(0).standard_normal(200_000))
+    y = F.alpha_dropout(x, 0.3, training=True).numpy()
+    assert abs(y.mean()) < 0.01 and abs(y.std() - 1) < 0.01
+    assert (F.alpha_dropout(x, 1.0, training=True).numpy() == 0).all()
+    assert F.alpha_dropout(x, 0.3) is x  # eval by default, as PyTorch's functional
+    neg = cr.tensor(-np.ones(1000), requires_grad=True)
+    out = F.rrelu(neg, 0.1, 0.3, training=True)
+    out.sum().backward()
+    slopes = neg.grad.numpy()
+    assert (slopes >= 0.1).all() and (slopes <= 0.3).all() and slopes.std() > 0.03
+    np.testing.assert_array_equal(out.numpy(), -slopes)
+    np.testing.assert_allclose(F.rrelu(-np.ones(2), 0.1, 0.3).numpy(), [-0.2, -0.2])
+
+
+def test_gumbel_softmax_hard_is_one_hot_with_the_soft_gradient() -> None:
+    logits = cr.tensor(np.random.default_rng(1).standard_normal((4, 5)), requires_grad=True)
+    w = cr.tensor(np.random.default_rng(2).standard_normal((4, 5)))
+    cr.manual_seed(3)
+    hard = F.gumbel_softmax(logits, tau=0.5, hard=True)
+    (hard * w).sum().backward()
+    g_hard = logits.grad.numpy().copy()
+    logits.grad = None
+    cr.manual_seed(3)
+    soft = F.gumbel_softmax(logits, tau=0.5)
+    (soft * w).sum().backward()
+    assert set(np.unique(hard.numpy())) == {0.0, 1.0}
+    np.testing.assert_array_equal(hard.numpy().sum(axis=1), np.ones(4))
+    np.testing.assert_array_equal(hard.numpy().argmax(1), soft.numpy().argmax(1))
+    np.testing.assert_allclose(g_hard, logits.grad.numpy(), rtol=1e-12, atol=1e-15)

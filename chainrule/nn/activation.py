@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import float32
+from chainrule.errors import ShapeError
 from chainrule.nn import _checks
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
@@ -21,9 +22,9 @@ from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
     "CELU", "ELU", "GELU", "GLU", "HardTanh", "Hardshrink", "Hardsigmoid", "Hardswish",
-    "Hardtanh", "LeakyReLU", "LogSigmoid", "LogSoftmax", "Mish", "NoisyReLU", "PReLU", "ReLU",
-    "ReLU6", "SELU", "SiLU", "Sigmoid", "Softmax", "Softmin", "Softplus", "Softshrink",
-    "Softsign", "Tanh", "Tanhshrink", "Threshold",
+    "Hardtanh", "LeakyReLU", "LogSigmoid", "LogSoftmax", "Mish", "NoisyReLU", "PReLU", "RReLU",
+    "ReLU", "ReLU6", "SELU", "SiLU", "Sigmoid", "Softmax", "Softmax2d", "Softmin", "Softplus",
+    "Softshrink", "Softsign", "Tanh", "Tanhshrink", "Threshold",
 ]  # fmt: skip
 
 
@@ -46,6 +47,23 @@ class LeakyReLU(Module):
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU (PyTorch's ``nn.RReLU``): ``x`` where ``x >= 0``, else
+    ``a * x``, with ``a ~ U(lower, upper)`` per element in training (chainrule's generator)
+    and ``a = (lower + upper) / 2`` in eval."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3) -> None:
+        super().__init__()
+        F._check_rrelu_bounds("RReLU", lower, upper)
+        self.lower, self.upper = lower, upper
+
+    def forward(self, x: Any) -> Tensor:
+        return F.rrelu(x, self.lower, self.upper, self.training)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}"
 
 
 class NoisyReLU(Module):
@@ -161,6 +179,18 @@ class Softmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class Softmax2d(Module):
+    """Softmax over the channels of every position: (N, C, H, W) or (C, H, W), along
+    axis -3 (PyTorch's ``nn.Softmax2d``)."""
+
+    def forward(self, x: Any) -> Tensor:
+        x = F._tensor(x)
+        if x.ndim not in (3, 4):
+            raise ShapeError(f"Softmax2d: expected input (N, C, H, W) or (C, H, W), got shape "
+                             f"{x.shape}")  # fmt: skip
+        return F.softmax(x, -3)
 
 
 class LogSoftmax(Module):

@@ -26,8 +26,10 @@ from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
-    "AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Fold",
-    "MaxPool1d", "MaxPool2d", "PixelShuffle", "PixelUnshuffle", "Unfold", "Upsample",
+    "AvgPool1d", "AvgPool2d", "ChannelShuffle", "Conv1d", "Conv2d", "ConvTranspose1d",
+    "ConvTranspose2d", "Fold", "LPPool1d", "LPPool2d", "MaxPool1d", "MaxPool2d", "MaxUnpool1d",
+    "MaxUnpool2d", "PixelShuffle", "PixelUnshuffle", "Unfold", "Upsample",
+    "UpsamplingBilinear2d", "UpsamplingNearest2d",
 ]  # fmt: skip
 
 # PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
@@ -383,6 +385,66 @@ class AvgPool1d(Module):
                 f"count_include_pad={self.count_include_pad}{extra}")  # fmt: skip
 
 
+class LPPool2d(Module):
+    """Power-average pooling (PyTorch's ``nn.LPPool2d``): ``(sum over the window of
+    x^p)^(1/p)`` (see :func:`~chainrule.nn.functional.lp_pool2d`): (N, C, H, W) ->
+    (N, C, OH, OW) as :class:`AvgPool2d` without padding, or unbatched (C, H, W)."""
+
+    _dims = 2
+
+    def __init__(self, norm_type: float, kernel_size: Any, stride: Any = None,
+                 ceil_mode: bool = False) -> None:  # fmt: skip
+        super().__init__()
+        name = type(self).__name__
+        self.norm_type = F._lp_norm(name, norm_type)
+        _check_pool(name, kernel_size, stride, 0, 1, self._dims)
+        self.kernel_size, self.stride, self.ceil_mode = kernel_size, stride, bool(ceil_mode)
+
+    def forward(self, x: Any) -> Tensor:
+        pool = F.lp_pool2d if self._dims == 2 else F.lp_pool1d
+        return pool(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type:g}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")  # fmt: skip
+
+
+class LPPool1d(LPPool2d):
+    """:class:`LPPool2d` along L: (N, C, L) -> (N, C, OL), or unbatched (C, L)."""
+
+    _dims = 1
+
+
+class MaxUnpool2d(Module):
+    """The partial inverse of :class:`MaxPool2d` (PyTorch's ``nn.MaxUnpool2d``):
+    ``forward(x, indices, output_size=None)`` puts each value of ``x`` (N, C, H, W) at its
+    index from ``MaxPool2d(..., return_indices=True)`` in zeros of (N, C, OH, OW),
+    ``OH = (H - 1) * stride - 2 * padding + kH`` unless ``output_size`` is given (pass the
+    pooled input's size when the pool dropped a remainder)."""
+
+    _dims = 2
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        _check_pool(type(self).__name__, kernel_size, stride, padding, 1, self._dims)
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x: Any, indices: Any, output_size: Any = None) -> Tensor:
+        unpool = F.max_unpool2d if self._dims == 2 else F.max_unpool1d
+        return unpool(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        stride = self.kernel_size if self.stride is None else self.stride
+        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    """:class:`MaxUnpool2d` along L: (N, C, L) -> (N, C, OL), indices from
+    :class:`MaxPool1d`."""
+
+    _dims = 1
+
+
 class AdaptiveAvgPool1d(Module):
     """Average pooling to ``output_size`` along L (PyTorch's ``nn.AdaptiveAvgPool1d``):
     (N, C, L) -> (N, C, output_size), or unbatched (C, L)."""
@@ -466,6 +528,22 @@ class Upsample(Module):
         return f"{shown}, mode={self.mode!r}"
 
 
+class UpsamplingNearest2d(Upsample):
+    """:class:`Upsample` with ``mode="nearest"`` (PyTorch's ``nn.UpsamplingNearest2d``):
+    (N, C, H, W) -> (N, C, OH, OW)."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None) -> None:
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """:class:`Upsample` with ``mode="bilinear"`` and ``align_corners=True`` (PyTorch's
+    ``nn.UpsamplingBilinear2d``): (N, C, H, W) -> (N, C, OH, OW)."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None) -> None:
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
 class Unfold(Module):
     """Sliding patches as columns (PyTorch's ``nn.Unfold``, im2col): (N, C, H, W) ->
     (N, C*kH*kW, L), L the number of window positions; see :func:`~chainrule.nn.functional.
@@ -530,3 +608,19 @@ class PixelUnshuffle(Module):
 
     def extra_repr(self) -> str:
         return f"downscale_factor={self.downscale_factor}"
+
+
+class ChannelShuffle(Module):
+    """Interleave the channels of ``groups`` groups (PyTorch's ``nn.ChannelShuffle``, from
+    ShuffleNet): (N, C, *) -> (N, C, *); see
+    :func:`~chainrule.nn.functional.channel_shuffle`."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = _checks.size("ChannelShuffle", "groups", groups, 1)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.channel_shuffle(x, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"

@@ -37,6 +37,7 @@ import numpy as np
 
 from chainrule import backend, ops
 from chainrule.errors import ShapeError
+from chainrule.nn import _checks
 from chainrule.ops import nn as _nn
 from chainrule.ops import norm as _norm
 from chainrule.ops.conv import (  # the same functions, under torch's names
@@ -98,6 +99,12 @@ def _same_shape(name: str, x: Tensor, target: Any) -> None:
         raise ShapeError(
             f"{name}: target shape {ts} does not match input shape {x.shape}; they must be equal"
         )
+
+
+def _check_rrelu_bounds(name: str, lower: float, upper: float) -> None:
+    if not (math.isfinite(lower) and math.isfinite(upper) and 0 <= lower <= upper):
+        raise ArgumentError(f"{name}: need 0 <= lower <= upper, got lower={lower}, "
+                            f"upper={upper}")  # fmt: skip
 
 
 def _check_binary_targets(name: str, target: Any) -> None:
@@ -372,6 +379,20 @@ def celu(input: Any, alpha: float = 1.0) -> Tensor:
     return float(alpha) * elu(_tensor(input) / float(alpha))
 
 
+def rrelu(input: Any, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+          training: bool = False) -> Tensor:  # fmt: skip
+    """Randomized leaky ReLU (PyTorch's ``F.rrelu``): ``x`` where ``x >= 0``, else ``a * x``.
+    In training ``a ~ U(lower, upper)`` afresh for every element, drawn with chainrule's
+    generator (a constant in backward); otherwise ``a = (lower + upper) / 2``."""
+    x = _tensor(input)
+    _check_rrelu_bounds("rrelu", lower, upper)
+    if not training:
+        return leaky_relu(x, (lower + upper) / 2)
+    slope = backend.rng().uniform(lower, upper, x.shape).astype(x.dtype)
+    slope = backend.to_device(slope, x.device)
+    return ops.where(x.data >= 0, x, x * slope)
+
+
 def prelu(input: Any, weight: Any) -> Tensor:
     """``x`` where ``x > 0``, else ``weight * x``, with a learned slope: ``weight`` (1,)
     shared, or (C,) one per channel of ``x`` (N, C, *) (as PyTorch's)."""
@@ -437,6 +458,27 @@ def softmin(input: Any, dim: int = -1) -> Tensor:
     return softmax(-_tensor(input), dim)
 
 
+def gumbel_softmax(logits: Any, tau: float = 1.0, hard: bool = False, dim: int = -1) -> Tensor:
+    """A sample from the Gumbel-softmax (concrete) distribution (PyTorch's
+    ``F.gumbel_softmax``): ``softmax((logits + g) / tau)`` along ``dim`` with
+    ``g = -log(E)``, ``E ~ Exp(1)`` drawn with chainrule's generator. ``hard=True`` returns
+    the one-hot of the sample's argmax whose gradient is the soft sample's (straight
+    through: ``y_hard - y_soft.detach() + y_soft``)."""
+    x = _tensor(logits)
+    if not tau > 0:
+        raise ArgumentError(f"gumbel_softmax: tau must be > 0, got {tau}")
+    g = -np.log(backend.rng().standard_exponential(x.shape))
+    y = softmax((x + backend.to_device(g.astype(x.dtype), x.device)) / tau, dim)
+    if not hard:
+        return y
+    xp = backend.array_module(y.data)
+    axis = dim % max(y.ndim, 1)
+    index = xp.expand_dims(xp.argmax(y.data, axis=axis), axis)
+    one_hot = xp.zeros_like(y.data)
+    xp.put_along_axis(one_hot, index, 1, axis=axis)
+    return one_hot - y.detach() + y
+
+
 def log_softmax(input: Any, dim: int = -1) -> Tensor:
     """``x - logsumexp(x)`` along ``dim`` (stable)."""
     return ops.log_softmax(input, axis=dim)
@@ -492,6 +534,46 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
     probability ``p``. A 3-D input is unbatched (C, H, W), as PyTorch documents (its code
     still treats one as (N, C, L), with a warning)."""
     return _channel_dropout("dropout2d", input, p, training, 2)
+
+
+# SELU's negative saturation value, -scale * alpha: what alpha dropout sets dropped units to
+_SELU_SATURATION = -1.0507009873554805 * 1.6732632423543772
+
+
+def alpha_dropout(input: Any, p: float = 0.5, training: bool = False) -> Tensor:
+    """Dropout for self-normalizing (SELU) networks (PyTorch's ``F.alpha_dropout``): each
+    element is set with probability ``p`` to SELU's saturation value ``s = -1.7581``, and
+    then ``a * x + b`` with ``a = ((1 - p) (1 + p s^2))^(-1/2)`` and ``b = -a s p`` keeps a
+    zero-mean, unit-variance input so. The mask is ``rng.random(shape) >= p`` with
+    chainrule's generator; identity with ``training=False`` (the default, as PyTorch) or
+    ``p == 0``; ``p == 1`` gives zeros."""
+    x = _tensor(input)
+    return _alpha_dropout("alpha_dropout", x, p, training, x.shape)
+
+
+def feature_alpha_dropout(input: Any, p: float = 0.5, training: bool = False) -> Tensor:
+    """:func:`alpha_dropout` of whole channels: input (N, C, *), one decision per
+    (sample, channel)."""
+    x = _tensor(input)
+    if x.ndim < 2:
+        raise ShapeError(f"feature_alpha_dropout: expected input (N, C, *), got shape {x.shape}")
+    return _alpha_dropout("feature_alpha_dropout", x, p, training,
+                          x.shape[:2] + (1,) * (x.ndim - 2))  # fmt: skip
+
+
+def _alpha_dropout(name: str, x: Tensor, p: float, training: bool, mask_shape: tuple) -> Tensor:
+    if not 0 <= p <= 1:
+        raise ArgumentError(f"{name}: p must be a probability in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * backend.array_module(x.data).zeros_like(x.data)
+    keep = backend.rng().random(mask_shape, dtype=np.float32) >= p
+    s = _SELU_SATURATION
+    a = 1.0 / math.sqrt((s * s * p + 1) * (1 - p))
+    scale = backend.to_device(np.asarray(keep * a, dtype=x.dtype), x.device)
+    shift = backend.to_device(np.asarray(~keep * (a * s) - a * s * p, dtype=x.dtype), x.device)
+    return x * scale + shift
 
 
 # PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
@@ -1049,6 +1131,193 @@ def _multi_margin(name: str, x: Tensor, target: Any, p: int, margin: float,
     return ops.sum(margins * others, axis=1) / c
 
 
+def multilabel_margin_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """The multi-label hinge loss (PyTorch's ``multilabel_margin_loss``): scores (N, C) or
+    (C,) and integer targets of the same shape that list each sample's classes and end at
+    the first negative entry (``[3, 0, -1, 1]`` means classes 3 and 0). Each sample's loss
+    is the sum over its listed classes ``j`` (a class listed twice counts twice) and its
+    other classes ``i`` of ``max(0, 1 - (x[j] - x[i]))``, divided by C. "none" gives (N,)
+    or ()."""
+    name = "multilabel_margin_loss"
+    _check_reduction(name, reduction)
+    x = _tensor(input)
+    if x.ndim not in (1, 2):
+        raise ShapeError(f"{name}: input must be (N, C) or (C,), got shape {x.shape}")
+    labels = backend.to_device_of(_data(target), x.data)
+    _same_shape(name, x, labels)
+    if labels.dtype.kind not in "iu":
+        raise LabelError(f"{name}: targets must have an integer dtype, got {labels.dtype}")
+    xp = backend.array_module(labels)
+    rows = labels.reshape(-1, x.shape[-1]).astype(np.int64)
+    c = rows.shape[1]
+    listed = xp.cumprod(rows >= 0, axis=1).astype(bool)  # entries before the first negative
+    if bool((listed & (rows >= c)).any()):
+        bad = int(rows[listed & (rows >= c)][0])
+        raise LabelError(
+            f"{name}: label {bad} is outside the valid range 0..{c - 1} (the input has {c} "
+            "classes; a negative entry ends a sample's list)"
+        )
+    hits = (rows[:, :, None] == xp.arange(c)) & listed[:, :, None]  # (N, entry, class)
+    counts = hits.sum(axis=1)  # how often each class is listed
+    others = counts == 0
+    pairs = (counts[:, :, None] * others[:, None, :]).astype(x.dtype)  # (N, j, i)
+    scores = ops.reshape(x, rows.shape)
+    hinge = ops.relu(1 - ops.reshape(scores, rows.shape + (1,)) + ops.reshape(scores, (-1, 1, c)))
+    loss = ops.sum(hinge * pairs, axis=(1, 2)) / c
+    return _reduce(loss if x.ndim == 2 else ops.reshape(loss, ()), reduction)
+
+
+# ---- pooling, channels and resampling by composition ------------------------------------------
+
+
+def lp_pool1d(input: Any, norm_type: float, kernel_size: int, stride: Any = None,
+              ceil_mode: bool = False) -> Tensor:  # fmt: skip
+    """Power-average pooling (PyTorch's ``lp_pool1d``): ``(sum over the window of
+    x^p)^(1/p)`` for input (N, C, L) or (C, L), computed as PyTorch does, from
+    :func:`avg_pool1d` of ``x^p`` times the window size (so a window cut short by
+    ``ceil_mode`` is scaled as a full one). Odd or fractional ``p`` on negative sums give
+    NaN, as in PyTorch."""
+    p = _lp_norm("lp_pool1d", norm_type)
+    k = _checks.sizes("lp_pool1d", "kernel_size", kernel_size, 1, 1)[0]
+    pooled = avg_pool1d(_tensor(input) ** p, k, stride, 0, ceil_mode)
+    return (pooled * k) ** (1.0 / p)
+
+
+def lp_pool2d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None,
+              ceil_mode: bool = False) -> Tensor:  # fmt: skip
+    """:func:`lp_pool1d` over (N, C, H, W) or (C, H, W) with a ``(kH, kW)`` window."""
+    p = _lp_norm("lp_pool2d", norm_type)
+    kh, kw = _checks.sizes("lp_pool2d", "kernel_size", kernel_size, 2, 1)
+    pooled = avg_pool2d(_tensor(input) ** p, (kh, kw), stride, 0, ceil_mode)
+    return (pooled * (kh * kw)) ** (1.0 / p)
+
+
+def _lp_norm(name: str, norm_type: Any) -> float:
+    if (
+        isinstance(norm_type, bool)
+        or not isinstance(norm_type, int | float)
+        or not (0 < norm_type < math.inf)
+    ):
+        raise ArgumentError(f"{name}: norm_type must be a finite number > 0, got {norm_type!r}")
+    return float(norm_type)
+
+
+def max_unpool1d(input: Any, indices: Any, kernel_size: int, stride: Any = None,
+                 padding: int = 0, output_size: Any = None) -> Tensor:  # fmt: skip
+    """The partial inverse of :func:`max_pool1d` (PyTorch's ``max_unpool1d``): zeros of
+    length ``(L - 1) * stride - 2 * padding + kernel_size`` (or ``output_size``) with each
+    input value put back at its index from ``max_pool1d(..., return_indices=True)``.
+    Input and indices (N, C, L) or (C, L)."""
+    return _max_unpool("max_unpool1d", input, indices, kernel_size, stride, padding,
+                       output_size, 1)  # fmt: skip
+
+
+def max_unpool2d(input: Any, indices: Any, kernel_size: Any, stride: Any = None,
+                 padding: Any = 0, output_size: Any = None) -> Tensor:  # fmt: skip
+    """The partial inverse of :func:`max_pool2d` (PyTorch's ``max_unpool2d``): input and
+    indices (N, C, H, W) or (C, H, W) -> zeros of (N, C, OH, OW),
+    ``OH = (H - 1) * stride - 2 * padding + kH`` (or ``output_size``), each value put at its
+    flat index ``row * OW + col``. Indices repeated (overlapping windows) hold the same
+    value, which is put once; its gradient reaches every copy."""
+    return _max_unpool("max_unpool2d", input, indices, kernel_size, stride, padding,
+                       output_size, 2)  # fmt: skip
+
+
+def _max_unpool(name: str, input: Any, indices: Any, kernel_size: Any, stride: Any,
+                padding: Any, output_size: Any, nd: int) -> Tensor:  # fmt: skip
+    x = _tensor(input)
+    if x.ndim not in (nd + 1, nd + 2):
+        axes = "L" if nd == 1 else "H, W"
+        raise ShapeError(f"{name}: expected input (N, C, {axes}) or unbatched (C, {axes}), got "
+                         f"shape {x.shape}")  # fmt: skip
+    idx = backend.to_device_of(_data(indices), x.data)
+    if tuple(idx.shape) != x.shape:
+        raise ShapeError(f"{name}: indices shape {tuple(idx.shape)} does not match input shape "
+                         f"{x.shape}")  # fmt: skip
+    if idx.dtype.kind not in "iu":
+        raise LabelError(f"{name}: indices must have an integer dtype, got {idx.dtype}")
+    k = _checks.sizes(name, "kernel_size", kernel_size, nd, 1)
+    st = k if stride is None else _checks.sizes(name, "stride", stride, nd, 1)
+    pad = _checks.sizes(name, "padding", padding, nd, 0)
+    spatial = x.shape[-nd:]
+    default = tuple((n - 1) * s - 2 * q + kk for n, s, q, kk in zip(spatial, st, pad, k))
+    out = default
+    if output_size is not None:
+        out = tuple(int(v) for v in tuple(output_size)[-nd:])
+        if len(out) != nd or any(not d - s < o < d + s for o, d, s in zip(out, default, st)):
+            raise ShapeError(f"{name}: output_size {tuple(output_size)} must be within a stride "
+                             f"of the default size {default} (stride {st})")  # fmt: skip
+    plane = math.prod(out)
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= plane):
+        bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
+        raise LabelError(f"{name}: index {bad} is outside the output plane of size {out} "
+                         f"(valid 0..{plane - 1})")  # fmt: skip
+    lead = x.shape[:-nd]
+    rows = math.prod(lead)
+    xp = backend.array_module(idx)
+    flat_idx = idx.reshape(rows, -1).astype(np.int64)
+    row_idx = xp.broadcast_to(xp.arange(rows)[:, None], flat_idx.shape)
+    zeros = Tensor(xp.zeros((rows, plane), dtype=x.dtype))
+    put = ops.index_put(zeros, (row_idx, flat_idx), ops.reshape(x, flat_idx.shape))
+    return ops.reshape(put, lead + out)
+
+
+def channel_shuffle(input: Any, groups: int) -> Tensor:
+    """Interleave the channels of ``groups`` groups (PyTorch's ``channel_shuffle``, from
+    ShuffleNet): (N, C, *) -> (N, C, *), channel ``g * (C / groups) + k`` moving to
+    ``k * groups + g``. C must divide by ``groups``."""
+    x = _tensor(input)
+    g = _checks.size("channel_shuffle", "groups", groups, 1)
+    if x.ndim < 3:
+        raise ShapeError(f"channel_shuffle: expected input (N, C, *) with more than 2 "
+                         f"dimensions, got shape {x.shape}")  # fmt: skip
+    n, c, *rest = x.shape
+    if c % g:
+        raise ShapeError(f"channel_shuffle: {c} channels do not split into {g} groups "
+                         f"(input shape {x.shape})")  # fmt: skip
+    grouped = ops.reshape(x, (n, g, c // g, *rest))
+    return ops.reshape(ops.swapaxes(grouped, 1, 2), x.shape)
+
+
+def local_response_norm(input: Any, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:  # fmt: skip
+    """Local response normalization across channels (PyTorch's ``local_response_norm``,
+    AlexNet's): input (N, C, *), ``y_c = x_c / (k + alpha / size * sum x_j^2) ^ beta`` over
+    the ``size`` channels ``j`` from ``c - size // 2`` to ``c + (size - 1) // 2`` (channels
+    past either end count as zeros)."""
+    x = _tensor(input)
+    n = _checks.size("local_response_norm", "size", size, 1)
+    if x.ndim < 3:
+        raise ShapeError(f"local_response_norm: expected input (N, C, *) with 3 or more "
+                         f"dimensions, got shape {x.shape}")  # fmt: skip
+    c = x.shape[1]
+    widths = [(0, 0)] * x.ndim
+    widths[1] = (n // 2, (n - 1) // 2)
+    sq = ops.pad(x * x, widths)
+    window = sq[:, 0:c]
+    for j in range(1, n):
+        window = window + sq[:, j : j + c]
+    return x / (window * (alpha / n) + k) ** beta
+
+
+def pdist(input: Any, p: float = 2.0) -> Tensor:
+    """The ``p``-norm distance between every pair of rows (PyTorch's ``pdist``): (N, M) ->
+    (N * (N - 1) / 2,), the pairs ``(i, j)``, ``i < j``, in row-major order. ``p`` >= 0 or
+    ``inf``; ``p = 0`` counts the differing coordinates (no gradient). A zero distance has a
+    zero gradient, as in PyTorch."""
+    x = _tensor(input)
+    if x.ndim != 2:
+        raise ShapeError(f"pdist: expected a 2-D input (N, M), got shape {x.shape}")
+    if isinstance(p, bool) or not isinstance(p, int | float) or not p >= 0:
+        raise ArgumentError(f"pdist: p must be >= 0 or inf, got {p!r}")
+    xp = backend.array_module(x.data)
+    i, j = xp.triu_indices(x.shape[0], 1)
+    d = x[i] - x[j]
+    if p == 0:
+        return Tensor((d.data != 0).sum(axis=-1).astype(x.dtype))
+    return ops.vector_norm(d, ord=p, axis=-1)
+
+
 # ---- utilities ------------------------------------------------------------------------------
 
 
@@ -1113,18 +1382,20 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 
 __all__ = [
     "ArgumentError", "LabelError", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-    "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
-    "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits", "celu", "conv1d",
-    "conv2d", "conv_transpose1d", "conv_transpose2d", "cosine_embedding_loss",
-    "cosine_similarity", "cross_entropy", "dropout", "dropout1d", "dropout2d", "elu",
-    "embedding", "fold", "gaussian_nll_loss", "gelu", "glu", "group_norm", "hardshrink",
-    "hardsigmoid", "hardswish", "hardtanh", "hinge_embedding_loss", "hinge_loss", "huber_loss",
-    "instance_norm", "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear",
-    "log_softmax", "logsigmoid", "margin_ranking_loss", "max_pool1d", "max_pool2d", "mish",
-    "mse_loss", "multi_margin_loss", "multilabel_soft_margin_loss", "nll_loss", "noisy_relu",
-    "normalize", "one_hot", "pad", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle",
-    "poisson_nll_loss", "prelu", "relu", "relu6", "rms_norm", "scaled_dot_product_attention",
-    "selu", "sigmoid", "silu", "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin",
-    "softplus", "softshrink", "softsign", "tanh", "tanhshrink", "threshold",
-    "triplet_margin_loss", "unfold",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "alpha_dropout", "avg_pool1d", "avg_pool2d",
+    "batch_norm", "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "celu", "channel_shuffle", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
+    "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "dropout", "dropout1d",
+    "dropout2d", "elu", "embedding", "feature_alpha_dropout", "fold", "gaussian_nll_loss",
+    "gelu", "glu", "group_norm", "gumbel_softmax", "hardshrink", "hardsigmoid", "hardswish",
+    "hardtanh", "hinge_embedding_loss", "hinge_loss", "huber_loss", "instance_norm",
+    "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear",
+    "local_response_norm", "log_softmax", "logsigmoid", "lp_pool1d", "lp_pool2d",
+    "margin_ranking_loss", "max_pool1d", "max_pool2d", "max_unpool1d", "max_unpool2d", "mish",
+    "mse_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
+    "nll_loss", "noisy_relu", "normalize", "one_hot", "pad", "pairwise_distance", "pdist",
+    "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu", "relu", "relu6",
+    "rms_norm", "rrelu", "scaled_dot_product_attention", "selu", "sigmoid", "silu",
+    "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink",
+    "softsign", "tanh", "tanhshrink", "threshold", "triplet_margin_loss", "unfold",
 ]  # fmt: skip

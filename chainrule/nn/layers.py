@@ -26,8 +26,9 @@ from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
-    "BatchNorm1d", "BatchNorm2d", "Dropout", "Dropout1d", "Dropout2d", "Embedding", "GroupNorm",
-    "InstanceNorm1d", "InstanceNorm2d", "LayerNorm", "Maxout", "Normalize",
+    "AlphaDropout", "BatchNorm1d", "BatchNorm2d", "Dropout", "Dropout1d", "Dropout2d",
+    "Embedding", "FeatureAlphaDropout", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
+    "LayerNorm", "LocalResponseNorm", "Maxout", "Normalize",
 ]  # fmt: skip
 
 
@@ -447,7 +448,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        _checks.probability("Dropout", "p", p)
+        _checks.probability(type(self).__name__, "p", p)
         self.p = p
 
     def forward(self, x: Any) -> Tensor:
@@ -477,6 +478,51 @@ class Dropout2d(Dropout):
 
     def forward(self, x: Any) -> Tensor:
         return F.dropout2d(x, self.p, self.training)
+
+
+class AlphaDropout(Dropout):
+    """Dropout for self-normalizing (SELU) networks (PyTorch's ``nn.AlphaDropout``): in
+    training each element is set with probability ``p`` to SELU's saturation value and an
+    affine map restores the mean and variance (see
+    :func:`~chainrule.nn.functional.alpha_dropout`); identity in eval.
+
+    Shapes: (*) -> (*).
+    """
+
+    def forward(self, x: Any) -> Tensor:
+        return F.alpha_dropout(x, self.p, self.training)
+
+
+class FeatureAlphaDropout(Dropout):
+    """:class:`AlphaDropout` of whole channels (PyTorch's ``nn.FeatureAlphaDropout``): one
+    decision per (sample, channel).
+
+    Shapes: (N, C, *) -> the same.
+    """
+
+    def forward(self, x: Any) -> Tensor:
+        return F.feature_alpha_dropout(x, self.p, self.training)
+
+
+class LocalResponseNorm(Module):
+    """Local response normalization across channels (PyTorch's ``nn.LocalResponseNorm``,
+    AlexNet's): ``y_c = x_c / (k + alpha / size * sum x_j^2) ^ beta`` over the ``size``
+    neighbouring channels ``j`` (see :func:`~chainrule.nn.functional.local_response_norm`).
+    No parameters.
+
+    Shapes: (N, C, *) -> the same.
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size = _checks.size("LocalResponseNorm", "size", size, 1)
+        self.alpha, self.beta, self.k = alpha, beta, k
+
+    def forward(self, x: Any) -> Tensor:
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
 class Maxout(Module):

@@ -13,8 +13,9 @@ from chainrule.tensor import Tensor
 __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "CosineEmbeddingLoss", "CrossEntropyLoss",
     "GaussianNLLLoss", "HingeEmbeddingLoss", "HingeLoss", "HuberLoss", "KLDivLoss", "L1Loss",
-    "MSELoss", "MarginRankingLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "NLLLoss",
-    "PoissonNLLLoss", "SmoothL1Loss", "SoftMarginLoss", "TripletMarginLoss",
+    "MSELoss", "MarginRankingLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss", "NLLLoss", "PoissonNLLLoss", "SmoothL1Loss", "SoftMarginLoss",
+    "TripletMarginLoss",
 ]  # fmt: skip
 
 
@@ -208,6 +209,16 @@ class MultiMarginLoss(_WeightedLoss):
     def forward(self, input: Any, target: Any) -> Tensor:
         return F.multi_margin_loss(input, target, self.p, self.margin, self.weight,
                                    reduction=self.reduction)  # fmt: skip
+
+
+class MultiLabelMarginLoss(_Loss):
+    """The multi-label hinge loss (PyTorch's ``nn.MultiLabelMarginLoss``): scores (N, C) or
+    (C,), integer targets of the same shape listing each sample's classes up to the first
+    negative entry; per sample, the sum over listed classes ``j`` and unlisted ``i`` of
+    ``max(0, 1 - (x[j] - x[i]))`` over C. "none" gives (N,) or ()."""
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.multilabel_margin_loss(input, target, reduction=self.reduction)
 
 
 class CrossEntropyLoss(_WeightedLoss):

@@ -82,6 +82,8 @@ from chainrule.testing.oracle_nn import (
     _diff_away,
     _dropout_scale,
     _margins_apart,
+    _multilabel_margins_apart,
+    _multilabel_targets,
     _noise,
     _ranking_apart,
     _signs,
@@ -1428,7 +1430,72 @@ def _optional() -> list[ModuleInfo]:
             _same("LSTM[dropout=0.5]", lstm, "LSTM", 2, 3, num_layers=2, dropout=0.5,
                   inputs=_x((3, 2, 2)), random=True, skip={"torch": ("train",)}),
         ]  # fmt: skip
+    if _exported("LPPool2d", "MaxUnpool2d", "LocalResponseNorm", "MultiLabelMarginLoss"):
+        out += _pools_and_channels()
     return out
+
+
+def _positive(*shapes: tuple) -> Callable[[np.random.Generator], list[Sample]]:
+    """One single-input sample per shape, entries in [0.1, ...) (real powers of any order)."""
+    return lambda rng: [Sample((np.abs(_r(rng, s)) + 0.1,)) for s in shapes]
+
+
+def _unpool_samples(nd: int, k: Any, shapes: tuple, output_size: Any = None) -> Callable:
+    """Values of a pooled shape and the indices of a max pool (windows apart, so no index
+    repeats) of a random input of each shape, with ``output_size`` as a keyword."""
+
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        pool = nn.functional.max_pool1d if nd == 1 else nn.functional.max_pool2d
+        out = []
+        for shape in shapes:
+            _, idx = pool(_r(rng, shape), k, return_indices=True)
+            kw = {} if output_size is None else {"output_size": output_size}
+            out.append(Sample((_r(rng, idx.shape), idx.numpy()), kw))
+        return out
+
+    return gen
+
+
+def _multilabel_margin_samples(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((_r(rng, (4, 5)), _multilabel_targets(rng, 4, 5))),
+            Sample((_r(rng, (5,)), np.array([2, 0, -1, 4, 4])), note="unbatched")]  # fmt: skip
+
+
+def _pools_and_channels() -> list[ModuleInfo]:
+    """Pooling, unpooling, channel and random modules made of functional compositions."""
+    positive = _positive((2, 2, 5, 4), (2, 5, 4))
+    return [
+        _same("LPPool2d(2, (2, 3))", _nn("LPPool2d"), "LPPool2d", 2, (2, 3), inputs=positive),
+        _same("LPPool2d(1.5, 2, stride=1, ceil_mode)", _nn("LPPool2d"), "LPPool2d", 1.5, 2,
+              stride=1, ceil_mode=True, inputs=positive),
+        _same("LPPool1d(3, 2)", _nn("LPPool1d"), "LPPool1d", 3, 2,
+              inputs=_positive((2, 3, 5), (3, 4))),
+        _same("MaxUnpool2d(2)", _nn("MaxUnpool2d"), "MaxUnpool2d", 2,
+              inputs=_unpool_samples(2, 2, ((2, 2, 4, 6), (2, 4, 4)))),
+        _same("MaxUnpool2d((2, 3)) with output_size", _nn("MaxUnpool2d"), "MaxUnpool2d",
+              (2, 3), inputs=_unpool_samples(2, (2, 3), ((1, 2, 5, 7),), (5, 7))),
+        _same("MaxUnpool1d(2)", _nn("MaxUnpool1d"), "MaxUnpool1d", 2,
+              inputs=_unpool_samples(1, 2, ((2, 3, 6), (3, 6)))),
+        _same("ChannelShuffle(3)", _nn("ChannelShuffle"), "ChannelShuffle", 3,
+              inputs=_x((2, 6, 2, 2), (1, 6, 3))),
+        _same("LocalResponseNorm(3)", _nn("LocalResponseNorm"), "LocalResponseNorm", 3,
+              alpha=0.5, beta=0.7, k=1.5, inputs=_x((2, 5, 3, 2), (2, 4, 3))),
+        _same("Softmax2d", _nn("Softmax2d"), "Softmax2d", inputs=_x((2, 3, 2, 2), (3, 2, 4))),
+        _same("UpsamplingNearest2d", _nn("UpsamplingNearest2d"), "UpsamplingNearest2d",
+              scale_factor=2, inputs=_x((1, 2, 3, 2))),
+        _same("UpsamplingBilinear2d", _nn("UpsamplingBilinear2d"), "UpsamplingBilinear2d",
+              size=(4, 5), inputs=_x((1, 2, 3, 3))),
+        *_loss_entries(_nn("MultiLabelMarginLoss"), "MultiLabelMarginLoss",
+                       _multilabel_margin_samples, domain=_multilabel_margins_apart),
+        # random in training: torch draws its own numbers, so torch only in eval (the
+        # functional table replays chainrule's draws in torch for training)
+        _same("RReLU(0.1, 0.4)", _nn("RReLU"), "RReLU", 0.1, 0.4, inputs=_ACT,
+              domain=away_from(0.0), random=True, skip={"torch": ("train",)}),
+        _same("AlphaDropout(0.3)", _nn("AlphaDropout"), "AlphaDropout", 0.3,
+              inputs=_x((3, 4)), random=True, skip={"torch": ("train",)}),
+        _same("FeatureAlphaDropout(0.4)", _nn("FeatureAlphaDropout"), "FeatureAlphaDropout",
+              0.4, inputs=_x((3, 4, 2)), random=True, skip={"torch": ("train",)}),
+    ]  # fmt: skip
 
 
 MODULES: list[ModuleInfo] = [*_core(), *_optional()]

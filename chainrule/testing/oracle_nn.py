@@ -356,6 +356,257 @@ def _np_noisy_relu_train(x: np.ndarray) -> np.ndarray:
     return np.maximum(x + _noise(x), 0)
 
 
+# ---- pooling, channels, distances and multi-label margins by composition ---------------------
+
+
+def _np_channel_shuffle(x: np.ndarray, groups: int) -> np.ndarray:
+    n, c, *rest = x.shape
+    return x.reshape(n, groups, c // groups, *rest).swapaxes(1, 2).reshape(x.shape)
+
+
+def _np_local_response_norm(x: np.ndarray, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                            k: float = 1.0) -> np.ndarray:  # fmt: skip
+    """Channel by channel, the window clipped to the channels that exist."""
+    out = np.empty_like(x)
+    c = x.shape[1]
+    for ch in range(c):
+        lo, hi = max(0, ch - size // 2), min(c, ch + (size - 1) // 2 + 1)
+        s = (x[:, lo:hi] ** 2).sum(axis=1)
+        out[:, ch] = x[:, ch] / (k + alpha / size * s) ** beta
+    return out
+
+
+def _windows(n: int, k: int, s: int, ceil_mode: bool) -> list[tuple[int, int]]:
+    """Pooling windows (start, stop) along one axis without padding, stops clipped to n; with
+    ``ceil_mode`` a last partial window that starts inside the input."""
+    count = (n - k + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (count - 1) * s >= n:
+        count -= 1
+    return [(i * s, min(i * s + k, n)) for i in range(count)]
+
+
+def _np_lp_pool(x: np.ndarray, norm_type: float, kernel: tuple, stride: tuple,
+                ceil_mode: bool) -> np.ndarray:  # fmt: skip
+    """Window by window over the trailing ``len(kernel)`` axes: the mean of ``x^p`` over the
+    window's elements inside the input, times the full window size, to the power 1/p."""
+    nd = len(kernel)
+    axes = [_windows(n, k, s, ceil_mode) for n, k, s in zip(x.shape[-nd:], kernel, stride)]
+    out = np.empty(x.shape[:-nd] + tuple(len(a) for a in axes))
+    for pos in np.ndindex(*out.shape[-nd:]):
+        win = x[(...,) + tuple(slice(*axes[d][i]) for d, i in enumerate(pos))]
+        mean = (win**norm_type).reshape(win.shape[:-nd] + (-1,)).mean(axis=-1)
+        out[(...,) + pos] = (mean * np.prod(kernel)) ** (1.0 / norm_type)
+    return out
+
+
+def _lp_pool_inputs(nd: int) -> Callable:
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        shape = (2, 3, 5) if nd == 1 else (2, 2, 5, 4)
+        pos = np.abs(_r(rng, shape)) + 0.1  # positive: odd and fractional powers are real
+        k = 2 if nd == 1 else (2, 3)
+        return [Sample((pos,), {"norm_type": 2, "kernel_size": k}),
+                Sample((pos,), {"norm_type": 3, "kernel_size": k, "stride": 1}),
+                Sample((pos,), {"norm_type": 1.5, "kernel_size": 2, "ceil_mode": True},
+                       note="ceil_mode"),
+                Sample((_r(rng, shape[1:]),), {"norm_type": 2, "kernel_size": 2},
+                       note="unbatched")]  # fmt: skip
+
+    return gen
+
+
+def _np_lp_pool1d(x: np.ndarray, norm_type: float, kernel_size: int, stride: Any = None,
+                  ceil_mode: bool = False) -> np.ndarray:  # fmt: skip
+    return _np_lp_pool(x, norm_type, (kernel_size,), (stride or kernel_size,), ceil_mode)
+
+
+def _np_lp_pool2d(x: np.ndarray, norm_type: float, kernel_size: Any, stride: Any = None,
+                  ceil_mode: bool = False) -> np.ndarray:  # fmt: skip
+    k = kernel_size if isinstance(kernel_size, tuple) else (kernel_size,) * 2
+    st = k if stride is None else stride if isinstance(stride, tuple) else (stride,) * 2
+    return _np_lp_pool(x, norm_type, k, st, ceil_mode)
+
+
+def _unpool_inputs(nd: int) -> Callable:
+    """Values of a pooled shape and the indices of a max pool (windows apart, so no index
+    repeats) of a random input; the output size given when the pool dropped a remainder."""
+
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        pool = F.max_pool1d if nd == 1 else F.max_pool2d
+        out = []
+        for shape, k, extra in (((2, 3, 6), 2, {}), ((2, 3, 7), 3, {"output_size": (7,)}),
+                                ((3, 6), 2, {})) if nd == 1 else (
+                                ((2, 2, 4, 6), 2, {}), ((1, 2, 5, 7), (2, 3),
+                                                        {"output_size": (5, 7)}),
+                                ((2, 4, 4), 2, {})):  # fmt: skip
+            _, idx = pool(_r(rng, shape), k, return_indices=True)
+            out.append(Sample((_r(rng, idx.shape), idx.numpy()), {"kernel_size": k, **extra}))
+        return out
+
+    return gen
+
+
+def _np_max_unpool(x: np.ndarray, indices: np.ndarray, kernel_size: Any, stride: Any = None,
+                   padding: Any = 0, output_size: Any = None,
+                   nd: int = 2) -> np.ndarray:  # fmt: skip
+    k = kernel_size if isinstance(kernel_size, tuple) else (kernel_size,) * nd
+    st = k if stride is None else stride if isinstance(stride, tuple) else (stride,) * nd
+    pad = padding if isinstance(padding, tuple) else (padding,) * nd
+    size = tuple(output_size) if output_size is not None else tuple(
+        (n - 1) * s - 2 * q + kk for n, s, q, kk in zip(x.shape[-nd:], st, pad, k))  # fmt: skip
+    lead = x.shape[:-nd]
+    out = np.zeros((int(np.prod(lead)), int(np.prod(size))))
+    for row, (vals, idx) in enumerate(zip(x.reshape(len(out), -1), indices.reshape(len(out), -1))):
+        out[row, idx] = vals
+    return out.reshape(lead + size)
+
+
+def _np_pdist(x: np.ndarray, p: float = 2.0) -> np.ndarray:
+    n = len(x)
+    d = [x[i] - x[j] for i in range(n) for j in range(i + 1, n)]
+    if p == 0:
+        return np.array([np.count_nonzero(v) for v in d], dtype=x.dtype)
+    return np.array([np.linalg.norm(v, ord=p) for v in d]).reshape(-1)
+
+
+def _pdist_inputs(rng: np.random.Generator) -> list[Sample]:
+    x = _r(rng, (5, 3))
+    return [Sample((x,)), Sample((x,), {"p": 1.0}), Sample((x,), {"p": 1.5}),
+            Sample((x,), {"p": math.inf}), Sample((_r(rng, (4, 2)),), {"p": 3.0}),
+            Sample((_r(rng, (1, 3)),), note="one row: no pairs")]  # fmt: skip
+
+
+def _multilabel_targets(rng: np.random.Generator, n: int, c: int) -> np.ndarray:
+    """Rows listing a few classes (one listed twice somewhere) then -1 and leftovers."""
+    t = rng.integers(0, c, (n, c))
+    for row in t:
+        stop = int(rng.integers(1, c))
+        row[stop] = -1
+    t[0, :3] = [1, 1, -1]  # a class listed twice counts twice
+    return t
+
+
+def _multilabel_margin_inputs(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((_r(rng, (4, 5)), _multilabel_targets(rng, 4, 5))),
+            Sample((_r(rng, (3, 4)), _multilabel_targets(rng, 3, 4)), {"reduction": "sum"},
+                   note="sum"),
+            Sample((_r(rng, (3, 4)), _multilabel_targets(rng, 3, 4)), {"reduction": "none"},
+                   note="none"),
+            Sample((_r(rng, (5,)), np.array([2, 0, -1, 4, 4])), {"reduction": "none"},
+                   note="unbatched")]  # fmt: skip
+
+
+def _listed(target: np.ndarray) -> list[list[int]]:
+    lists = []
+    for row in np.atleast_2d(target):
+        stop = next((k for k, v in enumerate(row) if v < 0), len(row))
+        lists.append([int(v) for v in row[:stop]])
+    return lists
+
+
+def _np_multilabel_margin(x: np.ndarray, target: np.ndarray,
+                          reduction: str = "mean") -> np.ndarray:  # fmt: skip
+    """Sample by sample, listed entry by entry, as PyTorch's CPU kernel loops."""
+    rows = np.atleast_2d(x)
+    out = np.zeros(len(rows))
+    for n, (row, listed) in enumerate(zip(rows, _listed(target))):
+        for j in listed:
+            for i in range(len(row)):
+                if i not in listed:
+                    out[n] += max(0.0, 1 - (row[j] - row[i]))
+    out /= rows.shape[1]
+    return _np_reduce(out.reshape(()) if x.ndim == 1 else out, reduction)
+
+
+def _multilabel_margins_apart(xs: tuple) -> tuple:
+    """Every hinge argument ``1 - x[j] + x[i]`` at least 0.1 from its kink at 0."""
+    x, t = xs[0].copy(), xs[1]
+    rows = np.atleast_2d(x)  # a view: an unbatched (C,) too
+    for row, listed in zip(rows, _listed(t)):
+        for j in listed:
+            for i in range(len(row)):
+                if i not in listed and abs(1 - row[j] + row[i]) < 0.1:
+                    row[i] += 0.2
+    return (x, t)
+
+
+# ---- random functions by composition, seeded inside the call -----------------------------------
+
+
+@_seeded
+def _rrelu_train(x: Any, lower: float, upper: float) -> Any:
+    return F.rrelu(x, lower, upper, training=True)
+
+
+def _rrelu_slope(x: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    return np.random.default_rng(SEED).uniform(lower, upper, x.shape).astype(x.dtype)
+
+
+def _np_rrelu_train(x: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    return np.where(x >= 0, x, x * _rrelu_slope(x, lower, upper))
+
+
+def _t_rrelu_train(x: Any, lower: float, upper: float) -> Any:
+    slope = _torch().from_numpy(_rrelu_slope(x.detach().numpy(), lower, upper))
+    return _torch().where(x >= 0, x, x * slope)
+
+
+def _alpha_affine(shape: tuple, p: float, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's alpha-dropout affine map ``x * a_mask + b`` for the mask ``F.alpha_dropout``
+    draws after ``manual_seed(SEED)``."""
+    keep = np.random.default_rng(SEED).random(shape, dtype=np.float32) >= p
+    alpha = 1.7580993408473766
+    a = 1.0 / np.sqrt((alpha * alpha * p + 1) * (1 - p))
+    b = (keep - 1.0) * alpha * a + alpha * a * p
+    return np.asarray(keep * a, dtype=dtype), np.asarray(b, dtype=dtype)
+
+
+def _alpha_mask_shape(shape: tuple, feature: bool) -> tuple:
+    return tuple(shape[:2]) + (1,) * (len(shape) - 2) if feature else tuple(shape)
+
+
+@_seeded
+def _alpha_dropout_train(x: Any, p: float, feature: bool) -> Any:
+    return (F.feature_alpha_dropout if feature else F.alpha_dropout)(x, p, training=True)
+
+
+def _np_alpha_dropout_train(x: np.ndarray, p: float, feature: bool) -> np.ndarray:
+    scale, shift = _alpha_affine(_alpha_mask_shape(x.shape, feature), p, x.dtype)
+    return x * scale + shift
+
+
+def _t_alpha_dropout_train(x: Any, p: float, feature: bool) -> Any:
+    scale, shift = _alpha_affine(_alpha_mask_shape(tuple(x.shape), feature), p, np.float64)
+    return x * _torch().from_numpy(scale) + _torch().from_numpy(shift)
+
+
+def _gumbels(shape: tuple, dtype: Any) -> np.ndarray:
+    return -np.log(np.random.default_rng(SEED).standard_exponential(shape)).astype(dtype)
+
+
+@_seeded
+def _gumbel_softmax(x: Any, tau: float = 1.0, hard: bool = False, dim: int = -1) -> Any:
+    return F.gumbel_softmax(x, tau, hard, dim)
+
+
+def _np_gumbel_softmax(x: np.ndarray, tau: float = 1.0, hard: bool = False,
+                       dim: int = -1) -> np.ndarray:  # fmt: skip
+    y = np.exp(_np_log_softmax((x + _gumbels(x.shape, x.dtype)) / tau, dim))
+    if not hard:
+        return y
+    one_hot = np.zeros_like(y)
+    np.put_along_axis(one_hot, np.expand_dims(y.argmax(axis=dim), dim), 1.0, axis=dim)
+    return one_hot
+
+
+def _t_gumbel_softmax(x: Any, tau: float = 1.0, hard: bool = False, dim: int = -1) -> Any:
+    g = _torch().from_numpy(_gumbels(tuple(x.shape), np.float64))
+    y = _torch().softmax((x + g) / tau, dim)
+    if not hard:
+        return y
+    one_hot = _torch().zeros_like(y).scatter_(dim, y.argmax(dim, keepdim=True), 1.0)
+    return one_hot - y.detach() + y
+
+
 # ---- torch equivalents needing more than a name ------------------------------------------
 
 
@@ -972,6 +1223,58 @@ NN_OPS: list[OpInfo] = [
            inputs=_binary_hinge_inputs, domain=away_from(-1.0, 1.0, args=(0,))),
     OpInfo(name="F.hinge_loss_multiclass", fn=F.hinge_loss, torch_fn=_t_hinge,
            ref_fn=_np_hinge, inputs=_multi_hinge_inputs, domain=_margins_apart),
+    # pooling, channels, distances by composition
+    OpInfo(name="F.channel_shuffle", fn=F.channel_shuffle, torch_fn=_tf("channel_shuffle"),
+           ref_fn=_np_channel_shuffle,
+           inputs=lambda rng: [Sample((_r(rng, (2, 6, 3)),), {"groups": 3}),
+                               Sample((_r(rng, (1, 4, 2, 2)),), {"groups": 2})]),
+    OpInfo(name="F.local_response_norm", fn=F.local_response_norm,
+           torch_fn=_tf("local_response_norm"), ref_fn=_np_local_response_norm,
+           inputs=lambda rng: [Sample((_r(rng, (2, 5, 3)),), {"size": 3, "alpha": 0.5}),
+                               Sample((_r(rng, (2, 4, 2, 3)),),
+                                      {"size": 2, "alpha": 0.3, "beta": 0.6, "k": 2.0}),
+                               Sample((_r(rng, (1, 3, 2)),), {"size": 5, "alpha": 1.0})]),
+    OpInfo(name="F.lp_pool1d", fn=F.lp_pool1d, torch_fn=_tf("lp_pool1d"), ref_fn=_np_lp_pool1d,
+           inputs=_lp_pool_inputs(1)),
+    OpInfo(name="F.lp_pool2d", fn=F.lp_pool2d, torch_fn=_tf("lp_pool2d"), ref_fn=_np_lp_pool2d,
+           inputs=_lp_pool_inputs(2)),
+    OpInfo(name="F.max_unpool1d", fn=F.max_unpool1d, torch_fn=_tf("max_unpool1d"),
+           ref_fn=functools.partial(_np_max_unpool, nd=1), inputs=_unpool_inputs(1)),
+    OpInfo(name="F.max_unpool2d", fn=F.max_unpool2d, torch_fn=_tf("max_unpool2d"),
+           ref_fn=functools.partial(_np_max_unpool, nd=2), inputs=_unpool_inputs(2)),
+    OpInfo(name="F.pdist", fn=F.pdist, torch_fn=_tf("pdist"), ref_fn=_np_pdist,
+           inputs=_pdist_inputs),
+    OpInfo(name="F.multilabel_margin_loss", fn=F.multilabel_margin_loss,
+           torch_fn=_tf("multilabel_margin_loss"), ref_fn=_np_multilabel_margin,
+           inputs=_multilabel_margin_inputs, domain=_multilabel_margins_apart),
+    # random by composition: eval is deterministic; training seeded inside the call
+    OpInfo(name="F.rrelu_eval", fn=F.rrelu, torch_fn=_tf("rrelu"),
+           ref_fn=lambda x, lower=1 / 8, upper=1 / 3: np.where(x >= 0, x, x * (lower + upper) / 2),
+           inputs=_unary(kwargs=({}, {"lower": 0.1, "upper": 0.5})), domain=away_from(0.0)),
+    OpInfo(name="F.rrelu_train", fn=_rrelu_train, torch_fn=_t_rrelu_train,
+           ref_fn=_np_rrelu_train,
+           inputs=_unary(shapes=((3, 4), (2, 1, 3)), kwargs=({"lower": 0.1, "upper": 0.5},)),
+           domain=away_from(0.0)),
+    OpInfo(name="F.alpha_dropout_eval", fn=F.alpha_dropout, torch_fn=_tf("alpha_dropout"),
+           ref_fn=lambda x, p, training: x,
+           inputs=_unary(kwargs=({"p": 0.5, "training": False},))),
+    OpInfo(name="F.alpha_dropout_train", fn=_alpha_dropout_train, torch_fn=_t_alpha_dropout_train,
+           ref_fn=_np_alpha_dropout_train,
+           inputs=lambda rng: [Sample((_r(rng, (3, 4)),), {"p": 0.5, "feature": False}),
+                               Sample((_r(rng, (2, 1, 3)),), {"p": 0.2, "feature": False}),
+                               Sample((_r(rng, (3, 4, 2)),), {"p": 0.5, "feature": True}),
+                               Sample((_r(rng, (2, 3, 2, 2)),), {"p": 0.3, "feature": True})]),
+    OpInfo(name="F.gumbel_softmax", fn=_gumbel_softmax, torch_fn=_t_gumbel_softmax,
+           ref_fn=_np_gumbel_softmax,
+           inputs=lambda rng: [Sample((_r(rng, (3, 4)),)),
+                               Sample((_r(rng, (2, 3, 2)),), {"tau": 0.5, "dim": 1})]),
+    # hard samples: the straight-through gradient is the soft sample's, which central
+    # differences of the (locally constant) one-hot cannot see; values and torch only
+    OpInfo(name="F.gumbel_softmax_hard", fn=_gumbel_softmax, torch_fn=_t_gumbel_softmax,
+           ref_fn=_np_gumbel_softmax, supports_gradcheck=False,
+           inputs=lambda rng: [Sample((_r(rng, (3, 4)),), {"hard": True}),
+                               Sample((_r(rng, (2, 3, 2)),),
+                                      {"tau": 2.0, "hard": True, "dim": 0})]),
 ]  # fmt: skip
 
 _BY_NAME = {op.name: op for op in NN_OPS}

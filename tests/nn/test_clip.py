@@ -109,3 +109,40 @@ def test_clip_errors() -> None:
         cr.nn.utils.clip_grad_value_([p], -0.1)
     with pytest.raises(cr.nn.utils.ClipError, match="is a ndarray"):
         cr.nn.utils.clip_grad_norm_([np.zeros(3)], 1.0)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf, 3.0])
+def test_get_total_norm_and_clip_grads_with_norm_match_torch(norm_type: Any) -> None:
+    torch = pytest.importorskip("torch")
+    ours, theirs = pair(torch, 3, 2.0, none_at=1)
+    total = cr.nn.utils.get_total_norm([p.grad for p in ours], norm_type)
+    t_total = torch.nn.utils.get_total_norm([q.grad for q in theirs if q.grad is not None],
+                                            norm_type)  # fmt: skip
+    np.testing.assert_allclose(total.numpy(), t_total.numpy(), rtol=1e-6)
+    cr.nn.utils.clip_grads_with_norm_(ours, 1.5, total)
+    torch.nn.utils.clip_grads_with_norm_(theirs, 1.5, t_total)
+    for p, q in zip(ours, theirs):
+        if q.grad is None:
+            assert p.grad is None
+        else:
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_the_two_halves_are_clip_grad_norm() -> None:
+    rng = np.random.default_rng(4)
+    grads = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    one = [cr.Tensor(np.zeros(s, np.float32), requires_grad=True) for s in SHAPES]
+    two = [cr.Tensor(np.zeros(s, np.float32), requires_grad=True) for s in SHAPES]
+    for p, q, g in zip(one, two, grads):
+        p.grad, q.grad = cr.Tensor(g.copy()), cr.Tensor(g.copy())
+    total = cr.nn.utils.clip_grad_norm_(one, 0.5)
+    total2 = cr.nn.utils.get_total_norm([q.grad for q in two])
+    cr.nn.utils.clip_grads_with_norm_(two, 0.5, total2)
+    assert float(total) == float(total2)
+    for p, q in zip(one, two):
+        np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())
+    with pytest.raises(cr.nn.utils.ClipError, match="item 0 is a ndarray"):
+        cr.nn.utils.get_total_norm([grads[0]])
+    with pytest.raises(cr.AnomalyError, match="total norm"):
+        cr.nn.utils.get_total_norm([cr.tensor([np.inf])], error_if_nonfinite=True)

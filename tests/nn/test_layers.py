@@ -541,6 +541,13 @@ _BAD_VALUES = {
         "divisor_override",
         "0",
     ),
+    "LPPool2d(norm_type 0)": (lambda: cr.nn.LPPool2d(0, 2), "LPPool2d", "norm_type", "0"),
+    "LPPool1d(kernel 0)": (lambda: cr.nn.LPPool1d(2, 0), "LPPool1d", "kernel_size", "0"),
+    "MaxUnpool2d(stride 0)": (lambda: cr.nn.MaxUnpool2d(2, 0), "MaxUnpool2d", "stride", "0"),
+    "ChannelShuffle(0)": (lambda: cr.nn.ChannelShuffle(0), "ChannelShuffle", "groups", "0"),
+    "LocalResponseNorm(0)": (lambda: cr.nn.LocalResponseNorm(0), "LocalResponseNorm", "size"),
+    "RReLU(0.5, 0.1)": (lambda: cr.nn.RReLU(0.5, 0.1), "RReLU", "lower <= upper", "0.5"),
+    "AlphaDropout(2)": (lambda: cr.nn.AlphaDropout(2.0), "AlphaDropout", "p", "2.0"),
 }
 
 
@@ -1012,3 +1019,15 @@ def test_rms_norm_bad_input_names_the_problem_and_eps_follows_the_dtype() -> Non
         y = cr.nn.RMSNorm(3)(np.zeros((1, 3), dtype))
         assert y.dtype == dtype and np.all(y.numpy() == 0)
     assert "RMSNorm((4,), eps=None, elementwise_affine=True)" in repr(cr.nn.RMSNorm(4))
+
+
+def test_softmax2d_and_unpool_modules_bad_input() -> None:
+    with pytest.raises(cr.ShapeError, match=r"Softmax2d: expected input \(N, C, H, W\) or "
+                       r"\(C, H, W\), got shape \(2, 3\)"):  # fmt: skip
+        cr.nn.Softmax2d()(np.ones((2, 3)))
+    pool, unpool = cr.nn.MaxPool2d(2, return_indices=True), cr.nn.MaxUnpool2d(2)
+    x = cr.tensor(np.random.default_rng(0).standard_normal((1, 2, 5, 5)))
+    y, idx = pool(x)
+    with pytest.raises(cr.nn.functional.LabelError, match=r"outside the output plane of size"):
+        unpool(y, idx)  # the pool dropped a row and a column: the indices need output_size
+    assert unpool(y, idx, output_size=x.shape).shape == x.shape

@@ -1,4 +1,5 @@
-"""Module utilities: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``),
+"""Module utilities: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``,
+``get_total_norm``, ``clip_grads_with_norm_``), sequence padding (:mod:`.rnn`),
 ``parameters_to_vector`` / ``vector_to_parameters``, and :func:`check_module`, the one-call
 check of a module's derivatives (Torch7's ``testJacobian`` and ``testJacobianParameters``)."""
 
@@ -15,11 +16,12 @@ from chainrule import backend
 from chainrule.autodiff.gradcheck import gradcheck
 from chainrule.errors import AnomalyError, ChainruleError, GradcheckError, GraphError, ShapeError
 from chainrule.nn.module import Module, ModuleTypeError, _leaves, _map
+from chainrule.nn.utils import rnn
 from chainrule.tensor import Tensor, to_array, wrap
 
 __all__ = [
-    "ClipError", "check_module", "clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
-    "vector_to_parameters",
+    "ClipError", "check_module", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_",
+    "get_total_norm", "parameters_to_vector", "rnn", "vector_to_parameters",
 ]  # fmt: skip
 
 
@@ -68,6 +70,76 @@ def _vector_norm(x: Any, order: float) -> Any:
     return (a**order).sum() ** (1.0 / order)
 
 
+def get_total_norm(
+    tensors: Tensor | Iterable[Tensor],
+    norm_type: float | str = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    """The ``norm_type``-norm of ``tensors`` together, as if concatenated into one vector
+    (``"inf"`` for the max-norm), as a 0-d Tensor (PyTorch's ``get_total_norm``; pass the
+    gradients, ``[p.grad for p in params]``; None entries are skipped). With
+    ``error_if_nonfinite=True`` a NaN or infinite norm raises AnomalyError. ``foreach`` is
+    accepted for PyTorch's signature and ignored."""
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    arrays = []
+    for i, t in enumerate(tensors):
+        if t is None:
+            continue
+        if not isinstance(t, Tensor):
+            raise ClipError(f"get_total_norm takes chainrule Tensors, but item {i} is a "
+                            f"{type(t).__name__}")  # fmt: skip
+        arrays.append(t.data)
+    return wrap(_total_norm(arrays, float(norm_type), error_if_nonfinite))
+
+
+def _total_norm(arrays: list, norm_type: float, error_if_nonfinite: bool) -> Any:
+    if not arrays:
+        return np.asarray(0.0, dtype=np.float32)
+    xp = backend.array_module(arrays[0])
+    dtype = np.result_type(*[a.dtype for a in arrays])
+    with np.errstate(over="ignore", invalid="ignore"):  # inf/nan are reported, not warned
+        norms = [_vector_norm(a, norm_type) for a in arrays]
+        stacked = xp.stack([xp.asarray(n, dtype=dtype) for n in norms])
+        total = xp.asarray(_vector_norm(stacked, norm_type), dtype=dtype)
+    value = float(total)
+    if error_if_nonfinite and not math.isfinite(value):
+        raise AnomalyError(
+            f"the total norm of order {norm_type} of the gradients is {value}, so they cannot "
+            "be clipped; to scale them by the non-finite norm anyway, pass "
+            "error_if_nonfinite=False"
+        )
+    return total
+
+
+def clip_grads_with_norm_(
+    parameters: Tensor | Iterable[Tensor],
+    max_norm: float,
+    total_norm: Any,
+    foreach: bool | None = None,
+) -> None:
+    """Multiply every gradient by ``min(max_norm / (total_norm + 1e-6), 1)``, in place
+    (PyTorch's ``clip_grads_with_norm_``: the second half of :func:`clip_grad_norm_`, for a
+    ``total_norm`` from :func:`get_total_norm`). Parameters without a gradient are skipped;
+    an infinite norm gives NaNs, as in PyTorch."""
+    _check_nonnegative("max_norm", max_norm)
+    _scale_grads(_grads(parameters), max_norm, total_norm)
+
+
+def _scale_grads(grads: list, max_norm: float, total_norm: Any) -> None:
+    if not grads:
+        return
+    xp = backend.array_module(grads[0])
+    total = total_norm.data if isinstance(total_norm, Tensor) else xp.asarray(total_norm)
+    dtype = np.result_type(*[g.dtype for g in grads])
+    total = total.astype(dtype, copy=False)
+    coef = xp.minimum(float(max_norm) / (total + dtype.type(1e-6)), dtype.type(1.0))
+    with np.errstate(invalid="ignore"):
+        for g in grads:
+            g *= coef
+
+
 def clip_grad_norm_(
     parameters: Tensor | Iterable[Tensor],
     max_norm: float,
@@ -81,30 +153,13 @@ def clip_grad_norm_(
     multiplied by ``min(max_norm / (total + 1e-6), 1)``, as torch does. Parameters
     without a gradient are skipped. Returns the total norm (before clipping) as a 0-d
     Tensor. With ``error_if_nonfinite=True`` a NaN or infinite norm raises AnomalyError
-    instead of spreading NaNs into every gradient.
+    instead of spreading NaNs into every gradient. The two halves are
+    :func:`get_total_norm` and :func:`clip_grads_with_norm_`.
     """
-    norm_type = float(norm_type)
     _check_nonnegative("max_norm", max_norm)
     grads = _grads(parameters)
-    if not grads:
-        return wrap(np.asarray(0.0, dtype=np.float32))
-    xp = backend.array_module(grads[0])
-    dtype = np.result_type(*[g.dtype for g in grads])
-    with np.errstate(over="ignore", invalid="ignore"):  # inf/nan are reported, not warned
-        norms = [_vector_norm(g, norm_type) for g in grads]
-        stacked = xp.stack([xp.asarray(n, dtype=dtype) for n in norms])
-        total = xp.asarray(_vector_norm(stacked, norm_type), dtype=dtype)
-    value = float(total)
-    if error_if_nonfinite and not math.isfinite(value):
-        raise AnomalyError(
-            f"the total norm of order {norm_type} of the gradients is {value}, so they cannot "
-            "be clipped; to scale them by the non-finite norm anyway, pass "
-            "error_if_nonfinite=False"
-        )
-    coef = xp.minimum(float(max_norm) / (total + dtype.type(1e-6)), dtype.type(1.0))
-    with np.errstate(invalid="ignore"):  # an infinite norm gives NaNs, as in torch
-        for g in grads:
-            g *= coef
+    total = _total_norm(grads, float(norm_type), error_if_nonfinite)
+    _scale_grads(grads, max_norm, total)
     return wrap(total)
 
 
