@@ -2,8 +2,9 @@
 ``cr.nn.utils``, PyTorch's home for it).
 
 ``cr.optim.SGD``, ``Adam``, ``AdamW``, ``RMSprop``, ``Adagrad``, ``Adadelta``, ``Adamax``,
-``NAdam``, ``RAdam`` and ``Rprop`` compute what ``torch.optim`` computes (same formulas,
-same order of float32 operations), updating ``p.data`` in place without building a graph::
+``NAdam``, ``RAdam``, ``Rprop`` and ``LBFGS`` compute what ``torch.optim`` computes (same
+formulas, same order of float32 operations), updating ``p.data`` in place without building a
+graph (``LBFGS.step(closure)`` needs a closure that re-evaluates the loss)::
 
     opt = cr.optim.Adam(model.parameters(), lr=1e-3)
     sched = cr.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
@@ -22,6 +23,7 @@ from chainrule.optim.adadelta import Adadelta
 from chainrule.optim.adagrad import Adagrad
 from chainrule.optim.adam import Adam, AdamW
 from chainrule.optim.adamax import Adamax
+from chainrule.optim.lbfgs import LBFGS
 from chainrule.optim.lr_scheduler import (
     ChainedScheduler,
     ConstantLR,
@@ -54,6 +56,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "LBFGS",
     "NAdam",
     "RAdam",
     "Rprop",
