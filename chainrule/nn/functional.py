@@ -473,10 +473,8 @@ def gumbel_softmax(logits: Any, tau: float = 1.0, hard: bool = False, dim: int =
         return y
     xp = backend.array_module(y.data)
     axis = dim % max(y.ndim, 1)
-    index = xp.expand_dims(xp.argmax(y.data, axis=axis), axis)
-    one_hot = xp.zeros_like(y.data)
-    xp.put_along_axis(one_hot, index, 1, axis=axis)
-    return one_hot - y.detach() + y
+    rows = xp.eye(y.shape[axis], dtype=y.dtype)[xp.argmax(y.data, axis=axis)]
+    return xp.moveaxis(rows, -1, axis) - y.detach() + y
 
 
 def log_softmax(input: Any, dim: int = -1) -> Tensor:
