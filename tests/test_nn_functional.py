@@ -80,7 +80,8 @@ def test_table_covers_every_function_and_reduction() -> None:
                "local_response_norm", "lp_pool1d", "lp_pool2d", "max_unpool1d", "max_unpool2d",
                "pdist", "multilabel_margin_loss", "rrelu_eval", "rrelu_train",
                "alpha_dropout_eval", "alpha_dropout_train", "gumbel_softmax",
-               "gumbel_softmax_hard"]:  # fmt: skip
+               "gumbel_softmax_hard", "embedding_bag",
+               "triplet_margin_with_distance_loss"]:  # fmt: skip
         assert f"F.{fn}" in names
     for op in NN_OPS:
         if "loss" in op.name or "entropy" in op.name:
@@ -624,6 +625,117 @@ def test_multilabel_margin_loss_bad_labels() -> None:
     # entries after the first negative are ignored, whatever they hold
     ok = F.multilabel_margin_loss(x, np.array([[0, -1, 7], [1, -5, 9]]), reduction="none")
     np.testing.assert_allclose(ok.numpy(), [2 / 3, 2 / 3])
+
+
+# ---- embedding bags and triplet losses with a distance function ------------------------------
+
+
+def test_embedding_bag_bad_input_names_the_problem() -> None:
+    w = np.zeros((4, 2))
+    idx = np.array([0, 1, 2, 3])
+    cases = [
+        (lambda: F.embedding_bag(np.array([0, 7]), w, np.array([0])), cr.IndexingError,
+         r"embedding_bag: index 7 is out of range for a table of 4 embeddings "
+         r"\(valid indices are 0\.\.3\)"),
+        (lambda: F.embedding_bag(np.array([[0, -1]]), w), cr.IndexingError, "index -1"),
+        (lambda: F.embedding_bag(np.array([0.0, 1.0]), w, np.array([0])), cr.DTypeError,
+         "embedding_bag: indices must be integers, got dtype float64"),
+        (lambda: F.embedding_bag(idx, w, np.array([0.0, 2.0])), cr.DTypeError,
+         "offsets must be integers"),
+        (lambda: F.embedding_bag(idx, w, np.array([[0, 2]])), cr.ShapeError,
+         r"offsets must be 1-D with at least one entry, got shape \(1, 2\)"),
+        (lambda: F.embedding_bag(idx, w, np.array([1, 2])), F.ArgumentError,
+         "offsets must start at 0.*got offsets\\[0\\] = 1"),
+        (lambda: F.embedding_bag(idx, w, np.array([0, 3, 2])), F.ArgumentError,
+         r"non-decreasing, got offsets\[1\] = 3 > offsets\[2\] = 2"),
+        (lambda: F.embedding_bag(idx, w, np.array([0, 5])), F.ArgumentError,
+         r"offsets must lie in 0\.\.4 \(the input length\), got offsets\[-1\] = 5"),
+        (lambda: F.embedding_bag(idx, w, np.array([0, 2]), include_last_offset=True),
+         F.ArgumentError, "include_last_offset the last offset must equal the input length 4, "
+         "got 2"),
+        (lambda: F.embedding_bag(idx, w), F.ArgumentError, r"1-D input \(4,\) needs 1-D offsets"),
+        (lambda: F.embedding_bag(idx.reshape(2, 2), w, np.array([0])), F.ArgumentError,
+         r"offsets must be None for 2-D input \(2, 2\)"),
+        (lambda: F.embedding_bag(idx.reshape(1, 2, 2), w), cr.ShapeError,
+         r"1-D \(with offsets\) or 2-D \(B, N\), got shape \(1, 2, 2\)"),
+        (lambda: F.embedding_bag(idx, w, np.array([0]), mode="avg"), F.ArgumentError,
+         "mode must be 'sum', 'mean' or 'max', got 'avg'"),
+        (lambda: F.embedding_bag(idx, w, np.array([0]), mode="max",
+                                 per_sample_weights=np.ones(4)), F.ArgumentError,
+         "per_sample_weights are only supported with mode 'sum', got mode 'max'"),
+        (lambda: F.embedding_bag(idx, w, np.array([0]), mode="sum",
+                                 per_sample_weights=np.ones(3)), cr.ShapeError,
+         r"per_sample_weights shape \(3,\) does not match input shape \(4,\)"),
+        (lambda: F.embedding_bag(idx, np.zeros(4), np.array([0])), cr.ShapeError,
+         r"weight must be \(num_embeddings, dim\), got shape \(4,\)"),
+        (lambda: F.embedding_bag(idx, w, np.array([0]), padding_idx=4), cr.IndexingError,
+         "padding_idx 4 is out of range for a table of 4"),
+        (lambda: F.embedding_bag(idx, w, np.array([0]), max_norm=1.0), F.ArgumentError,
+         "max_norm is not supported"),
+        (lambda: F.embedding_bag(idx, w, np.array([0]), scale_grad_by_freq=True),
+         F.ArgumentError, "scale_grad_by_freq=True is not supported"),
+        (lambda: F.embedding_bag(idx, w, np.array([0]), sparse=True), F.ArgumentError,
+         "sparse=True is not supported"),
+    ]  # fmt: skip
+    for call, error, message in cases:
+        with pytest.raises(error, match=message):
+            call()
+
+
+def test_embedding_bag_max_ties_give_the_first_entry_the_gradient() -> None:
+    # PyTorch's kernel keeps the first maximum of a bag (a later entry must be strictly
+    # larger): rows 1 and 2 tie in column 0, rows 0 and 1 in column 1
+    w = cr.tensor(np.array([[1.0, 5.0], [3.0, 5.0], [3.0, 0.0], [2.0, 2.0]]),
+                  requires_grad=True)  # fmt: skip
+    y = F.embedding_bag(np.array([0, 1, 2, 2, 1, 0]), w, np.array([0, 3]), mode="max")
+    np.testing.assert_array_equal(y.numpy(), [[3, 5], [3, 5]])
+    y.sum().backward()
+    # bag 0 (rows 0, 1, 2): column 0 -> row 1, column 1 -> row 0; bag 1 (rows 2, 1, 0):
+    # column 0 -> row 2, column 1 -> row 1
+    np.testing.assert_array_equal(w.grad.numpy(), [[0, 1], [1, 1], [1, 0], [0, 0]])
+    w.grad = None
+    F.embedding_bag(np.array([[1, 1]]), w, mode="max").sum().backward()  # one entry, once
+    np.testing.assert_array_equal(w.grad.numpy(), [[0, 0], [1, 1], [0, 0], [0, 0]])
+
+
+def test_embedding_bag_sum_mean_empty_bags_and_padding() -> None:
+    w = cr.tensor(np.arange(8.0).reshape(4, 2), requires_grad=True)
+    idx, off = np.array([1, 1, 3, 2, 0]), np.array([0, 2, 2, 4])
+    np.testing.assert_array_equal(F.embedding_bag(idx, w, off, mode="sum").numpy(),
+                                  [[4, 6], [0, 0], [10, 12], [0, 1]])  # fmt: skip
+    mean = F.embedding_bag(idx, w, off, mode="mean", padding_idx=3)
+    np.testing.assert_array_equal(mean.numpy(), [[2, 3], [0, 0], [4, 5], [0, 1]])
+    mean.sum().backward()  # row 1 twice in a bag of 2; the padding row 3 nothing
+    np.testing.assert_array_equal(w.grad.numpy(), [[1, 1], [1, 1], [1, 1], [0, 0]])
+    empty = F.embedding_bag(np.zeros(0, dtype=np.int64), w, np.array([0, 0, 0]), mode="max")
+    np.testing.assert_array_equal(empty.numpy(), np.zeros((3, 2)))
+    assert F.embedding_bag(idx, w.astype(np.float32), off).dtype == np.float32
+
+
+def test_triplet_margin_with_distance_loss_default_and_bad_input() -> None:
+    rng = np.random.default_rng(3)
+    a, p, n = (rng.standard_normal((5, 4)) for _ in range(3))
+    for kw in ({}, {"margin": 0.5, "swap": True, "reduction": "none"}):
+        np.testing.assert_allclose(
+            F.triplet_margin_with_distance_loss(a, p, n, **kw).numpy(),
+            F.triplet_margin_loss(a, p, n, **kw).numpy(), rtol=1e-12)  # fmt: skip
+    l1 = F.triplet_margin_with_distance_loss(
+        a, p, n, distance_function=lambda x, y: cr.abs(x - y).sum(-1), reduction="none"
+    )
+    want = np.maximum(np.abs(a - p).sum(-1) - np.abs(a - n).sum(-1) + 1.0, 0)
+    np.testing.assert_allclose(l1.numpy(), want, rtol=1e-12)  # fmt: skip
+    name = "triplet_margin_with_distance_loss"
+    with pytest.raises(F.ArgumentError, match=f"{name}: margin must be a number > 0, got 0"):
+        F.triplet_margin_with_distance_loss(a, p, n, margin=0)
+    with pytest.raises(F.ArgumentError, match="distance_function must be callable"):
+        F.triplet_margin_with_distance_loss(a, p, n, distance_function="l2")
+    with pytest.raises(F.ArgumentError, match="reduction"):
+        F.triplet_margin_with_distance_loss(a, p, n, reduction="avg")
+    with pytest.raises(cr.ShapeError, match=r"same number of dimensions.*\(5, 4\), \(5, 4\) "
+                       r"and \(4,\)"):  # fmt: skip
+        F.triplet_margin_with_distance_loss(a, p, n[0])
+    with pytest.raises(F.ArgumentError, match="TripletMarginWithDistanceLoss: margin"):
+        cr.nn.TripletMarginWithDistanceLoss(margin=-1.0)
 
 
 def test_alpha_dropout_keeps_selu_statistics_and_rrelu_slopes_lie_in_bounds() -> None:

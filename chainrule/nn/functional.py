@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend, ops
-from chainrule.errors import ShapeError
+from chainrule.errors import DTypeError, IndexingError, ShapeError
 from chainrule.nn import _checks
 from chainrule.ops import nn as _nn
 from chainrule.ops import norm as _norm
@@ -864,6 +864,37 @@ def triplet_margin_loss(anchor: Any, positive: Any, negative: Any, *, margin: fl
     return _reduce(ops.relu(d_pos - d_neg + margin), reduction)
 
 
+def triplet_margin_with_distance_loss(
+    anchor: Any, positive: Any, negative: Any, *, distance_function: Any = None,
+    margin: float = 1.0, swap: bool = False, reduction: str = "mean",
+) -> Tensor:  # fmt: skip
+    """``max(d(a, p) - d(a, n) + margin, 0)`` with any distance ``d`` (PyTorch's
+    ``triplet_margin_with_distance_loss``): ``distance_function(x1, x2)`` maps two Tensors
+    to their distances (None: :func:`pairwise_distance`, the Euclidean distance along the
+    last axis); ``swap`` uses ``min(d(a, n), d(p, n))`` as the negative distance.
+    ``anchor``, ``positive``, ``negative`` of one number of dimensions (any shape the
+    distance accepts; (N, D) or (D,) for the default). "none" returns the distances'
+    shape, (N,) for the default. ``margin`` must be > 0."""
+    name = "triplet_margin_with_distance_loss"
+    _check_reduction(name, reduction)
+    number = isinstance(margin, int | float | np.integer | np.floating)
+    if isinstance(margin, bool) or not number or not margin > 0:
+        raise ArgumentError(f"{name}: margin must be a number > 0, got {margin!r}")
+    if distance_function is not None and not callable(distance_function):
+        raise ArgumentError(f"{name}: distance_function must be callable (two Tensors -> "
+                            f"distances) or None, got {distance_function!r}")  # fmt: skip
+    a, p, n = _tensor(anchor), _tensor(positive), _tensor(negative)
+    if not a.ndim == p.ndim == n.ndim:
+        raise ShapeError(f"{name}: anchor, positive and negative must have the same number of "
+                         f"dimensions, got shapes {a.shape}, {p.shape} and {n.shape}")  # fmt: skip
+    dist = pairwise_distance if distance_function is None else distance_function
+    d_pos = _tensor(dist(a, p))
+    d_neg = _tensor(dist(a, n))
+    if swap:
+        d_neg = ops.minimum(d_neg, _tensor(dist(p, n)))
+    return _reduce(ops.relu(d_pos - d_neg + margin), reduction)
+
+
 def multilabel_soft_margin_loss(input: Any, target: Any, weight: Any = None, *,
                                 reduction: str = "mean") -> Tensor:  # fmt: skip
     """Binary cross-entropy of each of C labels from logits, averaged over the labels
@@ -1316,6 +1347,167 @@ def pdist(input: Any, p: float = 2.0) -> Tensor:
     return ops.vector_norm(d, ord=p, axis=-1)
 
 
+# ---- embedding bags ---------------------------------------------------------------------------
+
+_BAG_MODES = ("sum", "mean", "max")
+
+
+def _int_array(name: str, what: str, value: Any, like: Any) -> Any:
+    """``value`` (indices or offsets) as an integer array on ``like``'s device."""
+    arr = _data(value)
+    if not backend.is_array(arr):
+        arr = np.asarray(arr)
+    if arr.dtype.kind not in "iu":
+        raise DTypeError(f"{name}: {what} must be integers, got dtype {arr.dtype}")
+    return backend.to_device_of(arr, like).astype(np.int64, copy=False)
+
+
+def _bag_layout(name: str, idx: Any, offsets: Any, include_last_offset: bool,
+                like: Any) -> tuple[Any, Any, int]:  # fmt: skip
+    """The flat indices (L,), the bag of each (L,) and the number of bags B, for 2-D
+    indices (B, N) without offsets or 1-D indices with 1-D offsets (checked)."""
+    xp = backend.array_module(idx)
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ArgumentError(
+                f"{name}: offsets must be None for 2-D input {idx.shape} (each row is one bag "
+                "of fixed length); pass 1-D input with 1-D offsets for bags of varying length"
+            )
+        b, n = idx.shape
+        return idx.reshape(-1), xp.repeat(xp.arange(b), n), b
+    if idx.ndim != 1:
+        raise ShapeError(f"{name}: input must be 1-D (with offsets) or 2-D (B, N), got shape "
+                         f"{idx.shape}")  # fmt: skip
+    if offsets is None:
+        raise ArgumentError(
+            f"{name}: 1-D input {idx.shape} needs 1-D offsets (the start of each bag); or "
+            "pass 2-D input (B, N) for bags of equal length"
+        )
+    off = _int_array(name, "offsets", offsets, idx)
+    length = idx.shape[0]
+    if off.ndim != 1 or off.shape[0] == 0:
+        raise ShapeError(f"{name}: offsets must be 1-D with at least one entry, got shape "
+                         f"{off.shape}")  # fmt: skip
+    if int(off[0]) != 0:
+        raise ArgumentError(f"{name}: offsets must start at 0 (the first bag starts at the "
+                            f"first index), got offsets[0] = {int(off[0])}")  # fmt: skip
+    steps = xp.diff(off)
+    if steps.size and int(steps.min()) < 0:
+        k = int(xp.argmax(steps < 0))
+        raise ArgumentError(f"{name}: offsets must be non-decreasing, got offsets[{k}] = "
+                            f"{int(off[k])} > offsets[{k + 1}] = {int(off[k + 1])}")  # fmt: skip
+    last = int(off[-1])
+    if include_last_offset and last != length:
+        raise ArgumentError(f"{name}: with include_last_offset the last offset must equal the "
+                            f"input length {length}, got {last}")  # fmt: skip
+    if last > length:
+        raise ArgumentError(f"{name}: offsets must lie in 0..{length} (the input length), got "
+                            f"offsets[-1] = {last}")  # fmt: skip
+    starts = off[:-1] if include_last_offset else off
+    # entry j belongs to the last bag that starts at or before j (empty bags share a start)
+    bags = xp.searchsorted(starts, xp.arange(length), side="right") - 1
+    return idx, bags, starts.shape[0]
+
+
+def embedding_bag(input: Any, weight: Any, offsets: Any = None, max_norm: float | None = None,
+                  norm_type: float = 2, scale_grad_by_freq: bool = False, mode: str = "mean",
+                  sparse: bool = False, per_sample_weights: Any = None,
+                  include_last_offset: bool = False, padding_idx: int | None = None,
+                  ) -> Tensor:  # fmt: skip
+    """The sum, mean or max of bags of ``weight``'s rows (PyTorch's ``embedding_bag``),
+    without building the (bag, index, dim) lookups.
+
+    Shapes: ``weight`` (num_embeddings, D); integer ``input`` (B, N) (B bags of N indices)
+    without ``offsets``, or 1-D (L,) with 1-D ``offsets`` (B,): bag b holds
+    ``input[offsets[b]:offsets[b + 1]]`` (the last runs to the end; with
+    ``include_last_offset`` offsets has B + 1 entries, the last equal to L). Returns (B, D);
+    an empty bag gives zeros. ``mode``: "sum", "mean" or "max" (per feature);
+    ``per_sample_weights`` (the input's shape, "sum" only) scale each row first. Entries
+    equal to ``padding_idx`` are skipped (not counted by "mean"; a bag of only those is
+    empty).
+
+    Gradients as PyTorch's: repeated indices accumulate into their row; "max" gives each
+    bag's gradient, per feature, to the first entry of the bag that attains the maximum
+    (one element even when several tie). Built from gathers and a scatter-add, so forward
+    mode and double backward work. ``max_norm``, ``scale_grad_by_freq`` and ``sparse`` are
+    not supported (:class:`ArgumentError`); bad indices raise
+    :class:`chainrule.IndexingError`, non-integer indices or offsets
+    :class:`chainrule.DTypeError`, bad offsets :class:`ArgumentError`.
+    """
+    name = "embedding_bag"
+    _check_bag_options(name, max_norm, scale_grad_by_freq, sparse)
+    if mode not in _BAG_MODES:
+        raise ArgumentError(f"{name}: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    w = _tensor(weight)
+    if w.ndim != 2:
+        raise ShapeError(f"{name}: weight must be (num_embeddings, dim), got shape {w.shape}")
+    num, dim = w.shape
+    idx = _int_array(name, "indices", input, w.data)
+    flat, bags, n_bags = _bag_layout(name, idx, offsets, include_last_offset, w.data)
+    if flat.size:
+        lo, hi = int(flat.min()), int(flat.max())
+        if lo < 0 or hi >= num:
+            raise IndexingError(f"{name}: index {lo if lo < 0 else hi} is out of range for a "
+                                f"table of {num} embeddings (valid indices are "
+                                f"0..{num - 1})")  # fmt: skip
+    psw = None
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise ArgumentError(f"{name}: per_sample_weights are only supported with mode "
+                                f"'sum', got mode {mode!r}")  # fmt: skip
+        psw = _weight_tensor(per_sample_weights, w)
+        if psw.shape != idx.shape:
+            raise ShapeError(f"{name}: per_sample_weights shape {psw.shape} does not match "
+                             f"input shape {idx.shape}; they must be equal")  # fmt: skip
+        psw = ops.reshape(psw if psw.dtype == w.dtype else psw.astype(w.dtype), (-1,))
+    xp = backend.array_module(flat)
+    if padding_idx is not None:
+        if not -num <= padding_idx < num:
+            raise IndexingError(f"{name}: padding_idx {padding_idx} is out of range for a "
+                                f"table of {num} embeddings")  # fmt: skip
+        kept = xp.nonzero(flat != padding_idx % num)[0]
+        flat, bags = flat[kept], bags[kept]
+        if psw is not None:
+            psw = psw[kept]
+    if mode == "max" and flat.size:
+        return _bag_max(w, flat, bags, n_bags)
+    rows = w[flat]  # (L, D); repeated indices accumulate their gradients
+    if psw is not None:
+        rows = rows * ops.reshape(psw, (-1, 1))
+    out = ops.scatter_add((n_bags, dim), bags, rows)
+    if mode == "mean":
+        counts = xp.bincount(bags, minlength=n_bags)
+        out = out / xp.maximum(counts, 1).astype(w.dtype)[:, None]
+    return out
+
+
+def _check_bag_options(name: str, max_norm: Any, scale_grad_by_freq: bool, sparse: bool) -> None:
+    if max_norm is not None:
+        raise ArgumentError(f"{name}: max_norm is not supported (PyTorch renormalises the "
+                            f"looked-up rows of weight in place), got {max_norm!r}")  # fmt: skip
+    if scale_grad_by_freq:
+        raise ArgumentError(f"{name}: scale_grad_by_freq=True is not supported")
+    if sparse:
+        raise ArgumentError(f"{name}: sparse=True is not supported (gradients are dense)")
+
+
+def _bag_max(w: Tensor, flat: Any, bags: Any, n_bags: int) -> Tensor:
+    """Per bag and feature, ``w[flat[j], d]`` at the first entry ``j`` of the bag holding
+    the maximum (PyTorch's choice among ties); zeros for an empty bag."""
+    xp = backend.array_module(flat)
+    dim = w.shape[1]
+    n = flat.shape[0]
+    counts = xp.bincount(bags, minlength=n_bags)
+    starts = xp.cumsum(counts) - counts
+    pos = xp.arange(n) - starts[bags]  # each entry's place in its bag
+    dense = xp.full((n_bags, int(counts.max()), dim), -xp.inf, dtype=w.dtype)
+    dense[bags, pos] = w.data[flat]
+    first = xp.argmax(dense, axis=1)  # (B, D): the first maximal place (0 in an empty bag)
+    entry = xp.minimum(starts[:, None] + first, n - 1)
+    picked = w[flat[entry], xp.arange(dim)[None, :]]
+    return ops.where((counts == 0)[:, None], 0.0, picked)
+
+
 # ---- utilities ------------------------------------------------------------------------------
 
 
@@ -1384,10 +1576,10 @@ __all__ = [
     "batch_norm", "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "celu", "channel_shuffle", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
     "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "dropout", "dropout1d",
-    "dropout2d", "elu", "embedding", "feature_alpha_dropout", "fold", "gaussian_nll_loss",
-    "gelu", "glu", "group_norm", "gumbel_softmax", "hardshrink", "hardsigmoid", "hardswish",
-    "hardtanh", "hinge_embedding_loss", "hinge_loss", "huber_loss", "instance_norm",
-    "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear",
+    "dropout2d", "elu", "embedding", "embedding_bag", "feature_alpha_dropout", "fold",
+    "gaussian_nll_loss", "gelu", "glu", "group_norm", "gumbel_softmax", "hardshrink",
+    "hardsigmoid", "hardswish", "hardtanh", "hinge_embedding_loss", "hinge_loss", "huber_loss",
+    "instance_norm", "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear",
     "local_response_norm", "log_softmax", "logsigmoid", "lp_pool1d", "lp_pool2d",
     "margin_ranking_loss", "max_pool1d", "max_pool2d", "max_unpool1d", "max_unpool2d", "mish",
     "mse_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
@@ -1395,5 +1587,6 @@ __all__ = [
     "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu", "relu", "relu6",
     "rms_norm", "rrelu", "scaled_dot_product_attention", "selu", "sigmoid", "silu",
     "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink",
-    "softsign", "tanh", "tanhshrink", "threshold", "triplet_margin_loss", "unfold",
+    "softsign", "tanh", "tanhshrink", "threshold", "triplet_margin_loss",
+    "triplet_margin_with_distance_loss", "unfold",
 ]  # fmt: skip

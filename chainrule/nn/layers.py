@@ -27,8 +27,8 @@ from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
     "AlphaDropout", "BatchNorm1d", "BatchNorm2d", "Dropout", "Dropout1d", "Dropout2d",
-    "Embedding", "FeatureAlphaDropout", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
-    "LayerNorm", "LocalResponseNorm", "Maxout", "Normalize",
+    "Embedding", "EmbeddingBag", "FeatureAlphaDropout", "GroupNorm", "InstanceNorm1d",
+    "InstanceNorm2d", "LayerNorm", "LocalResponseNorm", "Maxout", "Normalize",
 ]  # fmt: skip
 
 
@@ -436,6 +436,109 @@ class Embedding(Module):
     def extra_repr(self) -> str:
         pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
         return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+
+
+class EmbeddingBag(Module):
+    """Sums, means or maxima of bags of embeddings, without building the per-index lookups
+    (PyTorch's ``nn.EmbeddingBag``); ``forward(input, offsets=None,
+    per_sample_weights=None)`` is :func:`chainrule.nn.functional.embedding_bag`.
+
+    Args:
+        num_embeddings: table size. embedding_dim: vector size.
+        mode: "sum", "mean" (default) or "max" (per feature).
+        include_last_offset: ``offsets`` has B + 1 entries, the last the input length (CSR).
+        padding_idx: entries equal to it are skipped (and not counted by "mean"); its row
+            is initialised to zeros.
+        _weight: an initial table (num_embeddings, embedding_dim), used as is.
+        ``max_norm``, ``scale_grad_by_freq=True`` and ``sparse=True`` are not supported
+        (:class:`~chainrule.ops.nn.ArgumentError`); ``norm_type`` is kept for PyTorch's
+        signature.
+
+    Attributes:
+        weight: (num_embeddings, embedding_dim), initialised N(0, 1) like PyTorch.
+
+    Shapes: integer input (B, N) without offsets, or (L,) with offsets (B,) (each the
+    start of a bag; (B + 1,) with ``include_last_offset``) -> (B, embedding_dim). An empty
+    bag gives zeros. ``per_sample_weights`` (the input's shape, "sum" only) scale each row.
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        mode: str = "mean",
+        sparse: bool = False,
+        _weight: Any = None,
+        include_last_offset: bool = False,
+        padding_idx: int | None = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        name = "EmbeddingBag"
+        self.num_embeddings = _checks.size(name, "num_embeddings", num_embeddings)
+        self.embedding_dim = _checks.size(name, "embedding_dim", embedding_dim)
+        F._check_bag_options(name, max_norm, scale_grad_by_freq, sparse)
+        if mode not in F._BAG_MODES:
+            raise ArgumentError(f"{name}: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+        if padding_idx is not None:
+            padding_idx = _checks.size(name, "padding_idx", padding_idx, -self.num_embeddings)
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ArgumentError(
+                    f"{name}: padding_idx {padding_idx} must be within "
+                    f"[-{self.num_embeddings}, {self.num_embeddings - 1}]"
+                )
+            padding_idx %= self.num_embeddings
+        self.max_norm, self.norm_type, self.scale_grad_by_freq = max_norm, norm_type, False
+        self.mode, self.sparse = mode, False
+        self.include_last_offset = bool(include_last_offset)
+        self.padding_idx = padding_idx
+        shape = (self.num_embeddings, self.embedding_dim)
+        if _weight is None:
+            self.weight = Parameter(np.empty(shape, dtype=_dtype(dtype)))
+            self.reset_parameters()
+        else:
+            data = _weight.data if isinstance(_weight, Tensor) else np.asarray(_weight)
+            if tuple(data.shape) != shape:
+                raise ShapeError(f"{name}: _weight must have shape {shape} (num_embeddings, "
+                                 f"embedding_dim), got {tuple(data.shape)}")  # fmt: skip
+            self.weight = Parameter(data if dtype is None else data.astype(_dtype(dtype)))
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: N(0, 1), the padding row zero."""
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    @classmethod
+    def from_pretrained(
+        cls, embeddings: Any, freeze: bool = True, max_norm: float | None = None,
+        norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean",
+        sparse: bool = False, include_last_offset: bool = False, padding_idx: int | None = None,
+    ) -> EmbeddingBag:  # fmt: skip
+        """An EmbeddingBag whose table is a copy of ``embeddings`` (num, dim); frozen
+        (``requires_grad=False``) unless ``freeze=False``."""
+        data = np.array(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
+        if data.ndim != 2:
+            raise ShapeError(f"EmbeddingBag.from_pretrained: expected (num, dim), got {data.shape}")
+        m = cls(data.shape[0], data.shape[1], max_norm, norm_type, scale_grad_by_freq, mode,
+                sparse, data, include_last_offset, padding_idx)  # fmt: skip
+        m.weight.requires_grad = not freeze
+        return m
+
+    def forward(self, input: Any, offsets: Any = None, per_sample_weights: Any = None) -> Tensor:  # noqa: A002
+        return F.embedding_bag(
+            input, self.weight, offsets, mode=self.mode, per_sample_weights=per_sample_weights,
+            include_last_offset=self.include_last_offset, padding_idx=self.padding_idx,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        s = f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}"
+        if self.include_last_offset:
+            s += ", include_last_offset=True"
+        return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
 
 
 class Dropout(Module):

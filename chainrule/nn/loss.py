@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from chainrule.nn import functional as F
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
@@ -15,7 +17,7 @@ __all__ = [
     "GaussianNLLLoss", "HingeEmbeddingLoss", "HingeLoss", "HuberLoss", "KLDivLoss", "L1Loss",
     "MSELoss", "MarginRankingLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
     "MultiMarginLoss", "NLLLoss", "PoissonNLLLoss", "SmoothL1Loss", "SoftMarginLoss",
-    "TripletMarginLoss",
+    "TripletMarginLoss", "TripletMarginWithDistanceLoss",
 ]  # fmt: skip
 
 
@@ -172,6 +174,33 @@ class TripletMarginLoss(_Loss):
         return F.triplet_margin_loss(
             anchor, positive, negative, margin=self.margin, p=self.p, eps=self.eps,
             swap=self.swap, reduction=self.reduction,
+        )  # fmt: skip
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """``max(d(anchor, positive) - d(anchor, negative) + margin, 0)`` with any distance
+    ``d = distance_function(x1, x2)`` (None: ``F.pairwise_distance``, Euclidean);
+    ``swap`` uses ``min(d(a, n), d(p, n))``. ``forward(anchor, positive, negative)``, each
+    of one number of dimensions ((N, D) or (D,) for the default distance); "none" returns
+    the distances' shape. Keyword-only arguments, as PyTorch's."""
+
+    def __init__(self, *, distance_function: Any = None, margin: float = 1.0,
+                 swap: bool = False, reduction: str = "mean") -> None:  # fmt: skip
+        super().__init__(reduction)
+        name = type(self).__name__
+        if distance_function is not None and not callable(distance_function):
+            raise F.ArgumentError(f"{name}: distance_function must be callable or None, got "
+                                  f"{distance_function!r}")  # fmt: skip
+        number = isinstance(margin, int | float | np.integer | np.floating)
+        if isinstance(margin, bool) or not number or not margin > 0:
+            raise F.ArgumentError(f"{name}: margin must be a number > 0, got {margin!r}")
+        self.distance_function = distance_function
+        self.margin, self.swap = margin, swap
+
+    def forward(self, anchor: Any, positive: Any, negative: Any) -> Tensor:
+        return F.triplet_margin_with_distance_loss(
+            anchor, positive, negative, distance_function=self.distance_function,
+            margin=self.margin, swap=self.swap, reduction=self.reduction,
         )  # fmt: skip
 
 

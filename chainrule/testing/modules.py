@@ -88,8 +88,10 @@ from chainrule.testing.oracle_nn import (
     _ranking_apart,
     _signs,
     _softmax_rows,
+    _sq_distance,
     _squash,
     _triplet_apart,
+    _triplet_distance_apart,
     _with_labels_ignored,
 )
 
@@ -857,6 +859,23 @@ def _embedding_inputs(rng: np.random.Generator) -> list[Sample]:
     ]
 
 
+def _bag_inputs(psw: bool = False, last: bool = False) -> Callable[[np.random.Generator], list]:
+    """Indices into a table of 5: (2, 3) (repeated in a bag) and 1-D with offsets (an empty
+    bag; B + 1 offsets with ``last``); with ``psw``, 1-D indices, offsets and per-sample
+    weights (differentiated)."""
+    idx, off = np.array([1, 3, 3, 0, 4, 2, 1]), np.array([0, 3, 3, 7] if last else [0, 3, 3])
+
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        if psw:
+            return [Sample((idx, off, _r(rng, idx.shape)), note="offsets, per_sample_weights")]
+        out = [Sample((idx, off), note="offsets, an empty bag")]
+        if not last:
+            out.insert(0, Sample((np.array([[1, 3, 3], [0, 4, 2]]),), note="(2, 3), repeated"))
+        return out
+
+    return gen
+
+
 def _transformer_inputs(batch_first: bool, decoder: bool, mask_name: str = "src_mask",
                         ) -> Callable[[np.random.Generator], list]:  # fmt: skip
     """Sequences of E=4 with N=2: source/target length 3 and memory length 4; a plain sample
@@ -1118,6 +1137,16 @@ def _core() -> list[ModuleInfo]:
                        domain=away_from(1.0, args=(0,))),
         *_loss_entries(nn.TripletMarginLoss, "TripletMarginLoss", _xs((4, 3), (4, 3), (4, 3)),
                        domain=_triplet_apart, extra=({}, {"margin": 0.5, "p": 1.0, "swap": True})),
+        *_loss_entries(nn.TripletMarginWithDistanceLoss, "TripletMarginWithDistanceLoss",
+                       _xs((4, 3), (4, 3), (4, 3)), domain=_triplet_distance_apart,
+                       extra=({}, {"margin": 0.5, "swap": True})),
+        ModuleInfo(name="TripletMarginWithDistanceLoss[mean, squared distance, swap]",
+                   ctor=lambda: nn.TripletMarginWithDistanceLoss(distance_function=_sq_distance,
+                                                                 margin=0.5, swap=True),
+                   torch_ctor=_tnn("TripletMarginWithDistanceLoss", distance_function=_sq_distance,
+                                   margin=0.5, swap=True),
+                   inputs=_xs((4, 3), (4, 3), (4, 3)), domain=_triplet_distance_apart,
+                   modes=("train",)),
         *_loss_entries(nn.MultiMarginLoss, "MultiMarginLoss", _multi_class_scores,
                        domain=_margins_apart, extra=({}, {"p": 2})),
         *_weighted_loss_entries(nn.MultiMarginLoss, "MultiMarginLoss", _multi_class_scores,
@@ -1185,6 +1214,13 @@ def _core() -> list[ModuleInfo]:
         # the padding row gets no gradient by definition (central differences see one)
         _same("Embedding[padding_idx=3]", nn.Embedding, "Embedding", 5, 3, padding_idx=3,
               inputs=_embedding_inputs, skip={"param_jac": MODES}),
+        _same("EmbeddingBag", nn.EmbeddingBag, "EmbeddingBag", 5, 3, inputs=_bag_inputs()),
+        _same("EmbeddingBag[sum, per_sample_weights]", nn.EmbeddingBag, "EmbeddingBag", 5, 3,
+              mode="sum", inputs=_bag_inputs(psw=True)),
+        # the padding row is skipped, so it has no effect and no gradient
+        _same("EmbeddingBag[max, padding_idx=3, include_last_offset]", nn.EmbeddingBag,
+              "EmbeddingBag", 5, 3, mode="max", padding_idx=3, include_last_offset=True,
+              inputs=_bag_inputs(last=True)),
         ModuleInfo(name="Dropout", ctor=lambda: nn.Dropout(0.5), torch_ctor=_tx("Dropout", 0.5),
                    inputs=_x((3, 4), (2, 1, 3)), random=True),
         ModuleInfo(name="Dropout(0.2)", ctor=lambda: nn.Dropout(0.2),

@@ -35,7 +35,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.nn import functional as F
-from chainrule.testing.oracle import OpInfo, Sample, away_from, compose
+from chainrule.testing.oracle import OpInfo, Sample, away_from, compose, distinct
 
 REDUCTIONS = ("mean", "sum", "none")
 SEED = 1234  # the seed inside the random functions' table entries
@@ -1009,6 +1009,159 @@ def _np_multilabel(x: np.ndarray, t: np.ndarray, weight: Any = None,
     return _np_reduce(loss.mean(axis=-1), reduction)
 
 
+# ---- embedding bags and triplet losses with a distance function --------------------------------
+
+
+def _embedding_bag(input: Any, weight: Any, offsets: Any = None,  # noqa: A002
+                   per_sample_weights: Any = None, **kw: Any) -> Any:  # fmt: skip
+    """``F.embedding_bag`` with the per-sample weights positional (so they are an input)."""
+    return F.embedding_bag(input, weight, offsets, per_sample_weights=per_sample_weights, **kw)
+
+
+def _t_embedding_bag(input: Any, weight: Any, offsets: Any = None,  # noqa: A002
+                     per_sample_weights: Any = None, **kw: Any) -> Any:  # fmt: skip
+    return _torch().nn.functional.embedding_bag(
+        input, weight, offsets, per_sample_weights=per_sample_weights, **kw)  # fmt: skip
+
+
+def _np_embedding_bag(input: np.ndarray, weight: np.ndarray, offsets: Any = None,  # noqa: A002
+                      per_sample_weights: Any = None, mode: str = "mean",
+                      include_last_offset: bool = False,
+                      padding_idx: Any = None) -> np.ndarray:  # fmt: skip
+    """Bag by bag, entry by entry, as PyTorch's CPU kernel loops: padding entries skipped,
+    "max" keeps the first maximum (a later entry replaces it only if strictly larger), an
+    empty bag is zeros."""
+    psw = per_sample_weights
+    if input.ndim == 2:
+        bounds = [(b * input.shape[1], (b + 1) * input.shape[1]) for b in range(input.shape[0])]
+        flat, psw = input.ravel(), None if psw is None else psw.ravel()
+    else:
+        ends = [*offsets[1:], *([] if include_last_offset else [len(input)])]
+        bounds = list(zip(offsets, ends))
+        flat = input
+    pad = None if padding_idx is None else padding_idx % weight.shape[0]
+    out = np.zeros((len(bounds), weight.shape[1]), dtype=weight.dtype)
+    for b, (lo, hi) in enumerate(bounds):
+        count = 0
+        for j in range(lo, hi):
+            if flat[j] == pad:
+                continue
+            row = weight[flat[j]] * (1.0 if psw is None else psw[j])
+            if mode == "max":
+                out[b] = row if count == 0 else np.where(row > out[b], row, out[b])
+            else:
+                out[b] += row
+            count += 1
+        if mode == "mean" and count:
+            out[b] /= count
+    return out
+
+
+def _bag_inputs(rng: np.random.Generator) -> list[Sample]:
+    """A table (6, 3); each mode with 2-D indices (repeated in a bag), 1-D indices with
+    offsets and an empty bag, ``include_last_offset``, ``padding_idx`` (one bag all
+    padding) and no indices at all; per-sample weights ("sum") with 2-D and 1-D indices."""
+    out = []
+    for mode in ("sum", "mean", "max"):
+        kw = {"mode": mode}
+        out += [
+            Sample((np.array([[0, 2, 2], [5, 1, 0]]), _r(rng, (6, 3))), kw,
+                   note=f"{mode}: (2, 3) indices, repeated"),
+            Sample((np.array([1, 4, 4, 0, 3, 2, 5]), _r(rng, (6, 3)), np.array([0, 3, 3, 6])),
+                   kw, note=f"{mode}: offsets, an empty bag"),
+            Sample((np.array([1, 4, 0, 3, 2, 5]), _r(rng, (6, 3)), np.array([0, 2, 2, 6])),
+                   {**kw, "include_last_offset": True}, note=f"{mode}: include_last_offset"),
+            Sample((np.array([1, 3, 3, 0, 3, 2, 1]), _r(rng, (6, 3)), np.array([0, 2, 3, 5])),
+                   {**kw, "padding_idx": 3}, note=f"{mode}: padding_idx, an all-padding bag"),
+            Sample((np.array([[4, 1], [1, 1]]), _r(rng, (6, 3))), {**kw, "padding_idx": -5},
+                   note=f"{mode}: (2, 2) indices, padding_idx=-5"),
+            Sample((np.zeros(0, dtype=np.int64), _r(rng, (6, 3)), np.array([0, 0])), kw,
+                   note=f"{mode}: no indices, two empty bags"),
+        ]  # fmt: skip
+    return out + [
+        Sample((np.array([[0, 2, 2], [5, 1, 0]]), _r(rng, (6, 3)), None, _r(rng, (2, 3))),
+               {"mode": "sum"}, note="sum: per_sample_weights (2, 3)"),
+        Sample((np.array([1, 3, 3, 0, 2, 1]), _r(rng, (6, 3)), np.array([0, 3, 3]),
+                _r(rng, (6,))), {"mode": "sum", "padding_idx": 3},
+               note="sum: per_sample_weights, offsets, padding_idx"),
+    ]  # fmt: skip
+
+
+def _sq_distance(x: Any, y: Any) -> Any:
+    """The squared Euclidean distance along the last axis, written so that chainrule
+    Tensors, torch tensors and NumPy arrays all take it."""
+    return ((x - y) ** 2).sum(-1)
+
+
+_DISTANCES: dict[str | None, Any] = {None: None, "sqeuclidean": _sq_distance}
+
+
+def _triplet_distance(a: Any, p: Any, n: Any, distance: str | None = None, **kw: Any) -> Any:
+    """``F.triplet_margin_with_distance_loss`` with the distance named by a sample keyword."""
+    return F.triplet_margin_with_distance_loss(a, p, n, distance_function=_DISTANCES[distance],
+                                               **kw)  # fmt: skip
+
+
+def _t_triplet_distance(a: Any, p: Any, n: Any, distance: str | None = None, **kw: Any) -> Any:
+    return _torch().nn.functional.triplet_margin_with_distance_loss(
+        a, p, n, distance_function=_DISTANCES[distance], **kw)  # fmt: skip
+
+
+def _np_distance(distance: str | None) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    if distance is None:
+        return lambda u, v: np.linalg.norm(u - v + 1e-6, axis=-1)
+    return _sq_distance
+
+
+def _np_triplet_distance(a: np.ndarray, pos: np.ndarray, neg: np.ndarray,
+                         distance: str | None = None, margin: float = 1.0, swap: bool = False,
+                         reduction: str = "mean") -> np.ndarray:  # fmt: skip
+    d = _np_distance(distance)
+    d_an = d(a, neg)
+    if swap:
+        d_an = np.minimum(d_an, d(pos, neg))
+    return _np_reduce(np.maximum(d(a, pos) - d_an + margin, 0), reduction)
+
+
+def _triplet_distance_inputs(rng: np.random.Generator) -> list[Sample]:
+    def abc(shape: tuple = (4, 3)) -> tuple:
+        return (_r(rng, shape), _r(rng, shape), _r(rng, shape))
+
+    out = [Sample(abc(), {"reduction": red}) for red in REDUCTIONS]
+    out += [Sample(abc(), {"distance": "sqeuclidean", "margin": 0.5, "swap": True,
+                           "reduction": red}, note=f"squared distance, swap, {red}")
+            for red in REDUCTIONS]  # fmt: skip
+    return out + [Sample(abc(), {"swap": True}, note="swap"),
+                  Sample(abc((3,)), {"reduction": "none"}, note="unbatched (3,)")]  # fmt: skip
+
+
+def _triplet_apart_for(*distances: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                      margins: tuple = (1.0, 0.5)) -> Callable[[tuple], tuple]:  # fmt: skip
+    """A domain that moves the negatives until, for each distance, every hinge
+    ``d(a, p) - d(a, n) + margin`` (and the swap's ``d(a, p) - d(p, n) + margin``) is clear
+    of 0 and the swap's two negative distances are clear of each other."""
+
+    def domain(xs: tuple) -> tuple:
+        a, p, n = xs[0], xs[1], xs[2].copy()
+        for _ in range(100):
+            near = np.zeros(a.shape[:-1], dtype=bool)
+            for dist in distances:
+                d_ap, d_an, d_pn = dist(a, p), dist(a, n), dist(p, n)
+                near |= np.abs(d_an - d_pn) < 0.1
+                for margin in margins:
+                    near |= np.abs(d_ap - d_an + margin) < 0.1
+                    near |= np.abs(d_ap - d_pn + margin) < 0.1
+            if not near.any():
+                break
+            n[near] = n[near] + 0.37
+        return (a, p, n)
+
+    return domain
+
+
+_triplet_distance_apart = _triplet_apart_for(_np_distance(None), _sq_distance)
+
+
 # ---- the table -------------------------------------------------------------------------------
 
 _SOFTMAX_CASES = _unary(shapes=(), kwargs=({"dim": -1},), shifts=(500.0,))
@@ -1176,6 +1329,12 @@ NN_OPS: list[OpInfo] = [
     OpInfo(name="F.triplet_margin_loss", fn=F.triplet_margin_loss,
            torch_fn=_tf("triplet_margin_loss"), ref_fn=_np_triplet, inputs=_triplet_inputs,
            domain=_triplet_apart),
+    OpInfo(name="F.triplet_margin_with_distance_loss", fn=_triplet_distance,
+           torch_fn=_t_triplet_distance, ref_fn=_np_triplet_distance,
+           inputs=_triplet_distance_inputs, domain=_triplet_distance_apart),
+    # embedding bags: the table's values kept apart, so that no two tie for a maximum
+    OpInfo(name="F.embedding_bag", fn=_embedding_bag, torch_fn=_t_embedding_bag,
+           ref_fn=_np_embedding_bag, inputs=_bag_inputs, domain=distinct()),
     OpInfo(name="F.multilabel_soft_margin_loss", fn=F.multilabel_soft_margin_loss,
            torch_fn=_tf("multilabel_soft_margin_loss"),
            ref_fn=_np_multilabel, inputs=_multilabel_inputs),

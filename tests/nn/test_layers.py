@@ -20,6 +20,7 @@ from chainrule.nn.layers import (
     BatchNorm2d,
     Dropout,
     Embedding,
+    EmbeddingBag,
     LayerNorm,
     Maxout,
     Normalize,
@@ -214,6 +215,87 @@ def test_embedding_init_and_errors() -> None:
     frozen = Embedding.from_pretrained(np.eye(3, dtype=np.float32))
     assert not frozen.weight.requires_grad
     np.testing.assert_array_equal(frozen(np.array([2])).numpy(), [[0, 0, 1]])
+
+
+_BAG_IDX, _BAG_OFF = np.array([1, 4, 4, 0, 2, 2, 1, 3]), np.array([0, 3, 3, 6])
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("opts", [{}, {"padding_idx": 2}, {"include_last_offset": True},
+                                  {"padding_idx": -1, "include_last_offset": True}])  # fmt: skip
+def test_embedding_bag_matches_torch(mode: str, opts: dict) -> None:
+    torch = pytest.importorskip("torch")
+    ours = EmbeddingBag(5, 3, mode=mode, **opts).double()
+    theirs = torch.nn.EmbeddingBag(5, 3, mode=mode, **opts).double()
+    _copy_into_torch(ours, theirs)
+    off = np.append(_BAG_OFF, len(_BAG_IDX)) if opts.get("include_last_offset") else _BAG_OFF
+    _run_both(ours, theirs, _BAG_IDX, off)  # an empty bag, repeated indices
+    _run_both(ours, theirs, np.array([[0, 2, 2], [4, 1, 0]]))  # 2-D: bags of 3
+    if mode == "sum":  # per-sample weights, differentiated
+        _run_both(ours, theirs, _BAG_IDX, off, _rng(4).standard_normal(8))
+    if "padding_idx" in opts:
+        assert (ours.weight.grad.numpy()[ours.padding_idx] == 0).all()
+
+
+def test_embedding_bag_shapes_init_padding_and_errors() -> None:
+    cr.manual_seed(0)
+    bag = EmbeddingBag(200, 50, padding_idx=-1)
+    w = bag.weight.numpy()
+    assert bag.padding_idx == 199 and (w[199] == 0).all() and w.dtype == np.float32
+    assert abs(w[:199].std() - 1) < 0.05 and abs(w[:199].mean()) < 0.05  # N(0, 1)
+    assert repr(bag).startswith("EmbeddingBag(200, 50, mode='mean', padding_idx=199)")
+    assert [n for n, _ in bag.named_parameters()] == ["weight"]
+    assert bag(np.array([[0, 1, 2], [3, 4, 5]])).shape == (2, 50)
+    out = bag(np.array([3, 199, 199, 5]), np.array([0, 1, 1, 3]))  # empty, all padding
+    assert out.shape == (4, 50)
+    np.testing.assert_array_equal(out.numpy()[1:3], 0)
+    np.testing.assert_allclose(out.numpy()[[0, 3]], w[[3, 5]])
+    ilo = EmbeddingBag(5, 2, mode="sum", include_last_offset=True)
+    assert ilo(np.array([0, 1, 2]), np.array([0, 1, 3])).shape == (2, 2)
+    assert "include_last_offset=True" in repr(ilo)
+    table = np.arange(6.0).reshape(3, 2)
+    frozen = EmbeddingBag.from_pretrained(table, mode="max")
+    assert not frozen.weight.requires_grad
+    np.testing.assert_array_equal(frozen(np.array([[0, 2]])).numpy(), [[4, 5]])
+    given = EmbeddingBag(3, 2, _weight=table, mode="sum", padding_idx=0)  # used as is
+    np.testing.assert_array_equal(given.weight.numpy(), table)
+    with pytest.raises(cr.IndexingError, match="index 5 is out of range for a table of 3"):
+        given(np.array([[1, 5]]))
+    bad = [({"mode": "avg"}, "mode must be 'sum', 'mean' or 'max', got 'avg'"),
+           ({"max_norm": 1.0}, "max_norm is not supported"),
+           ({"scale_grad_by_freq": True}, "scale_grad_by_freq=True is not supported"),
+           ({"sparse": True}, "sparse=True is not supported"),
+           ({"padding_idx": 3}, "padding_idx 3 must be within \\[-3, 2\\]")]  # fmt: skip
+    for kw, words in bad:
+        with pytest.raises(cr.nn.functional.ArgumentError, match=f"EmbeddingBag: {words}"):
+            EmbeddingBag(3, 2, **kw)
+    with pytest.raises(cr.ShapeError, match=r"_weight must have shape \(3, 2\).*\(2, 3\)"):
+        EmbeddingBag(3, 2, _weight=np.zeros((2, 3)))
+    with pytest.raises(cr.nn.ModuleTypeError, match="EmbeddingBag: embedding_dim"):
+        EmbeddingBag(3, 2.0)
+
+
+@pytest.mark.torch
+def test_triplet_margin_with_distance_loss_matches_torch_with_a_module_distance() -> None:
+    torch = pytest.importorskip("torch")
+    rng = _rng(7)
+    a, p, n = (rng.standard_normal((4, 3)) for _ in range(3))
+    ours = cr.nn.TripletMarginWithDistanceLoss(
+        distance_function=cr.nn.PairwiseDistance(p=1.0), margin=0.5, swap=True, reduction="none"
+    )
+    theirs = torch.nn.TripletMarginWithDistanceLoss(
+        distance_function=torch.nn.PairwiseDistance(p=1.0), margin=0.5, swap=True,
+        reduction="none")  # fmt: skip
+    xs = [cr.tensor(x, requires_grad=True) for x in (a, p, n)]
+    txs = [torch.tensor(x, requires_grad=True) for x in (a, p, n)]
+    y, ty = ours(*xs), theirs(*txs)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), **TOL)
+    y.sum().backward()
+    ty.sum().backward()
+    for x, tx in zip(xs, txs):
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), **TOL)
+    assert "reduction='none'" in repr(ours)
 
 
 @pytest.mark.torch
