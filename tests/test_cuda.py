@@ -239,6 +239,8 @@ _OPTIMISERS = {
     ),
     "radam": lambda ps: cr.optim.RAdam(ps, lr=1e-2),
     "rprop": lambda ps: cr.optim.Rprop(ps, lr=1e-2),
+    "asgd": lambda ps: cr.optim.ASGD(ps, lr=0.1, t0=2, weight_decay=1e-2),
+    "adafactor": lambda ps: cr.optim.Adafactor(ps, lr=1e-2, weight_decay=1e-2),
 }
 
 

@@ -64,6 +64,12 @@ def check_pair(name: str, value: Any, parts: str) -> tuple:
     return tuple(value)
 
 
+def check_bool(name: str, value: Any) -> None:
+    """Raise OptimizerError unless ``value`` is a bool (a flag such as ``maximize``)."""
+    if not isinstance(value, bool | np.bool_):
+        raise OptimizerError(f"{name} must be a bool, got {value!r}")
+
+
 def check_number(
     name: str, value: Any, low: float = 0.0, high: float | None = None, high_open: bool = False
 ) -> None:
@@ -367,7 +373,6 @@ class Optimizer:
         if not isinstance(saved_state, dict):
             raise OptimizerError(f"{name}.load_state_dict: 'state' must be a dict")
         new_state: dict[Tensor, dict[str, Any]] = {}
-        known = set(self._state_keys) | set(self._scalar_state_keys)
         for k, entry in saved_state.items():
             try:
                 p = by_index[int(k)]
@@ -381,6 +386,8 @@ class Optimizer:
                     f"{name}.load_state_dict: the state of parameter {k} is not a dict"
                 )
             xp = backend.array_module(p.data)
+            shapes = self._state_shapes(p)
+            known = set(shapes) | set(self._scalar_state_keys)
             restored: dict[str, Any] = {}
             for key, value in entry.items():
                 if key not in known:
@@ -396,16 +403,17 @@ class Optimizer:
                     restored[key] = None
                     continue
                 shape = tuple(getattr(value, "shape", np.shape(value)))
-                if shape != p.data.shape:
+                if shape != shapes[key]:
+                    needs = "" if shapes[key] == p.data.shape else f", so it needs {shapes[key]}"
                     raise OptimizerError(
                         f"{name}.load_state_dict: state '{key}' of parameter {k} has shape "
-                        f"{shape}, but the parameter has shape {p.data.shape}"
+                        f"{shape}, but the parameter has shape {p.data.shape}{needs}"
                     )
                 arr = np.asarray(
                     backend.to_device(value, "cpu") if backend.is_array(value) else value
                 )
                 restored[key] = xp.array(arr, dtype=p.data.dtype, copy=True)
-            lacking = [key for key in self._required_state_keys if key not in restored]
+            lacking = [key for key in self._required_keys(p) if key not in restored]
             if lacking:
                 raise OptimizerError(
                     f"{name}.load_state_dict: the state of parameter {k} lacks {lacking}"
@@ -413,6 +421,15 @@ class Optimizer:
             new_state[p] = restored
         self.param_groups[:] = new_groups
         self.state = new_state
+
+    def _state_shapes(self, p: Tensor) -> dict[str, tuple]:
+        """The array states parameter ``p`` may keep and their shapes (for checking a
+        loaded state): by default every key of ``_state_keys``, shaped like ``p``."""
+        return dict.fromkeys(self._state_keys, p.data.shape)
+
+    def _required_keys(self, p: Tensor) -> tuple[str, ...]:
+        """The states parameter ``p`` must have after its first step."""
+        return self._required_state_keys
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

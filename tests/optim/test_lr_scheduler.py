@@ -11,7 +11,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import optim
-from chainrule.optim import OptimizerError, lr_scheduler
+from chainrule.optim import OptimizerError, lr_scheduler, swa_utils
 
 EPOCHS = 120
 
@@ -527,3 +527,94 @@ def test_cyclic_lr_state_dict_and_errors() -> None:
         lr_scheduler.CyclicLR(opt, 0.01, 0.1, step_size_up=0)
     with pytest.raises(OptimizerError, match="CyclicLR: cycle_momentum needs"):
         lr_scheduler.CyclicLR(optim.Adagrad(opt.param_groups[0]["params"]), 0.01, 0.1)
+
+
+# ---- SWALR (optim.swa_utils) --------------------------------------------------------------
+SWALR_CASES = [
+    {"swa_lr": 0.05},
+    {"swa_lr": 0.05, "anneal_epochs": 5, "anneal_strategy": "linear"},
+    {"swa_lr": [0.01, 0.2], "anneal_epochs": 1},
+    {"swa_lr": 0.02, "anneal_epochs": 0},
+    {"swa_lr": 0.3, "anneal_epochs": 7, "anneal_strategy": "cos"},
+    {"swa_lr": [0.0, 0.5], "anneal_epochs": 3, "anneal_strategy": "linear"},
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("warmup", [0, 8])
+@pytest.mark.parametrize("kw", SWALR_CASES, ids=_id)
+def test_swalr_matches_torch(kw: dict, warmup: int) -> None:
+    torch = pytest.importorskip("torch")
+    opt, topt = our_opt((0.1, 0.03)), torch_opt(torch, (0.1, 0.03))
+    # torch's recipe: another schedule first, then SWALR from the rate it left
+    pre = lr_scheduler.CosineAnnealingLR(opt, T_max=20)
+    tpre = torch.optim.lr_scheduler.CosineAnnealingLR(topt, T_max=20)
+    for _ in range(warmup):
+        pre.step()
+        tpre.step()
+    sched = swa_utils.SWALR(opt, **kw)
+    tsched = torch.optim.swa_utils.SWALR(topt, **kw)
+    assert sched.get_last_lr() == tsched.get_last_lr()
+    assert [g["swa_lr"] for g in opt.param_groups] == [g["swa_lr"] for g in topt.param_groups]
+    for t in range(30):
+        opt.step()
+        topt.step()
+        sched.step()
+        tsched.step()
+        assert sched.last_epoch == tsched.last_epoch
+        assert sched.get_last_lr() == tsched.get_last_lr(), t  # the same floats, bit for bit
+        if t == 10:  # a rate changed by hand is followed, as in torch
+            for g in (*opt.param_groups, *topt.param_groups):
+                g["lr"] *= 3
+    assert sched.get_last_lr() == pytest.approx([g["swa_lr"] for g in opt.param_groups])
+
+
+def test_swalr_without_torch() -> None:
+    opt = our_opt((1.0,))
+    sched = swa_utils.SWALR(opt, swa_lr=0.2, anneal_epochs=4, anneal_strategy="linear")
+    got = [sched.get_last_lr()[0]]
+    for _ in range(6):
+        sched.step()
+        got.append(sched.get_last_lr()[0])
+    assert got == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2, 0.2, 0.2])
+    opt = our_opt((1.0,))
+    sched = swa_utils.SWALR(opt, swa_lr=0.0, anneal_epochs=2)  # cosine: halfway at 1/2
+    sched.step()
+    assert sched.get_last_lr() == pytest.approx([0.5])
+    sched.step()
+    assert sched.get_last_lr() == pytest.approx([0.0], abs=1e-15)
+    opt = our_opt((1.0,))
+    sched = swa_utils.SWALR(opt, swa_lr=0.1, anneal_epochs=0)
+    sched.step()
+    assert sched.get_last_lr() == [0.1]
+
+
+def test_swalr_state_dict_resume_and_errors() -> None:
+    opt = our_opt((0.2, 0.05))
+    sched = swa_utils.SWALR(opt, swa_lr=[0.01, 0.02], anneal_epochs=6, anneal_strategy="linear")
+    for _ in range(3):
+        sched.step()
+    sd = json.loads(json.dumps(sched.state_dict()))  # plain numbers and a name
+    assert sd["_anneal_strategy"] == "linear" and "optimizer" not in sd
+    opt_sd = opt.state_dict()
+    opt2 = our_opt((0.2, 0.05))
+    sched2 = swa_utils.SWALR(opt2, swa_lr=0.5)  # cosine, other rates: the state replaces them
+    opt2.load_state_dict(opt_sd)
+    sched2.load_state_dict(sd)
+    for _ in range(6):
+        sched.step()
+        sched2.step()
+        assert sched2.get_last_lr() == sched.get_last_lr()
+    with pytest.raises(OptimizerError, match="anneal_strategy must be 'cos' or 'linear'"):
+        swa_utils.SWALR(opt, swa_lr=0.1, anneal_strategy="exp")
+    with pytest.raises(OptimizerError, match="anneal_epochs must be an int >= 0"):
+        swa_utils.SWALR(opt, swa_lr=0.1, anneal_epochs=-1)
+    with pytest.raises(OptimizerError, match="anneal_epochs"):
+        swa_utils.SWALR(opt, swa_lr=0.1, anneal_epochs=2.5)
+    with pytest.raises(OptimizerError, match="swa_lr: expected 2 values, got 3"):
+        swa_utils.SWALR(opt, swa_lr=[0.1, 0.2, 0.3])
+    with pytest.raises(OptimizerError, match="swa_lr"):
+        swa_utils.SWALR(opt, swa_lr=-0.1)
+    with pytest.raises(OptimizerError, match="chainrule optimiser"):
+        swa_utils.SWALR(object(), swa_lr=0.1)
+    assert [g["swa_lr"] for g in opt.param_groups] == [0.01, 0.02]  # failures changed nothing

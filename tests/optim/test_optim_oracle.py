@@ -52,6 +52,14 @@ CASES = [
     ("RAdam", {"lr": 0.01, "weight_decay": 0.05, "decoupled_weight_decay": True}),
     ("Rprop", {}),
     ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.2)}),
+    ("ASGD", {}),
+    ("ASGD", {"lr": 0.05, "lambd": 1e-3, "alpha": 0.5, "t0": 10}),
+    ("ASGD", {"lr": 0.02, "t0": 0, "weight_decay": 0.05}),
+    ("ASGD", {"lr": 0.05, "t0": 5.5, "maximize": True, "weight_decay": 0.01}),
+    ("Adafactor", {}),
+    ("Adafactor", {"lr": 0.05, "beta2_decay": -0.5, "eps": (1e-30, 1e-3), "d": 2.0}),
+    ("Adafactor", {"lr": 0.02, "eps": (1e-3, 0.1), "weight_decay": 0.1}),
+    ("Adafactor", {"lr": 0.02, "beta2_decay": 0.0, "maximize": True}),
 ]
 
 
@@ -120,6 +128,8 @@ def test_trajectory_matches_torch(case: tuple) -> None:
         ("AdamW", {"lr": 0.01}),
         ("RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.9}),
         ("Adagrad", {"lr": 0.1, "lr_decay": 0.01}),
+        ("ASGD", {"lr": 0.05, "t0": 10}),
+        ("Adafactor", {"lr": 0.05}),
     ],
     ids=_ids,
 )
@@ -198,6 +208,8 @@ def test_state_layout_matches_torch() -> None:
         ("Adam", {"amsgrad": True}),
         ("RMSprop", {"centered": True, "momentum": 0.1}),
         ("Adagrad", {}),
+        ("ASGD", {"t0": 2}),
+        ("Adafactor", {}),
     ]:
         ours, theirs = make_pair([(3,), (2, 2)], seed=5)
         opt = getattr(optim, name)(ours, lr=0.01, **kw)

@@ -25,6 +25,9 @@ ALL = [
     (optim.NAdam, {"lr": 0.01, "weight_decay": 0.01, "decoupled_weight_decay": True}),
     (optim.RAdam, {"lr": 0.01}),
     (optim.Rprop, {"lr": 0.01, "etas": (0.4, 1.3)}),
+    (optim.ASGD, {"lr": 0.01, "t0": 5, "weight_decay": 0.01}),
+    (optim.Adafactor, {"lr": 0.01, "weight_decay": 0.01}),
+    (optim.Adafactor, {"lr": 0.02, "eps": (1e-20, 1e-3), "maximize": True}),
 ]
 IDS = [f"{cls.__name__}-{i}" for i, (cls, _) in enumerate(ALL)]
 
@@ -335,6 +338,21 @@ def test_errors() -> None:
         (optim.Rprop, {"etas": (0.5, 0.9)}, "etaplus"),
         (optim.Rprop, {"etas": (0.5,)}, "etas must be a pair"),
         (optim.Rprop, {"step_sizes": (1.0, 0.1)}, r"step_sizes\[1\]"),
+        (optim.ASGD, {"lr": -0.01}, "learning rate"),
+        (optim.ASGD, {"lambd": -1e-4}, "lambd"),
+        (optim.ASGD, {"alpha": -0.5}, "alpha"),
+        (optim.ASGD, {"t0": float("nan")}, "t0"),
+        (optim.ASGD, {"weight_decay": -0.1}, "weight_decay"),
+        (optim.ASGD, {"maximize": 1}, "maximize must be a bool"),
+        (optim.Adafactor, {"lr": -0.01}, "learning rate"),
+        (optim.Adafactor, {"beta2_decay": 0.5}, "beta2_decay"),
+        (optim.Adafactor, {"eps": (-1e-30, 1e-3)}, r"eps1 \(eps\[0\]\)"),
+        (optim.Adafactor, {"eps": (None, -1e-3)}, r"eps2 \(eps\[1\]\)"),
+        (optim.Adafactor, {"eps": 1e-3}, "eps must be a pair"),
+        (optim.Adafactor, {"d": 0.5}, "invalid d"),
+        (optim.Adafactor, {"weight_decay": -0.1}, "weight_decay"),
+        (optim.Adafactor, {"foreach": "yes"}, "foreach must be a bool"),
+        (optim.Adafactor, {"maximize": None}, "maximize must be a bool"),
     ]
     for cls, kw, msg in bad:
         with pytest.raises(OptimizerError, match=msg):
@@ -400,6 +418,7 @@ def test_l1_penalty_drives_weights_to_zero() -> None:
         (optim.AdamW, {"lr": 0.05, "weight_decay": 1e-4}),
         (optim.RMSprop, {"lr": 0.02}),
         (optim.Adagrad, {"lr": 0.5}),
+        (optim.ASGD, {"lr": 0.1}),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else "",
 )
@@ -423,3 +442,112 @@ def test_linear_regression_fits(cls: type, kw: dict) -> None:
     assert losses[-1] < 1e-2 * losses[0]
     np.testing.assert_allclose(w.data, true_w, atol=0.05)
     np.testing.assert_allclose(b.data, [0.7], atol=0.05)
+
+
+# ---- ASGD and Adafactor ------------------------------------------------------------------------
+def test_asgd_ax_is_the_mean_of_the_iterates_after_t0() -> None:
+    """With lambd=0 the rate stays lr; from step t0 + 2 on, ax is the running mean."""
+    ps = params(shapes=((3, 2), (4,)))
+    opt = optim.ASGD(ps, lr=0.05, lambd=0.0, t0=3)
+    seen = []
+    for row in grads(ps, 12):
+        for p, g in zip(ps, row):
+            p.grad = cr.Tensor(g)
+        before = [p.data.copy() for p in ps]
+        opt.step()
+        for p, b, g in zip(ps, before, row):
+            np.testing.assert_allclose(p.data, b - np.float32(0.05) * g, rtol=1e-6, atol=1e-7)
+        seen.append([p.data.copy() for p in ps])
+    for i, p in enumerate(ps):
+        state = opt.state[p]
+        assert state["step"] == 12 and state["eta"] == pytest.approx(0.05)
+        assert state["mu"] == pytest.approx(1 / (12 - 3))
+        want = np.mean([s[i] for s in seen[4:]], axis=0)  # steps t0 + 2 = 5 ... 12
+        np.testing.assert_allclose(state["ax"], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kw"),
+    [
+        (optim.ASGD, {"lr": 0.05, "t0": 2, "weight_decay": 0.1}),
+        (optim.Adafactor, {"lr": 0.05, "weight_decay": 0.1}),
+    ],
+    ids=["ASGD", "Adafactor"],
+)
+def test_maximize_is_minimising_the_negation(cls: type, kw: dict) -> None:
+    up, down = params(3), params(3)
+    opt_up, opt_down = cls(up, maximize=True, **kw), cls(down, **kw)
+    for row in grads(up, 10):
+        for p, q, g in zip(up, down, row):
+            p.grad = cr.Tensor(-g)
+            q.grad = cr.Tensor(g)
+        opt_up.step()
+        opt_down.step()
+    for p, q in zip(up, down):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_adafactor_factored_state_and_convergence() -> None:
+    rng = np.random.default_rng(7)
+    target = [rng.standard_normal(s).astype(np.float32) for s in ((6, 4), (2, 3, 5), (4,))]
+    ps = [cr.Tensor(rng.standard_normal(t.shape).astype(np.float32), requires_grad=True)
+          for t in target]  # fmt: skip
+    opt = optim.Adafactor(ps, lr=0.05)
+    first = None
+    for _ in range(300):
+        opt.zero_grad()
+        loss = sum(cr.sum((p - cr.Tensor(t)) ** 2) for p, t in zip(ps, target))
+        loss.backward()
+        opt.step()
+        first = float(loss) if first is None else first
+    assert float(loss) < 1e-3 * first
+    assert opt.state[ps[0]]["row_var"].shape == (6, 1)
+    assert opt.state[ps[0]]["col_var"].shape == (1, 4)
+    assert opt.state[ps[1]]["row_var"].shape == (2, 3, 1)
+    assert opt.state[ps[1]]["col_var"].shape == (2, 1, 5)
+    assert set(opt.state[ps[2]]) == {"step", "variance"}
+    assert opt.param_groups[0]["eps"] == (None, 1e-3) and opt.param_groups[0]["foreach"] is None
+
+
+def test_adafactor_load_state_dict_checks_factored_shapes() -> None:
+    ps = params()  # (4, 3), (3,), ()
+    opt = optim.Adafactor(ps, lr=0.01)
+    run(opt, ps, grads(ps, 2))
+    sd = opt.state_dict()
+    before = copy.deepcopy(sd)
+
+    bad = copy.deepcopy(sd)
+    bad["state"][0]["row_var"] = np.zeros((4, 3), np.float32)
+    with pytest.raises(OptimizerError, match=r"'row_var' of parameter 0 has shape \(4, 3\)"):
+        opt.load_state_dict(bad)
+    bad = copy.deepcopy(sd)
+    del bad["state"][0]["col_var"]
+    with pytest.raises(OptimizerError, match=r"lacks \['col_var'\]"):
+        opt.load_state_dict(bad)
+    bad = copy.deepcopy(sd)
+    bad["state"][0]["variance"] = np.zeros((4, 3), np.float32)
+    with pytest.raises(OptimizerError, match=r"unexpected state 'variance' for parameter 0 "
+                       r"\(Adafactor keeps \['col_var', 'row_var', 'step'\]"):  # fmt: skip
+        opt.load_state_dict(bad)
+    bad = copy.deepcopy(sd)
+    bad["state"][1]["row_var"] = np.zeros((1,), np.float32)
+    with pytest.raises(OptimizerError, match=r"unexpected state 'row_var' for parameter 1 "
+                       r"\(Adafactor keeps \['step', 'variance'\]"):  # fmt: skip
+        opt.load_state_dict(bad)
+    bad = copy.deepcopy(sd)
+    del bad["state"][2]["variance"]
+    with pytest.raises(OptimizerError, match=r"lacks \['variance'\]"):
+        opt.load_state_dict(bad)
+    bad = copy.deepcopy(sd)
+    bad["param_groups"][0]["lr"] = 0.5
+    bad["state"][0]["col_var"] = np.zeros((1, 4), np.float32)
+    with pytest.raises(OptimizerError, match="col_var"):
+        opt.load_state_dict(bad)
+    with pytest.raises(OptimizerError, match="'state' and 'param_groups'"):
+        opt.load_state_dict({"state": {}})
+    after = opt.state_dict()  # failed loads changed nothing
+    assert after["param_groups"] == before["param_groups"]
+    for k in before["state"]:
+        assert after["state"][k].keys() == before["state"][k].keys()
+        for n in before["state"][k]:
+            np.testing.assert_array_equal(after["state"][k][n], before["state"][k][n])
