@@ -1,5 +1,6 @@
 """Module utilities: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``,
 ``get_total_norm``, ``clip_grads_with_norm_``), sequence padding (:mod:`.rnn`),
+weight and spectral normalisation (:mod:`.parametrizations`, built on :mod:`.parametrize`),
 ``parameters_to_vector`` / ``vector_to_parameters``, and :func:`check_module`, the one-call
 check of a module's derivatives (Torch7's ``testJacobian`` and ``testJacobianParameters``)."""
 
@@ -16,12 +17,13 @@ from chainrule import backend
 from chainrule.autodiff.gradcheck import gradcheck
 from chainrule.errors import AnomalyError, ChainruleError, GradcheckError, GraphError, ShapeError
 from chainrule.nn.module import Module, ModuleTypeError, _leaves, _map
-from chainrule.nn.utils import rnn
+from chainrule.nn.utils import parametrizations, parametrize, rnn
 from chainrule.tensor import Tensor, to_array, wrap
 
 __all__ = [
     "ClipError", "check_module", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_",
-    "get_total_norm", "parameters_to_vector", "rnn", "vector_to_parameters",
+    "get_total_norm", "parameters_to_vector", "parametrizations", "parametrize", "rnn",
+    "vector_to_parameters",
 ]  # fmt: skip
 
 
