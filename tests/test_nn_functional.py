@@ -5,6 +5,7 @@ label and shape errors, dropout, reproducibility and reductions."""
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,9 @@ import pytest
 
 import chainrule as cr
 import chainrule.nn.functional as F
+from chainrule.errors import ShapeError
 from chainrule.ops import nn as nn_ops
+from chainrule.ops.nn import ArgumentError, LabelError
 from chainrule.testing import oracle
 from chainrule.testing.oracle import OpInfo, Sample
 from chainrule.testing.oracle_nn import NN_OPS, REDUCTIONS
@@ -81,7 +84,7 @@ def test_table_covers_every_function_and_reduction() -> None:
                "pdist", "multilabel_margin_loss", "rrelu_eval", "rrelu_train",
                "alpha_dropout_eval", "alpha_dropout_train", "gumbel_softmax",
                "gumbel_softmax_hard", "embedding_bag",
-               "triplet_margin_with_distance_loss"]:  # fmt: skip
+               "triplet_margin_with_distance_loss", "ctc_loss", "ctc_loss[log_probs]"]:  # fmt: skip
         assert f"F.{fn}" in names
     for op in NN_OPS:
         if "loss" in op.name or "entropy" in op.name:
@@ -769,3 +772,98 @@ def test_gumbel_softmax_hard_is_one_hot_with_the_soft_gradient() -> None:
     np.testing.assert_array_equal(hard.numpy().sum(axis=1), np.ones(4))
     np.testing.assert_array_equal(hard.numpy().argmax(1), soft.numpy().argmax(1))
     np.testing.assert_allclose(g_hard, logits.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+# ---- ctc_loss ------------------------------------------------------------------------------
+
+
+def _ctc_log_probs(t: int, n: int, c: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((t, n, c))
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        ((np.zeros((4, 3)), np.array([[1]]), [4], [1]), {}, ShapeError, r"targets must be \(S,\)"),
+        ((np.zeros((4,)), np.array([1]), 4, 1), {}, ShapeError, r"\(T, N, C\) or unbatched"),
+        ((np.zeros((4, 2, 3)), np.array([[1], [2]]), [4], [1, 1]), {}, ShapeError,
+         r"input_lengths must have shape \(2,\)"),
+        ((np.zeros((4, 2, 3)), np.array([[1], [2]]), [5, 4], [1, 1]), {}, ArgumentError,
+         "input_lengths must be <= the number of time steps T=4, got 5"),
+        ((np.zeros((4, 2, 3)), np.array([[1], [2]]), [4, 4], [2, 1]), {}, ArgumentError,
+         "target_lengths must be <= the target length S=1, got 2"),
+        ((np.zeros((4, 2, 3)), np.array([[1], [2]]), [4, 4], [-1, 1]), {}, ArgumentError,
+         "target_lengths must be >= 0, got -1"),
+        ((np.zeros((4, 2, 3)), np.array([[1], [2]]), [4.0, 4.0], [1, 1]), {}, ArgumentError,
+         "input_lengths must be integers, got dtype float"),
+        ((np.zeros((4, 2, 3)), np.array([[1], [0]]), [4, 4], [1, 1]), {}, LabelError,
+         "target label 0 equals blank"),
+        ((np.zeros((4, 2, 3)), np.array([[1], [3]]), [4, 4], [1, 1]), {}, LabelError,
+         r"target label 3 is outside the valid range 0..2"),
+        ((np.zeros((4, 2, 3)), np.array([[1.0], [2.0]]), [4, 4], [1, 1]), {}, LabelError,
+         "targets must have an integer dtype, got float64"),
+        ((np.zeros((4, 2, 3)), np.array([1, 2]), [4, 4], [1, 2]), {}, ShapeError,
+         "concatenated targets have length 2, but target_lengths sum to 3"),
+        ((np.zeros((4, 2, 3)), np.array([[1], [2]]), [4, 4], [1, 1]), {"blank": 3},
+         ArgumentError, r"blank must be in 0..2"),
+        ((np.zeros((4, 2, 3)), np.array([[1], [2]]), [4, 4], [1, 1]), {"reduction": "avg"},
+         ArgumentError, "reduction must be"),
+    ],
+)  # fmt: skip
+def test_ctc_loss_rejects_bad_inputs(args: tuple, kwargs: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        F.ctc_loss(*args, **kwargs)
+
+
+def test_ctc_loss_impossible_alignment() -> None:
+    """Too few steps for the labels (a repeat needs a blank between): inf without
+    zero_infinity, 0 with a zero gradient with it; never NaN, and the other sample's loss
+    and gradient are untouched."""
+    lp = _ctc_log_probs(3, 2, 4)
+    targets, il, tl = np.array([[1, 1, 2], [3, 2, 0]]), [3, 3], [3, 2]
+    for zero_inf in (False, True):
+        x = cr.tensor(lp, requires_grad=True)
+        loss = F.ctc_loss(x, targets, il, tl, reduction="none", zero_infinity=zero_inf)
+        assert (np.isinf(loss.numpy()[0]) and loss.numpy()[0] > 0) != zero_inf
+        assert np.isfinite(loss.numpy()[1])
+        loss.sum().backward()
+        g = x.grad.numpy()
+        assert not np.isnan(g).any()
+        assert (g[:, 0] == 0).all() and (g[:, 1] != 0).any()
+    for red in ("mean", "sum"):
+        x = cr.tensor(lp, requires_grad=True)
+        loss = F.ctc_loss(x, targets, il, tl, reduction=red, zero_infinity=True)
+        loss.backward()
+        assert np.isfinite(loss.numpy()) and not np.isnan(x.grad.numpy()).any()
+
+
+def test_ctc_loss_long_sequence_is_fast_and_matches_torch() -> None:
+    torch = pytest.importorskip("torch")
+    T, N, C, S = 500, 4, 20, 100
+    rng = np.random.default_rng(1)
+    lp = _ctc_log_probs(T, N, C, seed=2)
+    targets = rng.integers(1, C, (N, S))
+    il, tl = np.array([500, 450, 300, 480]), np.array([100, 60, 40, 90])
+    start = time.perf_counter()
+    x = cr.tensor(lp, requires_grad=True)
+    loss = F.ctc_loss(x, targets, il, tl, reduction="sum")
+    loss.backward()
+    assert time.perf_counter() - start < 5.0
+    tx = torch.tensor(lp, requires_grad=True)
+    ref = torch.nn.functional.ctc_loss(tx, torch.tensor(targets), torch.tensor(il),
+                                       torch.tensor(tl), reduction="sum")  # fmt: skip
+    ref.backward()
+    np.testing.assert_allclose(loss.numpy(), ref.item(), rtol=1e-10)
+    # torch's gradient w.r.t. log_probs adds exp(log_probs) within the input lengths
+    inside = (np.arange(T)[:, None] < il[None, :])[..., None]
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy() - np.exp(lp) * inside,
+                               atol=1e-9)  # fmt: skip
+
+
+def test_ctc_loss_module_matches_functional() -> None:
+    lp = _ctc_log_probs(5, 2, 4)
+    args = (lp, np.array([1, 2, 3]), cr.tensor(np.array([5, 4])), [2, 1])
+    m = cr.nn.CTCLoss(blank=0, reduction="sum", zero_infinity=True)
+    assert "zero_infinity=True" in repr(m)
+    np.testing.assert_allclose(m(*args).numpy(), F.ctc_loss(*args, reduction="sum").numpy())

@@ -38,6 +38,7 @@ import numpy as np
 from chainrule import backend, ops
 from chainrule.errors import DTypeError, IndexingError, ShapeError
 from chainrule.nn import _checks
+from chainrule.ops import ctc as _ctc
 from chainrule.ops import nn as _nn
 from chainrule.ops import norm as _norm
 from chainrule.ops.conv import (  # the same functions, under torch's names
@@ -1033,6 +1034,118 @@ def nll_loss(input: Any, target: Any, weight: Any = None, *, ignore_index: int =
     return _nll_terms(x, labels, keep, w, axis, reduction)
 
 
+def _ctc_lengths(name: str, what: str, value: Any, n: int | None, like: Any) -> Any:
+    """``input_lengths`` / ``target_lengths`` as an int64 (N,) array on ``like``'s device
+    (``n`` None: unbatched, one length)."""
+    arr = _data(value)
+    if not backend.is_array(arr):
+        arr = np.asarray(arr)
+    if arr.dtype.kind not in "iu":
+        raise ArgumentError(f"{name}: {what} must be integers, got dtype {arr.dtype}")
+    want = (1,) if n is None else (n,)
+    if arr.shape != want and not (n is None and arr.shape == ()):
+        shape = "an int or shape (1,)" if n is None else f"shape ({n},), one per sample"
+        raise ShapeError(f"{name}: {what} must have {shape}, got shape {arr.shape}")
+    arr = backend.to_device_of(arr.reshape(-1), like).astype(np.int64, copy=False)
+    if arr.size and int(arr.min()) < 0:
+        raise ArgumentError(f"{name}: {what} must be >= 0, got {int(arr.min())}")
+    return arr
+
+
+def ctc_loss(log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any, *,
+             blank: int = 0, reduction: str = "mean", zero_infinity: bool = False,
+             ) -> Tensor:  # fmt: skip
+    """The connectionist temporal classification loss (PyTorch's ``ctc_loss``): the
+    negative log-likelihood of each target sequence summed over all its alignments with the
+    ``log_probs`` (T, N, C) (or unbatched (T, C)) of C classes, ``blank`` among them.
+
+    ``targets`` are either padded (N, S) (unbatched (S,)) or concatenated
+    ``(sum(target_lengths),)``; integer labels in 0..C-1 other than ``blank`` (entries past a
+    sample's target length are ignored). ``input_lengths`` and ``target_lengths`` (N,) (ints,
+    lists, arrays or Tensors; unbatched an int) give the time steps and labels that count:
+    ``input_lengths <= T``, ``target_lengths <= S``. "mean" divides each sample's loss by its
+    target length (clamped at 1) and then averages over the batch, as PyTorch; "none" gives
+    (N,) (unbatched ()). An impossible alignment gives ``inf``; ``zero_infinity=True`` makes
+    it 0 with a zero gradient (the gradient of an infinite loss is 0 here; PyTorch's is NaN).
+
+    The gradient is the exact derivative with respect to ``log_probs``; PyTorch's adds
+    ``exp(log_probs)`` (within the input lengths), which changes nothing behind a
+    ``log_softmax`` (the intended use): see :mod:`chainrule.ops.ctc`."""
+    name = "ctc_loss"
+    _check_reduction(name, reduction)
+    x = _tensor(log_probs)
+    if x.ndim not in (2, 3):
+        raise ShapeError(
+            f"{name}: log_probs must be (T, N, C) or unbatched (T, C), got shape {x.shape}"
+        )
+    if x.dtype.kind != "f":
+        raise DTypeError(f"{name}: log_probs must be floating, got dtype {x.dtype}")
+    batched = x.ndim == 3
+    if not batched:
+        x = ops.reshape(x, (x.shape[0], 1, x.shape[1]))
+    T, N, C = x.shape
+    if not 0 <= int(blank) < C:
+        raise ArgumentError(f"{name}: blank must be in 0..{C - 1} (the number of classes is "
+                            f"{C}), got {blank}")  # fmt: skip
+    blank = int(blank)
+    il = _ctc_lengths(name, "input_lengths", input_lengths, N if batched else None, x.data)
+    tl = _ctc_lengths(name, "target_lengths", target_lengths, N if batched else None, x.data)
+    if il.size and int(il.max()) > T:
+        raise ArgumentError(f"{name}: input_lengths must be <= the number of time steps "
+                            f"T={T}, got {int(il.max())}")  # fmt: skip
+    tg = backend.to_device_of(_data(targets), x.data)
+    if tg.dtype.kind not in "iu":
+        raise LabelError(f"{name}: targets must have an integer dtype, got {tg.dtype}")
+    xp = backend.array_module(tg)
+    tg = tg.astype(np.int64, copy=False)
+    if batched and tg.ndim == 2:
+        if tg.shape[0] != N:
+            raise ShapeError(f"{name}: padded targets {tg.shape} must have one row per sample "
+                             f"(N={N}, log_probs shape {x.shape})")  # fmt: skip
+        padded = tg
+    elif tg.ndim == 1 and not batched:
+        padded = tg.reshape(1, -1)
+    elif tg.ndim == 1:  # concatenated
+        total = int(tl.sum())
+        if tg.shape[0] != total:
+            raise ShapeError(
+                f"{name}: concatenated targets have length {tg.shape[0]}, but target_lengths "
+                f"sum to {total}"
+            )
+        width = int(tl.max()) if N else 0
+        starts = xp.cumsum(tl) - tl
+        cols = xp.arange(width)[None, :]
+        inside = cols < tl[:, None]
+        padded = xp.where(inside, tg[xp.where(inside, starts[:, None] + cols, 0)], blank)
+        if total == 0:
+            padded = xp.full((N, width), blank, dtype=np.int64)
+    else:
+        want = "(N, S) or concatenated (sum(target_lengths),)" if batched else "(S,)"
+        raise ShapeError(f"{name}: targets must be {want} for log_probs {x.shape}, got shape "
+                         f"{tg.shape}")  # fmt: skip
+    S = padded.shape[1]
+    if tl.size and int(tl.max()) > S:
+        raise ArgumentError(f"{name}: target_lengths must be <= the target length S={S}, got "
+                            f"{int(tl.max())}")  # fmt: skip
+    counted = padded[xp.arange(S)[None, :] < tl[:, None]]
+    if counted.size:
+        bad = counted[(counted < 0) | (counted >= C) | (counted == blank)]
+        if bad.size:
+            v = int(bad[0])
+            why = "equals blank" if v == blank else f"is outside the valid range 0..{C - 1}"
+            raise LabelError(f"{name}: target label {v} {why} (the input has {C} classes, "
+                             f"blank={blank})")  # fmt: skip
+    ext = _ctc.extend_targets(xp, padded, tl, blank)
+    loss = _ctc.ctc_nll(x, ext, il, tl)
+    if zero_infinity:
+        loss = ops.where(xp.isinf(loss.data), 0.0, loss)
+    if reduction == "mean":
+        return ops.mean(loss / xp.maximum(tl, 1).astype(loss.dtype))
+    if reduction == "sum":
+        return ops.sum(loss)
+    return loss if batched else ops.reshape(loss, ())
+
+
 def _broadcast_weight(name: str, what: str, weight: Any, x: Tensor) -> Tensor | None:
     """An elementwise loss weight as a Tensor of ``x``'s dtype that broadcasts to ``x``'s
     shape (None stays None)."""
@@ -1575,9 +1688,9 @@ __all__ = [
     "adaptive_max_pool1d", "adaptive_max_pool2d", "alpha_dropout", "avg_pool1d", "avg_pool2d",
     "batch_norm", "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "celu", "channel_shuffle", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
-    "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "dropout", "dropout1d",
-    "dropout2d", "elu", "embedding", "embedding_bag", "feature_alpha_dropout", "fold",
-    "gaussian_nll_loss", "gelu", "glu", "group_norm", "gumbel_softmax", "hardshrink",
+    "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "ctc_loss", "dropout",
+    "dropout1d", "dropout2d", "elu", "embedding", "embedding_bag", "feature_alpha_dropout",
+    "fold", "gaussian_nll_loss", "gelu", "glu", "group_norm", "gumbel_softmax", "hardshrink",
     "hardsigmoid", "hardswish", "hardtanh", "hinge_embedding_loss", "hinge_loss", "huber_loss",
     "instance_norm", "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear",
     "local_response_norm", "log_softmax", "logsigmoid", "lp_pool1d", "lp_pool2d",

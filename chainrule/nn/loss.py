@@ -13,7 +13,7 @@ from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "CosineEmbeddingLoss", "CrossEntropyLoss",
+    "BCELoss", "BCEWithLogitsLoss", "CTCLoss", "CosineEmbeddingLoss", "CrossEntropyLoss",
     "GaussianNLLLoss", "HingeEmbeddingLoss", "HingeLoss", "HuberLoss", "KLDivLoss", "L1Loss",
     "MSELoss", "MarginRankingLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
     "MultiMarginLoss", "NLLLoss", "PoissonNLLLoss", "SmoothL1Loss", "SoftMarginLoss",
@@ -294,6 +294,30 @@ class NLLLoss(_WeightedLoss):
     def forward(self, input: Any, target: Any) -> Tensor:
         return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
                           reduction=self.reduction)  # fmt: skip
+
+
+class CTCLoss(_Loss):
+    """The connectionist temporal classification loss (PyTorch's ``CTCLoss``): called
+    with ``(log_probs, targets, input_lengths, target_lengths)``, log-probabilities (T, N, C)
+    or unbatched (T, C), targets padded (N, S) or concatenated ``(sum(target_lengths),)``,
+    lengths (N,); "mean" divides each sample's loss by its target length, then averages;
+    "none" returns (N,). ``zero_infinity`` zeroes impossible alignments' infinite losses
+    (see :func:`chainrule.nn.functional.ctc_loss`)."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean",
+                 zero_infinity: bool = False) -> None:  # fmt: skip
+        super().__init__(reduction)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def forward(self, log_probs: Any, targets: Any, input_lengths: Any,
+                target_lengths: Any) -> Tensor:  # fmt: skip
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=self.blank,
+                          reduction=self.reduction, zero_infinity=self.zero_infinity)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"blank={self.blank}, " + super().extra_repr() + (
+            f", zero_infinity={self.zero_infinity}")  # fmt: skip
 
 
 class BCELoss(_WeightedLoss):

@@ -667,9 +667,20 @@ def _torch_extras() -> SimpleNamespace:
             h = torch.tanh(x @ self.ws[0] + self.biases["hidden"])
             return h @ self.ws[1] + self.biases["out"]
 
+    class CTCOfLogits(tnn.Module):
+        """CTCLoss behind a log_softmax over the classes."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__()
+            self.ctc = tnn.CTCLoss(**kwargs)
+
+        def forward(self, x: Any, *args: Any) -> Any:
+            return self.ctc(tF.log_softmax(x, -1), *args)
+
     return SimpleNamespace(**{c.__name__: c for c in (
         NoisyReLU, Dropout, ChannelDropout, Maxout, Normalize, HingeLoss, SoftMarginLoss, Add,
-        Multiply, Concat, SkipGraph, TwoHeadGraph, ListNet, DictNet, ParamNet)})  # fmt: skip
+        Multiply, Concat, SkipGraph, TwoHeadGraph, ListNet, DictNet, ParamNet,
+        CTCOfLogits)})  # fmt: skip
 
 
 def _tnn(name: str, *args: Any, **kwargs: Any) -> Callable[[], Any]:
@@ -683,6 +694,19 @@ def _tx(name: str, *args: Any, **kwargs: Any) -> Callable[[], Any]:
 
 
 # ---- chainrule modules used only by the table ---------------------------------------------
+
+
+class _CTCOfLogits(Module):
+    """``nn.CTCLoss`` behind a log_softmax over the classes: PyTorch's gradient w.r.t. the
+    log-probabilities adds exp(log_probs), which log_softmax's backward cancels, so the
+    torch check compares gradients with respect to the logits."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.ctc = nn.CTCLoss(**kwargs)
+
+    def forward(self, x: Tensor, *args: Any) -> Tensor:
+        return self.ctc(nn.functional.log_softmax(x, dim=-1), *args)
 
 
 class _ListNet(Module):
@@ -800,6 +824,33 @@ def _nll_inputs(rng: np.random.Generator) -> list[Sample]:
         Sample((_r(rng, (4, 5)), rng.integers(0, 5, (4,)))),
         Sample((_r(rng, (2, 3, 2)), rng.integers(0, 3, (2, 2)))),
     ]
+
+
+def _ctc_inputs(rng: np.random.Generator) -> list[Sample]:
+    """Logits (T, N, C) with padded and concatenated targets (a repeated label, lengths per
+    sample), and an unbatched (T, C) case."""
+    tg = np.array([[1, 1, 3], [2, 3, 0]])
+    il, tl = np.array([6, 5]), np.array([3, 2])
+    return [
+        Sample((_r(rng, (6, 2, 4)), tg, il, tl), note="padded"),
+        Sample((_r(rng, (6, 2, 4)), np.array([1, 1, 3, 2, 3]), il, tl), note="concatenated"),
+        Sample((_r(rng, (5, 4)), np.array([2, 2]), np.asarray(5), np.asarray(2)),
+               note="unbatched"),
+    ]  # fmt: skip
+
+
+def _log_softmaxed(inputs: Callable) -> Callable:
+    """``inputs`` with the first argument log_softmax'd over its last axis."""
+
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        out = []
+        for s in inputs(rng):
+            x = s.args[0] - s.args[0].max(-1, keepdims=True)
+            x = x - np.log(np.exp(x).sum(-1, keepdims=True))
+            out.append(replace(s, args=(x, *s.args[1:])))
+        return out
+
+    return gen
 
 
 def _hinge_inputs(rng: np.random.Generator) -> list[Sample]:
@@ -1110,6 +1161,14 @@ def _core() -> list[ModuleInfo]:
                        extra=({}, {"delta": 0.5})),
         *_loss_entries(nn.CrossEntropyLoss, "CrossEntropyLoss", _ce_inputs),
         *_loss_entries(nn.NLLLoss, "NLLLoss", _nll_inputs),
+        # CTCLoss on log-probabilities: numeric checks only (torch's gradient w.r.t. them
+        # adds exp(log_probs)); behind a log_softmax against torch
+        *_loss_entries(nn.CTCLoss, None, _log_softmaxed(_ctc_inputs),
+                       extra=({}, {"zero_infinity": True, "blank": 0})),
+        *[ModuleInfo(name=f"CTCLoss[log_softmax, {red}]",
+                     ctor=functools.partial(_CTCOfLogits, reduction=red), inputs=_ctc_inputs,
+                     torch_ctor=_tx("CTCOfLogits", reduction=red), modes=("train",),
+                     covers=(nn.CTCLoss,)) for red in REDUCTIONS],
         *_loss_entries(nn.BCELoss, "BCELoss", _pair((3, 4)),
                        domain=compose(_squash(0.05, 0.95, (0,)), _squash(0.0, 1.0, (1,)))),
         *_loss_entries(nn.BCEWithLogitsLoss, "BCEWithLogitsLoss", _pair((3, 4)),

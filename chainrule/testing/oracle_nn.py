@@ -26,6 +26,7 @@ Torch equivalents come from ``torch.nn.functional``; torch is imported lazily.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -1177,6 +1178,113 @@ def _softmax_inputs(rng: np.random.Generator) -> list[Sample]:
     ]
 
 
+# ---- ctc_loss: log_probs (T, N, C) or (T, C), padded or concatenated targets -------------
+
+
+def _ctc_targets(rng: np.random.Generator, n: int, s: int, c: int) -> np.ndarray:
+    """Padded labels (N, S) in 1..C-1 (blank 0), with a repeated label in the first row."""
+    t = rng.integers(1, c, (n, s))
+    if s >= 2:
+        t[0, 1] = t[0, 0]  # a repeat: the alignment needs a blank between them
+    return t
+
+
+def _ctc_inputs(rng: np.random.Generator) -> list[Sample]:
+    """Logits (log_softmax'd inside the entries), every reduction, padded and concatenated
+    targets, repeats, different lengths per sample, blank other than 0, unbatched, and an
+    impossible alignment with zero_infinity=True."""
+    out = []
+    il, tl = np.array([6, 5, 3]), np.array([3, 2, 0])
+    for red in REDUCTIONS:
+        tg = _ctc_targets(rng, 3, 3, 4)
+        out.append(Sample((_r(rng, (6, 3, 4)), tg, il, tl), {"reduction": red},
+                          note=f"padded {red}"))  # fmt: skip
+        flat = np.concatenate([row[:k] for row, k in zip(tg, tl)])
+        out.append(Sample((_r(rng, (6, 3, 4)), flat, il, tl), {"reduction": red},
+                          note=f"concatenated {red}"))  # fmt: skip
+    tg = _ctc_targets(rng, 2, 2, 5) - 1  # labels 0..3, blank 4
+    out += [
+        Sample((_r(rng, (5, 2, 5)), tg, np.array([5, 4]), np.array([2, 1])),
+               {"blank": 4, "reduction": "sum"}, note="blank=4"),
+        Sample((_r(rng, (5, 4)), np.array([1, 1, 2]), np.asarray(5), np.asarray(3)),
+               {"reduction": "none"}, note="unbatched"),
+        Sample((_r(rng, (4, 2, 3)), np.array([[1, 1, 1], [2, 1, 0]]), np.array([4, 4]),
+                np.array([3, 2])), {"zero_infinity": True, "reduction": "none"},
+               note="impossible, zero_infinity"),
+        Sample((_r(rng, (4, 2, 3)), np.array([[1, 1, 1], [2, 1, 0]]), np.array([4, 4]),
+                np.array([3, 2])), {"zero_infinity": True}, note="impossible, mean"),
+    ]  # fmt: skip
+    return out
+
+
+def _np_ctc_sample(lp: np.ndarray, labels: list[int], blank: int) -> float:
+    """-log p(labels) of one sample's (T, C) log-probabilities: the alpha recursion
+    position by position in float64."""
+    ext = [blank]
+    for k in labels:
+        ext += [k, blank]
+    alpha = np.full(len(ext), -np.inf)
+    alpha[0] = lp[0, blank]
+    if len(ext) > 1:
+        alpha[1] = lp[0, ext[1]]
+    for t in range(1, len(lp)):
+        new = np.full(len(ext), -np.inf)
+        for s in range(len(ext)):
+            a = alpha[s]
+            if s >= 1:
+                a = np.logaddexp(a, alpha[s - 1])
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                a = np.logaddexp(a, alpha[s - 2])
+            new[s] = a + lp[t, ext[s]]
+        alpha = new
+    p = alpha[-1] if len(ext) == 1 else np.logaddexp(alpha[-1], alpha[-2])
+    return float(-p)
+
+
+def _np_ctc_loss(log_probs: np.ndarray, targets: np.ndarray, input_lengths: Any,
+                 target_lengths: Any, blank: int = 0, reduction: str = "mean",
+                 zero_infinity: bool = False) -> np.ndarray:  # fmt: skip
+    batched = log_probs.ndim == 3
+    lp = log_probs if batched else log_probs[:, None, :]
+    il = np.atleast_1d(input_lengths)
+    tl = np.atleast_1d(target_lengths)
+    tg = np.atleast_2d(targets) if batched or targets.ndim == 1 else targets
+    if batched and targets.ndim == 1:  # concatenated
+        ends = np.cumsum(tl)
+        rows = [list(targets[e - k : e]) for e, k in zip(ends, tl)]
+    else:
+        rows = [list(row[:k]) for row, k in zip(tg, tl)]
+    loss = np.array([
+        0.0 if il[n] == 0 and not rows[n] else np.inf if il[n] == 0
+        else _np_ctc_sample(lp[: il[n], n], rows[n], blank) for n in range(len(rows))
+    ])  # fmt: skip
+    if zero_infinity:
+        loss[np.isinf(loss)] = 0.0
+    if reduction == "mean":
+        return np.asarray((loss / np.maximum(tl, 1)).mean())
+    if reduction == "sum":
+        return np.asarray(loss.sum())
+    return loss if batched else loss.reshape(())
+
+
+def _ctc_of_logits(x: Any, *args: Any, **kwargs: Any) -> Any:
+    return F.ctc_loss(F.log_softmax(x, dim=-1), *args, **kwargs)
+
+
+def _t_ctc_of_logits(x: Any, *args: Any, **kwargs: Any) -> Any:
+    return _torch().nn.functional.ctc_loss(x.log_softmax(-1), *args, **kwargs)
+
+
+def _np_ctc_of_logits(x: np.ndarray, *args: Any, **kwargs: Any) -> np.ndarray:
+    return _np_ctc_loss(_np_log_softmax(x, -1), *args, **kwargs)
+
+
+def _ctc_log_prob_inputs(rng: np.random.Generator) -> list[Sample]:
+    """:func:`_ctc_inputs` with log_softmax'd log-probabilities as the input."""
+    return [dataclasses.replace(s, args=(_np_log_softmax(s.args[0], -1), *s.args[1:]))
+            for s in _ctc_inputs(rng)]  # fmt: skip
+
+
 NN_OPS: list[OpInfo] = [
     # activations
     OpInfo(name="F.relu", fn=F.relu, torch_fn=_tf("relu"), ref_fn=lambda x: np.maximum(x, 0),
@@ -1352,6 +1460,13 @@ NN_OPS: list[OpInfo] = [
     OpInfo(name="F.nll_loss[weight, ignore_index]", fn=F.nll_loss, torch_fn=_tf("nll_loss"),
            ref_fn=functools.partial(_np_class_options, log_probs=True),
            inputs=lambda rng: _class_options(rng, weight_as_input=False, probs=False)),
+    # ctc_loss behind log_softmax (its use): PyTorch's gradient w.r.t. log_probs adds
+    # exp(log_probs), which log_softmax's backward cancels; the exact derivative w.r.t.
+    # log_probs themselves is checked numerically (no torch) by the second entry
+    OpInfo(name="F.ctc_loss", fn=_ctc_of_logits, torch_fn=_t_ctc_of_logits,
+           ref_fn=_np_ctc_of_logits, inputs=_ctc_inputs),
+    OpInfo(name="F.ctc_loss[log_probs]", fn=F.ctc_loss, ref_fn=_np_ctc_loss,
+           inputs=_ctc_log_prob_inputs),
     OpInfo(name="F.binary_cross_entropy", fn=F.binary_cross_entropy,
            torch_fn=_tf("binary_cross_entropy"), ref_fn=_np_bce,
            inputs=_pairs(shapes=((3, 4), ())),
