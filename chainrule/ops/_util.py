@@ -1,4 +1,5 @@
-"""Small helpers shared by the op families."""
+"""Small helpers shared by the op families (and :func:`graph_vjp`, the double backward of
+the fused ops: recompute with core ops, let the engine differentiate)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 from typing import Any
 
 from chainrule.errors import ShapeError
+from chainrule.tensor import Tensor
 
 
 def shape_of(x: Any) -> tuple:
@@ -56,3 +58,37 @@ def kept_shape(shape: tuple, axes: tuple) -> tuple:
 def count(shape: tuple, axes: tuple) -> int:
     """How many elements a reduction over ``axes`` of ``shape`` combines."""
     return math.prod(shape[i] for i in axes)
+
+
+def graph_vjp(ctx: Any, composite: Any, n_inputs: int, grads: tuple, **params: Any) -> tuple:
+    """The vjp as a recorded graph: ``composite`` (the layer written with differentiable
+    core ops) is rerun on the saved inputs (Tensors connected to the outer graph) and the
+    engine takes its vjp with ``create_graph=True``."""
+    from chainrule.autograd import engine
+
+    inputs = ctx.saved[:n_inputs]
+    outs = composite(*inputs, **params)
+    roots, cts = [], []
+    for o, g in zip(outs, grads):
+        if isinstance(o, Tensor) and o.requires_grad:
+            roots.append(o)
+            cts.append(g)
+    result: list = [None] * n_inputs
+    keys: dict = {}  # one gradient per distinct tensor (an input passed twice gets it once)
+    targets: list = []
+    slots: list = []
+    for k in range(n_inputs):
+        t = inputs[k]
+        if not (ctx.needs_input_grad[k] and isinstance(t, Tensor) and t.requires_grad):
+            continue
+        key = id(t) if t._node is None else (t._node, t._index)
+        if key in keys:
+            continue
+        keys[key] = len(targets)
+        targets.append(t)
+        slots.append(k)
+    if roots and targets:
+        got = engine.backward(roots, cts, create_graph=True, inputs=targets)
+        for k, g in zip(slots, got):
+            result[k] = g
+    return tuple(result)

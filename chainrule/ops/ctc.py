@@ -39,7 +39,7 @@ import numpy as np
 
 from chainrule.autograd.function import Op
 from chainrule.backend import array_module
-from chainrule.ops.rnn import _graph_vjp
+from chainrule.ops._util import graph_vjp
 
 _NEG = -1e30  # "minus infinity" of the composite: finite, so its gradients are not NaN
 
@@ -215,7 +215,7 @@ class CTCLoss(Op):
     @staticmethod
     def backward(ctx, g):
         if ctx.xp.is_graph:
-            return _graph_vjp(ctx, ctc_nll_composite, 1, (g,), ext=ctx.ext, il=ctx.il, tl=ctx.tl)
+            return graph_vjp(ctx, ctc_nll_composite, 1, (g,), ext=ctx.ext, il=ctx.il, tl=ctx.tl)
         log_probs, alpha, nll = ctx.saved
         w = _occupancy(log_probs, alpha, nll, ctx.ext, ctx.il, ctx.tl)
         grad = _scatter(w, ctx.ext, log_probs.shape[2])

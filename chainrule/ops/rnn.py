@@ -54,8 +54,8 @@ import numpy as np
 from chainrule.autograd.function import Op
 from chainrule.backend import array_module, is_array
 from chainrule.errors import DTypeError, ShapeError
+from chainrule.ops._util import graph_vjp
 from chainrule.ops.nn import ArgumentError
-from chainrule.tensor import Tensor
 
 # ---- checks and small helpers ------------------------------------------------------------
 
@@ -183,40 +183,6 @@ class _WeightGrads:
 
 
 # ---- double backward: recompute with core ops, let the engine differentiate --------------
-
-
-def _graph_vjp(ctx: Any, composite: Any, n_inputs: int, grads: tuple, **params: Any) -> tuple:
-    """The vjp as a recorded graph: ``composite`` (the layer written with differentiable
-    core ops) is rerun on the saved inputs (Tensors connected to the outer graph) and the
-    engine takes its vjp with ``create_graph=True``."""
-    from chainrule.autograd import engine
-
-    inputs = ctx.saved[:n_inputs]
-    outs = composite(*inputs, **params)
-    roots, cts = [], []
-    for o, g in zip(outs, grads):
-        if isinstance(o, Tensor) and o.requires_grad:
-            roots.append(o)
-            cts.append(g)
-    result: list = [None] * n_inputs
-    keys: dict = {}  # one gradient per distinct tensor (an input passed twice gets it once)
-    targets: list = []
-    slots: list = []
-    for k in range(n_inputs):
-        t = inputs[k]
-        if not (ctx.needs_input_grad[k] and isinstance(t, Tensor) and t.requires_grad):
-            continue
-        key = id(t) if t._node is None else (t._node, t._index)
-        if key in keys:
-            continue
-        keys[key] = len(targets)
-        targets.append(t)
-        slots.append(k)
-    if roots and targets:
-        got = engine.backward(roots, cts, create_graph=True, inputs=targets)
-        for k, g in zip(slots, got):
-            result[k] = g
-    return tuple(result)
 
 
 def _core_ops() -> Any:
@@ -456,7 +422,7 @@ class LSTMLayer(Op):
     @staticmethod
     def backward(ctx, g_out, g_h, g_c):
         if ctx.xp.is_graph:
-            return _graph_vjp(ctx, lstm_layer_composite, 7, (g_out, g_h, g_c))
+            return graph_vjp(ctx, lstm_layer_composite, 7, (g_out, g_h, g_c))
         x, h0, c0, w_ih, w_hh, b_ih, b_hh, out, C, TC, Y = ctx.saved
         dt = out.dtype
         grads = _lstm_backward(
@@ -662,7 +628,7 @@ class GRULayer(Op):
     @staticmethod
     def backward(ctx, g_out, g_h):
         if ctx.xp.is_graph:
-            return _graph_vjp(ctx, gru_layer_composite, 6, (g_out, g_h))
+            return graph_vjp(ctx, gru_layer_composite, 6, (g_out, g_h))
         x, h0, w_ih, w_hh, b_ih, b_hh, out, Y, HN = ctx.saved
         dt = out.dtype
         grads = _gru_backward(
@@ -793,7 +759,7 @@ class RNNLayer(Op):
     def backward(ctx, g_out, g_h):
         nl = ctx.nonlinearity
         if ctx.xp.is_graph:
-            return _graph_vjp(ctx, rnn_layer_composite, 6, (g_out, g_h), nonlinearity=nl)
+            return graph_vjp(ctx, rnn_layer_composite, 6, (g_out, g_h), nonlinearity=nl)
         x, h0, w_ih, w_hh, b_ih, b_hh, out = ctx.saved
         dt = out.dtype
         grads = _rnn_backward(
