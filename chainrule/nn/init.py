@@ -20,17 +20,22 @@ from chainrule import backend
 from chainrule.autograd.mode import no_grad
 from chainrule.errors import ChainruleError, ShapeError
 from chainrule.nn.module import ModuleTypeError
+from chainrule.ops.nn import normal_cdf
 from chainrule.tensor import Tensor, to_array
 
 __all__ = [
     "calculate_gain",
     "constant_",
+    "dirac_",
+    "eye_",
     "kaiming_normal_",
     "kaiming_uniform_",
     "lsuv_",
     "normal_",
     "ones_",
     "orthogonal_",
+    "sparse_",
+    "trunc_normal_",
     "uniform_",
     "xavier_normal_",
     "xavier_uniform_",
@@ -184,6 +189,83 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     if rows < cols:
         q = q.T
     return _fill(tensor, gain * q.reshape(tensor.shape))
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0) -> Tensor:  # fmt: skip
+    """N(mean, std^2) truncated to ``[a, b]`` (PyTorch's ``trunc_normal_``: ``a`` and ``b``
+    are absolute bounds, not multiples of ``std``). Exact for any interval: rejection of
+    normal draws where it keeps at least a quarter of them, the inverse CDF (by bisection
+    on chainrule's erfc) where the interval holds less mass, e.g. deep in a tail."""
+    if not std > 0:
+        raise InitError(f"trunc_normal_: std must be > 0, got {std}")
+    if not a < b:
+        raise InitError(f"trunc_normal_: need a < b, got a={a}, b={b}")
+    lo, hi = max((a - mean) / std, -40.0), min((b - mean) / std, 40.0)  # standardised
+    cdf_lo, cdf_hi = (float(normal_cdf(np.asarray(v))) for v in (lo, hi))
+    n, rng = tensor.size, backend.rng()
+    if cdf_hi - cdf_lo >= 0.25:
+        kept: list = []
+        left = n
+        while left > 0:
+            z = rng.standard_normal(int(left / (cdf_hi - cdf_lo) * 1.1) + 8)
+            z = z[(z >= lo) & (z <= hi)][:left]
+            kept.append(z)
+            left -= z.size
+        z = np.concatenate(kept) if kept else np.zeros(0)
+    else:
+        u = rng.uniform(cdf_lo, cdf_hi, n)
+        below, above = np.full(n, lo), np.full(n, hi)
+        for _ in range(60):  # bisection: 2^-60 of the interval
+            mid = (below + above) / 2
+            low_side = normal_cdf(mid) < u
+            below, above = np.where(low_side, mid, below), np.where(low_side, above, mid)
+        z = (below + above) / 2
+    return _fill(tensor, np.clip(mean + std * z, a, b).reshape(tensor.shape))
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """The identity matrix, for a 2-D tensor (1 on the diagonal of a rectangular one)."""
+    if tensor.ndim != 2:
+        raise ShapeError(f"eye_ needs a 2-D tensor, got shape {tensor.shape}")
+    return _fill(tensor, np.eye(*tensor.shape))
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """The Dirac delta for a convolution weight (out, in, *kernel) with 1 to 3 kernel axes:
+    channel ``d`` of each of the ``groups`` groups passes through unchanged (a 1 at the
+    kernel's centre) for ``d < min(out / groups, in)``; zeros elsewhere."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ShapeError(f"dirac_ needs a 3-, 4- or 5-D tensor (out, in, *kernel), got shape "
+                         f"{tensor.shape}")  # fmt: skip
+    if not isinstance(groups, int) or groups < 1 or tensor.shape[0] % groups:
+        raise InitError(f"dirac_: groups must be an int >= 1 that divides the {tensor.shape[0]} "
+                        f"output channels, got {groups!r}")  # fmt: skip
+    out_per_group = tensor.shape[0] // groups
+    values = np.zeros(tensor.shape)
+    centre = tuple(k // 2 for k in tensor.shape[2:])
+    for g in range(groups):
+        for d in range(min(out_per_group, tensor.shape[1])):
+            values[(g * out_per_group + d, d, *centre)] = 1
+    return _fill(tensor, values)
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
+    """Martens (2010): N(0, std^2) with ``ceil(sparsity * rows)`` entries of every column of
+    a 2-D tensor set to zero, at rows drawn at random per column."""
+    if tensor.ndim != 2:
+        raise ShapeError(f"sparse_ needs a 2-D tensor, got shape {tensor.shape}")
+    if not 0 <= sparsity <= 1:
+        raise InitError(f"sparse_: sparsity must be in [0, 1], got {sparsity}")
+    if not std >= 0:
+        raise InitError(f"sparse_: std must be >= 0, got {std}")
+    rows, cols = tensor.shape
+    rng = backend.rng()
+    values = rng.normal(0.0, std, size=(rows, cols))
+    zeros = math.ceil(sparsity * rows)
+    for c in range(cols):
+        values[rng.permutation(rows)[:zeros], c] = 0
+    return _fill(tensor, values)
 
 
 # ---------------------------------------------------------------------------------------

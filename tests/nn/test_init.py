@@ -147,3 +147,62 @@ def test_bad_distribution_parameters_are_init_errors():
         nn.init.normal_(w, std=-1)
     with pytest.raises(nn.init.InitError, match="got nan"):
         nn.init.normal_(w, std=float("nan"))
+
+
+def _truncated_mean(mean: float, std: float, a: float, b: float) -> float:
+    """The mean of N(mean, std^2) truncated to [a, b]."""
+    phi = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+    cdf = lambda z: (1 + math.erf(z / math.sqrt(2))) / 2  # noqa: E731
+    lo, hi = (a - mean) / std, (b - mean) / std
+    return mean + std * (phi(lo) - phi(hi)) / (cdf(hi) - cdf(lo))
+
+
+@pytest.mark.parametrize(("mean", "std", "a", "b"), [
+    (0.0, 1.0, -2.0, 2.0),  # PyTorch's default: rejection of normal draws
+    (1.0, 2.0, -1.0, 2.5),
+    (0.0, 1.0, 3.0, 4.0),  # 0.13% of the mass, deep in a tail: the inverse CDF
+    (0.0, 0.02, -2.0, 2.0),  # absolute bounds: nothing is truncated
+])  # fmt: skip
+def test_trunc_normal_stays_in_bounds_with_the_truncated_mean(mean, std, a, b) -> None:
+    cr.manual_seed(0)
+    x = nn.init.trunc_normal_(cr.zeros((100_000,)), mean, std, a, b).numpy()
+    assert x.dtype == np.float32 and x.min() >= a and x.max() <= b
+    spread = min(std, b - a)
+    assert abs(x.mean() - _truncated_mean(mean, std, a, b)) < 5 * spread / math.sqrt(x.size)
+    with pytest.raises(nn.init.InitError, match="need a < b"):
+        nn.init.trunc_normal_(cr.zeros(3), a=1.0, b=1.0)
+    with pytest.raises(nn.init.InitError, match="std must be > 0"):
+        nn.init.trunc_normal_(cr.zeros(3), std=0.0)
+
+
+@pytest.mark.torch
+def test_dirac_and_eye_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    for shape, groups in [((4, 2, 3, 3), 2), ((6, 3, 3), 1), ((2, 4, 3, 1, 3), 1)]:
+        t = torch.zeros(shape)
+        torch.nn.init.dirac_(t, groups)
+        w = nn.init.dirac_(cr.zeros(shape), groups)
+        np.testing.assert_array_equal(w.numpy(), t.numpy())
+    for shape in [(3, 5), (4, 2)]:
+        t = torch.zeros(shape)
+        torch.nn.init.eye_(t)
+        np.testing.assert_array_equal(nn.init.eye_(cr.zeros(shape)).numpy(), t.numpy())
+
+
+def test_dirac_eye_and_sparse_shapes_and_errors() -> None:
+    x = cr.tensor(np.random.default_rng(0).standard_normal((2, 3, 5)))
+    conv = nn.Conv1d(3, 3, 3, padding=1, bias=False)
+    nn.init.dirac_(conv.weight)
+    np.testing.assert_allclose(conv(x).numpy(), x.numpy(), rtol=1e-6)  # passes through
+    cr.manual_seed(1)
+    w = nn.init.sparse_(cr.zeros((10, 6)), 0.3, std=0.5).numpy()
+    assert ((w == 0).sum(axis=0) == 3).all()  # ceil(0.3 * 10) zeros in every column
+    assert 0.3 < w[w != 0].std() < 0.7
+    with pytest.raises(cr.ShapeError, match=r"dirac_ needs a 3-, 4- or 5-D tensor"):
+        nn.init.dirac_(cr.zeros((3, 3)))
+    with pytest.raises(nn.init.InitError, match="divides the 5 output channels, got 2"):
+        nn.init.dirac_(cr.zeros((5, 2, 3)), groups=2)
+    with pytest.raises(cr.ShapeError, match=r"eye_ needs a 2-D tensor, got shape \(3,\)"):
+        nn.init.eye_(cr.zeros(3))
+    with pytest.raises(nn.init.InitError, match=r"sparsity must be in \[0, 1\], got 1.5"):
+        nn.init.sparse_(cr.zeros((3, 3)), 1.5)
