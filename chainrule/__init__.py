@@ -4,7 +4,7 @@ backwards through that graph.
 ``import chainrule as cr``; the public names are listed in ``__all__``.
 """
 
-from chainrule import data, datasets, diagnostics, nn, ops, optim, train, viz
+from chainrule import data, datasets, diagnostics, func, nn, ops, optim, train, viz
 from chainrule.autodiff import (
     checkpoint,
     detect_anomaly,
@@ -12,7 +12,9 @@ from chainrule.autodiff import (
     gradcheck,
     gradgradcheck,
     hessian,
+    jacfwd,
     jacobian,
+    jacrev,
     jvp,
     value_and_grad,
     vjp,
@@ -144,15 +146,15 @@ __all__ = [
     "argsort", "bool", "cat", "ceil", "checkpoint", "clip", "clone", "concatenate", "cos",
     "cosh", "cross", "cumprod", "cumsum", "data", "datasets", "detect_anomaly", "diag",
     "diagnostics", "diagonal", "einsum", "enable_grad", "exp", "exp2", "expand", "expm1", "eye",
-    "flatten", "flip", "float32", "float64", "floor", "full", "gather", "grad", "gradcheck",
-    "gradgradcheck", "hessian", "int64", "is_grad_enabled", "isclose", "isfinite", "isinf",
-    "isnan", "jacobian", "jvp", "kron", "linspace", "load", "log", "log10", "log1p", "log2",
-    "log_softmax", "logsumexp", "manual_seed", "matmul", "max", "maximum", "mean", "min",
-    "minimum", "moveaxis", "nn", "no_grad", "ones", "ones_like", "ops", "optim", "outer", "pad",
-    "prod", "rand", "randn", "reciprocal", "relu", "repeat_interleave", "reshape", "roll",
-    "round", "rsqrt", "save", "sigmoid", "sin", "sinh", "softmax", "sort", "split", "sqrt",
-    "square", "squeeze", "stack", "std", "sum", "swapaxes", "take_along_axis", "tan", "tanh",
-    "tensor", "tile", "topk", "trace", "train", "transpose", "tril", "triu", "trunc",
-    "unsqueeze", "value_and_grad", "var", "vector_norm", "viz", "vjp", "where", "zeros",
-    "zeros_like",
+    "flatten", "flip", "float32", "float64", "floor", "full", "func", "gather", "grad",
+    "gradcheck", "gradgradcheck", "hessian", "int64", "is_grad_enabled", "isclose", "isfinite",
+    "isinf", "isnan", "jacfwd", "jacobian", "jacrev", "jvp", "kron", "linspace", "load", "log",
+    "log10", "log1p", "log2", "log_softmax", "logsumexp", "manual_seed", "matmul", "max",
+    "maximum", "mean", "min", "minimum", "moveaxis", "nn", "no_grad", "ones", "ones_like",
+    "ops", "optim", "outer", "pad", "prod", "rand", "randn", "reciprocal", "relu",
+    "repeat_interleave", "reshape", "roll", "round", "rsqrt", "save", "sigmoid", "sin", "sinh",
+    "softmax", "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "sum", "swapaxes",
+    "take_along_axis", "tan", "tanh", "tensor", "tile", "topk", "trace", "train", "transpose",
+    "tril", "triu", "trunc", "unsqueeze", "value_and_grad", "var", "vector_norm", "viz", "vjp",
+    "where", "zeros", "zeros_like",
 ]  # fmt: skip

@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"autodiff"},
     {"viz"},
     {"nn"},
-    {"optim", "data", "datasets", "io"},
+    {"optim", "data", "datasets", "io", "func"},
     {"diagnostics"},
     {"train"},
     {"__init__"},  # the public namespace: imports everything up to train

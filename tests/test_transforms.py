@@ -499,3 +499,59 @@ def test_gradcheck_with_nothing_to_check_is_an_error(inputs):
     with pytest.raises(cr.ChainruleError, match="gradcheck: no floating-point Tensor") as info:
         cr.gradcheck(lambda *a: a[0] * 2 if a else cr.tensor(1.0), inputs)
     assert isinstance(info.value, ValueError)
+
+
+# ---- jacrev, jacfwd and the cr.func namespace ----------------------------------------------
+
+
+def test_jacrev_and_jacfwd_are_jacobian_functions_over_argnums() -> None:
+    rng = np.random.default_rng(0)
+    x, y = cr.tensor(rng.standard_normal(3)), cr.tensor(rng.standard_normal((2, 3)))
+
+    def f(x, y):
+        return cr.tanh(y @ x) * cr.sum(x * x)
+
+    want_x = cr.jacobian(lambda a: f(a, y), x).numpy()
+    want_y = cr.jacobian(lambda b: f(x, b), y).numpy()
+    for jac in (cr.jacrev, cr.jacfwd):
+        np.testing.assert_allclose(jac(f)(x, y).numpy(), want_x, rtol=1e-12, atol=1e-14)
+        got_x, got_y = jac(f, argnums=(0, -1))(x, y)
+        assert got_y.shape == (2, 2, 3)
+        np.testing.assert_allclose(got_x.numpy(), want_x, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(got_y.numpy(), want_y, rtol=1e-12, atol=1e-14)
+        with pytest.raises(cr.nn.functional.ArgumentError, match="argnums 2 out of range"):
+            jac(f, argnums=2)(x, y)
+    h = cr.func.hessian(lambda x: cr.sum(cr.sin(x) * x))(x)
+    np.testing.assert_allclose(h.numpy(), cr.hessian(lambda x: cr.sum(cr.sin(x) * x), x).numpy(),
+                               rtol=1e-12)  # fmt: skip
+
+
+def test_functional_call_swaps_weights_for_one_call() -> None:
+    cr.manual_seed(0)
+    model = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.BatchNorm1d(4), cr.nn.Linear(4, 1))
+    model.double().eval()
+    x = cr.tensor(np.random.default_rng(1).standard_normal((5, 3)))
+    own = {name: p.numpy().copy() for name, p in model.named_parameters()}
+    w = cr.tensor(np.ones((4, 3)), requires_grad=True)
+    mean = np.full(4, 2.0)
+    out = cr.func.functional_call(model, [{"0.weight": w}, {"1.running_mean": mean}], x)
+    with cr.no_grad():  # the same model, its first weight and the mean replaced by hand
+        bn = model[1]
+        h = (x @ w.T + model[0].bias - mean) / cr.sqrt(bn.running_var + bn.eps)
+        want = model[2](h * bn.weight + bn.bias)
+    np.testing.assert_allclose(out.numpy(), want.numpy(), rtol=1e-12)
+    out.sum().backward()
+    assert w.grad is not None and model[0].weight.grad is None  # the given tensor learns
+    for name, p in model.named_parameters():  # and the module has its own back
+        np.testing.assert_array_equal(p.numpy(), own[name])
+    assert float(model[1].running_mean.numpy().max()) == 0.0
+    # the module's tensors come back even when the call fails
+    with pytest.raises(cr.ShapeError):
+        cr.func.functional_call(model, {"0.weight": np.ones((4, 7))}, (x,))
+    assert model[0].weight.shape == (4, 3)
+    with pytest.raises(cr.nn.ModuleNameError, match=r"no parameter or buffer '0\.weigth'"):
+        cr.func.functional_call(model, {"0.weigth": w}, (x,))
+    with pytest.raises(cr.nn.ModuleNameError, match="strict=True and no tensor given for"):
+        cr.func.functional_call(model, {"0.weight": w}, (x,), strict=True)
+    with pytest.raises(cr.nn.ModuleNameError, match="given in more than one dict"):
+        cr.func.functional_call(model, [{"0.weight": w}, {"0.weight": w}], (x,))

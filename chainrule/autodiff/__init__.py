@@ -5,9 +5,18 @@ from chainrule.autodiff.anomaly import detect_anomaly
 from chainrule.autodiff.checkpoint import checkpoint
 from chainrule.autodiff.gradcheck import gradcheck, gradgradcheck
 from chainrule.autodiff.inspect import graph_stats
-from chainrule.autodiff.transforms import grad, hessian, jacobian, jvp, value_and_grad, vjp
+from chainrule.autodiff.transforms import (
+    grad,
+    hessian,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
+    value_and_grad,
+    vjp,
+)
 
 __all__ = [
     "checkpoint", "detect_anomaly", "grad", "gradcheck", "gradgradcheck", "graph_stats",
-    "hessian", "jacobian", "jvp", "value_and_grad", "vjp",
+    "hessian", "jacfwd", "jacobian", "jacrev", "jvp", "value_and_grad", "vjp",
 ]  # fmt: skip

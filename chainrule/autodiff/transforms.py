@@ -1,4 +1,5 @@
-"""grad, value_and_grad, vjp, jvp, jacobian, hessian: small functions over one engine.
+"""grad, value_and_grad, vjp, jvp, jacobian, jacrev, jacfwd, hessian: small functions over
+one engine.
 
 Reverse-mode transforms run ``f`` once while recording, then ask the engine for the
 gradients with respect to the arguments only (nothing accumulates in ``.grad``). When an
@@ -211,6 +212,40 @@ def jacobian(f: Callable, x: Any, mode: str = "rev") -> Tensor:
         check_outputs("jacobian", out)
     jac = xp.stack(cols, axis=-1) if cols else xp.zeros((out.size, 0), dtype=out.dtype)
     return wrap(jac.reshape(out.shape + x.shape))
+
+
+def _jacobian_function(name: str, f: Callable, argnums: int | Sequence[int],
+                       mode: str) -> Callable:  # fmt: skip
+    """``jacrev`` / ``jacfwd``: a function of ``f``'s arguments returning the Jacobian of
+    ``f`` in ``args[argnums]`` (a tuple of them for a sequence of argnums)."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+    def jac(*args: Any) -> Any:
+        if not all(isinstance(k, int) and -len(args) <= k < len(args) for k in nums):
+            raise ArgumentError(f"{name}: argnums {argnums!r} out of range for {len(args)} "
+                                "arguments")  # fmt: skip
+        out = []
+        for k in (k % len(args) for k in nums):
+
+            def of_one(xk: Any, k: int = k) -> Any:
+                return f(*args[:k], xk, *args[k + 1 :])
+
+            out.append(jacobian(of_one, args[k], mode=mode))
+        return out[0] if isinstance(argnums, int) else tuple(out)
+
+    return jac
+
+
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """``jacrev(f, argnums)(*args)``: the Jacobian of ``f`` in ``args[argnums]`` by reverse
+    mode, shaped ``f(*args).shape + args[argnums].shape`` (JAX's and ``torch.func``'s
+    ``jacrev``; a tuple of Jacobians for a sequence of argnums). Cheap for few outputs."""
+    return _jacobian_function("jacrev", f, argnums, "rev")
+
+
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """:func:`jacrev` by forward mode, one jvp per input element: cheap for few inputs."""
+    return _jacobian_function("jacfwd", f, argnums, "fwd")
 
 
 def hessian(f: Callable, x: Any) -> Tensor:

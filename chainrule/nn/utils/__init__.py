@@ -17,13 +17,13 @@ from chainrule import backend
 from chainrule.autodiff.gradcheck import gradcheck
 from chainrule.errors import AnomalyError, ChainruleError, GradcheckError, GraphError, ShapeError
 from chainrule.nn.module import Module, ModuleTypeError, _leaves, _map
-from chainrule.nn.utils import parametrizations, parametrize, rnn
+from chainrule.nn.utils import parametrizations, parametrize, rnn, stateless
 from chainrule.tensor import Tensor, to_array, wrap
 
 __all__ = [
     "ClipError", "check_module", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_",
     "get_total_norm", "parameters_to_vector", "parametrizations", "parametrize", "rnn",
-    "vector_to_parameters",
+    "stateless", "vector_to_parameters",
 ]  # fmt: skip
 
 
