@@ -1,11 +1,15 @@
-"""Datasets: the abstract ``Dataset``, ``TensorDataset`` over arrays, ``Subset`` and
-``random_split``."""
+"""Datasets: the abstract ``Dataset`` and ``IterableDataset``, ``TensorDataset`` over
+arrays, ``Subset``, the combinators ``ConcatDataset``, ``ChainDataset`` and ``StackDataset``,
+``random_split`` and ``default_collate``."""
 
 from __future__ import annotations
 
 import abc
+import bisect
+import collections.abc
+import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +19,18 @@ from chainrule import backend
 from chainrule.errors import ChainruleError, IndexingError, ShapeError
 from chainrule.tensor import Tensor, to_array
 
-__all__ = ["DataError", "Dataset", "Subset", "TensorDataset", "random_split"]
+__all__ = [
+    "ChainDataset",
+    "ConcatDataset",
+    "DataError",
+    "Dataset",
+    "IterableDataset",
+    "StackDataset",
+    "Subset",
+    "TensorDataset",
+    "default_collate",
+    "random_split",
+]
 
 
 class DataError(ChainruleError, ValueError):
@@ -36,6 +51,30 @@ class Dataset(abc.ABC):
     @abc.abstractmethod
     def __len__(self) -> int:
         """The number of samples."""
+
+    def __add__(self, other: Any) -> ConcatDataset:
+        """``a + b`` is ``ConcatDataset([a, b])``."""
+        return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """A stream of samples: subclasses implement ``__iter__`` (and may implement
+    ``__len__``). A DataLoader batches it in the order it yields; it cannot be indexed,
+    shuffled or given a sampler."""
+
+    @abc.abstractmethod
+    def __iter__(self) -> Iterator[Any]:
+        """The samples, one by one."""
+
+    def __getitem__(self, index: int) -> Any:
+        raise TypeError(f"{type(self).__name__} is an IterableDataset and cannot be indexed")
+
+    def __len__(self) -> int:
+        raise TypeError(f"{type(self).__name__} is an IterableDataset without a __len__")
+
+    def __add__(self, other: Any) -> ChainDataset:  # type: ignore[override]
+        """``a + b`` is ``ChainDataset([a, b])``."""
+        return ChainDataset([self, other])
 
 
 def _as_host_array(data: Any) -> np.ndarray:
@@ -171,3 +210,202 @@ def random_split(
         out.append(Subset(dataset, perm[start : start + c]))
         start += c
     return out
+
+
+# ---- combinators --------------------------------------------------------------------------
+
+
+class ConcatDataset(Dataset):
+    """The samples of several map-style datasets, one after the other.
+
+    ``cumulative_sizes[k]`` is the number of samples in ``datasets[:k + 1]``. Negative
+    indices count from the end; an index out of range is an ``IndexingError``.
+    """
+
+    @staticmethod
+    def cumsum(sequence: Iterable[Any]) -> list[int]:
+        out: list[int] = []
+        total = 0
+        for d in sequence:
+            total += len(d)
+            out.append(total)
+        return out
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise DataError("ConcatDataset: datasets is empty; give at least one dataset")
+        for k, d in enumerate(self.datasets):
+            if isinstance(d, IterableDataset):
+                raise DataError(
+                    f"ConcatDataset: datasets[{k}] is an IterableDataset "
+                    f"({type(d).__name__}); use ChainDataset for streams"
+                )
+            if not (hasattr(d, "__len__") and hasattr(d, "__getitem__")):
+                raise DataError(
+                    f"ConcatDataset: datasets[{k}] must support len() and indexing, got "
+                    f"{type(d).__name__}"
+                )
+        self.cumulative_sizes = self.cumsum(self.datasets)
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index: int) -> Any:
+        n = len(self)
+        if not isinstance(index, int | np.integer) or isinstance(index, bool):
+            raise IndexingError(f"ConcatDataset: index must be an int, got {index!r}")
+        if not -n <= index < n:
+            raise IndexingError(
+                f"ConcatDataset: index {index} is out of range for {n} samples "
+                f"(valid indices are {-n}..{n - 1})"
+            )
+        index = int(index) + n if index < 0 else int(index)
+        k = bisect.bisect_right(self.cumulative_sizes, index)
+        start = self.cumulative_sizes[k - 1] if k else 0
+        return self.datasets[k][index - start]
+
+    def __repr__(self) -> str:
+        return f"ConcatDataset({len(self.datasets)} datasets, {len(self)} samples)"
+
+
+class ChainDataset(IterableDataset):
+    """Several IterableDatasets, one after the other (each is iterated afresh every time
+    the chain is). ``len()`` is the sum of their lengths, when they all have one."""
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = datasets
+        if isinstance(datasets, list | tuple):
+            for k, d in enumerate(datasets):
+                self._check(k, d)
+
+    @staticmethod
+    def _check(k: int, d: Any) -> None:
+        if not isinstance(d, IterableDataset):
+            raise DataError(
+                f"ChainDataset: datasets[{k}] must be an IterableDataset, got "
+                f"{type(d).__name__} (use ConcatDataset for map-style datasets)"
+            )
+
+    def __iter__(self) -> Iterator[Any]:
+        for k, d in enumerate(self.datasets):
+            self._check(k, d)
+            yield from d
+
+    def __len__(self) -> int:
+        total = 0
+        for k, d in enumerate(self.datasets):
+            self._check(k, d)
+            total += len(d)
+        return total
+
+
+class StackDataset(Dataset):
+    """Several datasets of the same length, side by side: ``StackDataset(a, b)[i]`` is
+    ``(a[i], b[i])`` and ``StackDataset(x=a, y=b)[i]`` is ``{"x": a[i], "y": b[i]}``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args and kwargs:
+            raise DataError(
+                "StackDataset: give the datasets either positionally (tuple samples) or "
+                "by keyword (dict samples), not both"
+            )
+        if not args and not kwargs:
+            raise DataError("StackDataset: give at least one dataset")
+        named = list(kwargs.items()) if kwargs else [(str(k), d) for k, d in enumerate(args)]
+        lengths = {name: len(d) for name, d in named}
+        if len(set(lengths.values())) > 1:
+            sizes = ", ".join(f"{name}: {n}" for name, n in lengths.items())
+            raise DataError(f"StackDataset: the datasets have different lengths ({sizes})")
+        self.datasets: tuple[Any, ...] | dict[str, Any] = dict(kwargs) if kwargs else args
+        self._length = next(iter(lengths.values()))
+
+    def __getitem__(self, index: int) -> Any:
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self) -> int:
+        return self._length
+
+
+# ---- collation ----------------------------------------------------------------------------
+
+_COLLATE_TYPES = "Tensors, NumPy arrays, numbers, strings, dicts or lists"
+
+
+def _stack_arrays(arrays: list[np.ndarray]) -> Tensor:
+    if arrays[0].dtype.kind in "OSUV":
+        raise TypeError(
+            f"default_collate: cannot collate NumPy arrays of dtype {arrays[0].dtype}; a batch "
+            f"must contain {_COLLATE_TYPES}"
+        )
+    try:
+        return Tensor(np.stack(arrays))
+    except ValueError as exc:
+        shapes = sorted({str(a.shape) for a in arrays})
+        raise ShapeError(
+            f"default_collate: cannot stack arrays of shapes {', '.join(shapes)} ({exc})"
+        ) from exc
+
+
+def default_collate(batch: Sequence[Any]) -> Any:
+    """Merge a list of samples into a batch, following PyTorch's ``default_collate``.
+
+    Tensors and NumPy arrays (and NumPy scalars) are stacked into one Tensor along a new
+    first axis, keeping their dtype; Python ints become an int64 Tensor, Python floats a
+    float32 one (chainrule's rule; PyTorch uses float64), bools a bool one; strings and
+    bytes are left as a list. Dicts (mappings) are collated key by key into the same type,
+    named tuples field by field, tuples into a list of collated fields (as in PyTorch),
+    other sequences into the same type; sequences of different lengths are a DataError.
+    """
+    if not isinstance(batch, Sequence) or isinstance(batch, str | bytes):
+        batch = list(batch)
+    if not batch:
+        raise DataError("default_collate: the batch is empty")
+    elem = batch[0]
+    if isinstance(elem, Tensor):
+        return _stack_arrays([backend.to_device(t.data, "cpu") for t in batch])
+    if isinstance(elem, np.ndarray | np.generic) and not isinstance(elem, np.str_ | np.bytes_):
+        return _stack_arrays([np.asarray(b) for b in batch])
+    if isinstance(elem, bool):
+        return Tensor(np.asarray(batch, dtype=np.bool_))
+    if isinstance(elem, int):
+        return Tensor(np.asarray(batch, dtype=np.int64))
+    if isinstance(elem, float):
+        return Tensor(np.asarray(batch, dtype=np.float32))
+    if isinstance(elem, str | bytes):
+        return list(batch)
+    if isinstance(elem, collections.abc.Mapping):
+        collated = {key: default_collate([d[key] for d in batch]) for key in elem}
+        if isinstance(elem, collections.abc.MutableMapping):
+            out = copy.copy(elem)
+            out.update(collated)
+            return out
+        try:
+            return type(elem)(collated)  # type: ignore[call-arg]
+        except TypeError:
+            return collated
+    if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # a namedtuple
+        return type(elem)(*(default_collate(list(s)) for s in zip(*batch)))
+    if isinstance(elem, collections.abc.Sequence):
+        size = len(elem)
+        for b in batch:
+            if len(b) != size:
+                raise DataError(
+                    f"default_collate: each sequence in the batch must have the same length; "
+                    f"got lengths {size} and {len(b)}"
+                )
+        fields = [default_collate(list(s)) for s in zip(*batch)]
+        if isinstance(elem, tuple):
+            return fields
+        try:
+            if isinstance(elem, collections.abc.MutableSequence):
+                out = copy.copy(elem)
+                for i, f in enumerate(fields):
+                    out[i] = f
+                return out
+            return type(elem)(fields)  # type: ignore[call-arg]
+        except TypeError:
+            return fields
+    raise TypeError(f"default_collate: a batch must contain {_COLLATE_TYPES}; found {type(elem)}")

@@ -1,15 +1,17 @@
-"""``DataLoader``: batches of chainrule Tensors from a dataset, reshuffled every epoch."""
+"""``DataLoader``: batches of chainrule Tensors from a dataset, reshuffled every epoch, or
+drawn by a sampler, or read from an ``IterableDataset``."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
 from chainrule import backend
-from chainrule.data.dataset import DataError, Subset, TensorDataset
+from chainrule.data.dataset import DataError, IterableDataset, Subset, TensorDataset
+from chainrule.data.sampler import BatchSampler
 from chainrule.errors import ShapeError
 from chainrule.tensor import Tensor, to_array
 
@@ -101,8 +103,13 @@ class DataLoader:
         shuffle: bool = False,
         drop_last: bool = False,
         seed: int | None = None,
+        *,
+        sampler: Iterable[Any] | None = None,
+        batch_sampler: Iterable[Any] | None = None,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
     ) -> None:
-        if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+        iterable = isinstance(dataset, IterableDataset)
+        if not iterable and not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise DataError(
                 "DataLoader: dataset must support len() and indexing (a Dataset such as "
                 f"TensorDataset(X, y), or a list of samples), got {type(dataset).__name__}"
@@ -113,10 +120,49 @@ class DataLoader:
             raise DataError(f"DataLoader: batch_size must be a positive int, got {batch_size}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
             raise DataError(f"DataLoader: seed must be an int or None, got {seed!r}")
+        if collate_fn is not None and not callable(collate_fn):
+            raise DataError(f"DataLoader: collate_fn must be callable, got {collate_fn!r}")
+        for name, value in (("sampler", sampler), ("batch_sampler", batch_sampler)):
+            if value is not None and not hasattr(value, "__iter__"):
+                raise DataError(
+                    f"DataLoader: {name} must be an iterable of indices (a Sampler), got "
+                    f"{type(value).__name__}"
+                )
+        if iterable:  # PyTorch's rules: a stream has its own order
+            for name, value in (("shuffle", shuffle or None), ("sampler", sampler),
+                                ("batch_sampler", batch_sampler)):  # fmt: skip
+                if value is not None:
+                    raise DataError(
+                        f"DataLoader with IterableDataset: expected unspecified {name} "
+                        f"option, but got {name}={value!r}"
+                    )
+        if sampler is not None and shuffle:
+            raise DataError(
+                "DataLoader: sampler option is mutually exclusive with shuffle (got "
+                "shuffle=True and a sampler; the sampler decides the order)"
+            )
+        if batch_sampler is not None and (
+            batch_size != 1 or shuffle or sampler is not None or drop_last
+        ):
+            raise DataError(
+                "DataLoader: batch_sampler option is mutually exclusive with batch_size, "
+                f"shuffle, sampler, and drop_last (got batch_size={batch_size!r}, "
+                f"shuffle={shuffle!r}, sampler={sampler!r}, drop_last={drop_last!r})"
+            )
         self.dataset = dataset
-        self.batch_size = int(batch_size)
+        self.sampler = sampler
+        self.collate_fn = collate_fn
         self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
+        if batch_sampler is not None:  # as in PyTorch: the batch sampler does the batching
+            self.batch_size: int | None = None
+            self.drop_last = False
+        else:
+            self.batch_size = int(batch_size)
+            self.drop_last = bool(drop_last)
+        if sampler is not None:
+            batch_sampler = BatchSampler(sampler, self.batch_size, self.drop_last)
+        self.batch_sampler = batch_sampler
+        self._iterable = iterable
         if seed is None and self.shuffle:
             seed = int(backend.rng().integers(0, 2**63 - 1))
         self.seed: int | None = None if seed is None else int(seed)
@@ -127,8 +173,14 @@ class DataLoader:
 
     # ---- sizes ------------------------------------------------------------------------
     def __len__(self) -> int:
+        """Batches per epoch (a TypeError for an IterableDataset, or a sampler, without a
+        ``len()``)."""
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)  # type: ignore[arg-type]
         n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        bs = self.batch_size
+        assert bs is not None
+        return n // bs if self.drop_last else math.ceil(n / bs)
 
     @property
     def epoch(self) -> int:
@@ -151,7 +203,11 @@ class DataLoader:
         self._position = (epoch, start)
         return self._batches(epoch, start, self._token)
 
-    def _batches(self, epoch: int, start: int, token: int) -> Iterator[Batch]:
+    def _batches(self, epoch: int, start: int, token: int) -> Iterator[Any]:
+        if self.batch_sampler is not None or self._iterable or self.collate_fn is not None:
+            source = self._index_batches(epoch) if not self._iterable else self._stream_batches()
+            yield from self._tracked(source, epoch, start, token)
+            return
         n = len(self.dataset)
         order = self._order(epoch, n)
         source = _fast_source(self.dataset)
@@ -170,6 +226,60 @@ class DataLoader:
         finally:  # finished, or abandoned (break): the next iter() starts the next epoch
             if self._token == token:
                 self._position = None
+
+    def _tracked(self, source: Iterator[Any], epoch: int, start: int, token: int) -> Iterator[Any]:
+        """Yield the batches of ``source`` after the first ``start`` (skipped without being
+        loaded where possible), keeping the loader's position up to date."""
+        try:
+            for b, make in enumerate(source):
+                if b < start:
+                    continue
+                batch = make()
+                if self._token == token:
+                    self._position = (epoch, b + 1)
+                yield batch
+        finally:
+            if self._token == token:
+                self._position = None
+
+    def _make(self, samples: list[Any]) -> Any:
+        return self.collate_fn(samples) if self.collate_fn is not None else _collate(samples)
+
+    def _index_batches(self, epoch: int) -> Iterator[Callable[[], Any]]:
+        """One thunk per batch of indices (from the batch sampler, or the epoch's order
+        batched)."""
+        batches: Iterable[Any] = self.batch_sampler  # type: ignore[assignment]
+        if batches is None:
+            bs = self.batch_size
+            assert bs is not None
+            n = len(self.dataset)
+            order = self._order(epoch, n)
+            stop = n - n % bs if self.drop_last else n
+            batches = (
+                range(lo, min(lo + bs, stop)) if order is None else order[lo : min(lo + bs, stop)]
+                for lo in range(0, stop, bs)
+            )
+        fast = _fast_source(self.dataset) if self.collate_fn is None else None
+        for indices in batches:
+            if fast is not None:
+                idx = np.asarray(list(indices), dtype=np.int64)
+                yield lambda idx=idx: self._gather(fast, idx, 0, idx.shape[0])
+            else:
+                yield lambda ix=indices: self._make([self.dataset[int(i)] for i in ix])
+
+    def _stream_batches(self) -> Iterator[Callable[[], Any]]:
+        """One thunk per batch of an IterableDataset (the samples are read to make the
+        batches, so skipped batches are still read)."""
+        bs = self.batch_size
+        assert bs is not None
+        chunk: list[Any] = []
+        for sample in self.dataset:
+            chunk.append(sample)
+            if len(chunk) == bs:
+                yield lambda c=chunk: self._make(c)
+                chunk = []
+        if chunk and not self.drop_last:
+            yield lambda c=chunk: self._make(c)
 
     @staticmethod
     def _gather(
@@ -213,7 +323,7 @@ class DataLoader:
         for name, v in (("epoch", epoch), ("batch", batch)):
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
                 raise DataError(f"DataLoader.load_state_dict: bad {name} {v!r}")
-        if int(batch) > len(self):
+        if self._has_len() and int(batch) > len(self):
             raise DataError(
                 f"DataLoader.load_state_dict: batch {batch} is past the end of an epoch of "
                 f"{len(self)} batches (different dataset or batch_size?)"
@@ -229,8 +339,20 @@ class DataLoader:
         self._position = None
         self._token += 1  # iterators started before this no longer report positions
 
+    def _has_len(self) -> bool:
+        try:
+            len(self)
+        except TypeError:
+            return False
+        return True
+
     def __repr__(self) -> str:
+        extra = "".join(
+            f", {name}={type(v).__name__}"
+            for name, v in (("batch_sampler", self.batch_sampler), ("collate_fn", self.collate_fn))
+            if v is not None
+        )
         return (
             f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, "
-            f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed})"
+            f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed}{extra})"
         )
