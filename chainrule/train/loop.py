@@ -12,7 +12,7 @@ import numpy as np
 
 from chainrule import backend
 from chainrule.autograd.mode import no_grad
-from chainrule.data import DataLoader, Dataset, TensorDataset
+from chainrule.data import DataLoader, Dataset, IterableDataset, TensorDataset
 from chainrule.nn import BCEWithLogitsLoss, HingeLoss, Module
 from chainrule.optim.lr_scheduler import ReduceLROnPlateau
 from chainrule.tensor import Tensor
@@ -45,9 +45,12 @@ def as_loader(
 ) -> DataLoader:
     """``data`` as a DataLoader: a DataLoader is used as it is; a Dataset or an ``(X, y)``
     pair (arrays or Tensors) is wrapped in one with ``batch_size`` and ``shuffle`` (its
-    shuffling seed drawn from chainrule's generator, so ``cr.manual_seed`` fixes it)."""
+    shuffling seed drawn from chainrule's generator, so ``cr.manual_seed`` fixes it); an
+    IterableDataset is batched in its own order (``shuffle`` does not apply to a stream)."""
     if isinstance(data, DataLoader):
         return data
+    if isinstance(data, IterableDataset):  # a stream is read in its own order
+        return DataLoader(data, batch_size=batch_size)
     if isinstance(data, Dataset):
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle)
     if isinstance(data, tuple | list) and len(data) >= 2:
@@ -56,6 +59,14 @@ def as_loader(
         f"{name} must be a DataLoader, a Dataset or an (inputs, targets) pair of arrays, got "
         f"{type(data).__name__}"
     )
+
+
+def _length(loader: DataLoader) -> int | None:
+    """Batches per epoch, or None for a stream of unknown length."""
+    try:
+        return len(loader)
+    except TypeError:
+        return None
 
 
 def _split_batch(batch: Any) -> tuple[tuple[Tensor, ...], Tensor]:
@@ -149,7 +160,7 @@ class Trainer:
             None if val_data is None else as_loader(val_data, batch_size, False, "val_data")
         )
         for name, loader in (("train_data", self.train_loader), ("val_data", self.val_loader)):
-            if loader is not None and len(loader) == 0:
+            if loader is not None and _length(loader) == 0:
                 n = len(loader.dataset)
                 why = (f" and batch_size {loader.batch_size} with drop_last=True"
                        if n and loader.drop_last else "")  # fmt: skip
@@ -238,7 +249,7 @@ class Trainer:
         self.model.train()
         lr = float(self.optimizer.param_groups[0]["lr"])
         totals = _Totals()
-        progress.start_epoch(epoch, self.epochs, len(self.train_loader))
+        progress.start_epoch(epoch, self.epochs, _length(self.train_loader))
         for b, batch in enumerate(self.train_loader):
             inputs, target = _split_batch(batch)
             inputs = tuple(self._to_device(x) for x in inputs)

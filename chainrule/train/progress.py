@@ -69,8 +69,9 @@ class Progress:
     def _out(self) -> TextIO:
         return sys.stdout if self.stream is None else self.stream
 
-    def start_epoch(self, epoch: int, epochs: int, batches: int) -> None:
-        """Epoch ``epoch`` (0-based) of ``epochs`` begins, with ``batches`` batches."""
+    def start_epoch(self, epoch: int, epochs: int, batches: int | None) -> None:
+        """Epoch ``epoch`` (0-based) of ``epochs`` begins, with ``batches`` batches (None: a
+        stream of unknown length)."""
         if self.mode != "bar":
             return
         from tqdm import tqdm

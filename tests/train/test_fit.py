@@ -427,3 +427,20 @@ def test_zero_epochs_trains_nothing() -> None:
     h = cr.train.fit(model, loss_fn, opt, (X, y), epochs=0, progress=False)
     assert len(h) == 0 and h.history == {}
     assert all(np.array_equal(before[k], v) for k, v in params(model).items())
+
+
+@pytest.mark.parametrize("progress", [False, "bar"])
+def test_fit_reads_an_iterable_dataset_in_its_own_order(progress, capsys) -> None:
+    X, y = blobs(64, seed=3)
+
+    class Stream(cr.data.IterableDataset):
+        def __iter__(self):
+            yield from zip(X, y)  # no __len__: a stream of unknown length
+
+    cr.manual_seed(0)
+    model = mlp((4, 8, 3))
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    history = cr.train.fit(model, nn.CrossEntropyLoss(), opt, Stream(), epochs=20,
+                           batch_size=16, progress=progress)  # fmt: skip
+    assert len(history.history["loss"]) == 20
+    assert history.history["loss"][-1] < history.history["loss"][0] / 2
