@@ -17,12 +17,19 @@ from chainrule import backend
 from chainrule.autodiff.gradcheck import gradcheck
 from chainrule.errors import AnomalyError, ChainruleError, GradcheckError, GraphError, ShapeError
 from chainrule.nn.module import Module, ModuleTypeError, _leaves, _map
-from chainrule.nn.utils import parametrizations, parametrize, rnn, stateless
+from chainrule.nn.utils import fusion, parametrizations, parametrize, rnn, stateless
+from chainrule.nn.utils.fusion import (
+    fuse_conv_bn_eval,
+    fuse_conv_bn_weights,
+    fuse_linear_bn_eval,
+    fuse_linear_bn_weights,
+)
 from chainrule.tensor import Tensor, to_array, wrap
 
 __all__ = [
     "ClipError", "check_module", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_",
-    "get_total_norm", "parameters_to_vector", "parametrizations", "parametrize", "rnn",
+    "fuse_conv_bn_eval", "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights",
+    "fusion", "get_total_norm", "parameters_to_vector", "parametrizations", "parametrize", "rnn",
     "stateless", "vector_to_parameters",
 ]  # fmt: skip
 
