@@ -381,3 +381,67 @@ def test_empty_kernel_is_a_shape_error() -> None:
         conv.conv2d(cr.zeros((1, 1, 4, 4)), cr.zeros((1, 1, 0, 0)))
     with pytest.raises(cr.ShapeError, match=r"conv1d: .*\(1, 1, 0\).*empty kernel"):
         conv.conv1d(cr.zeros((1, 1, 4)), cr.zeros((1, 1, 0)))
+
+
+# ---- 3-D convolution and pools (chainrule.nn.functional, by composition) -------------------
+
+
+def test_3d_bad_inputs_name_the_function_and_the_shapes() -> None:
+    F = cr.nn.functional
+    x, w = cr.zeros((1, 4, 3, 4, 4)), cr.zeros((2, 4, 2, 2, 2))
+    shape_errors = [
+        (lambda: F.conv3d(cr.zeros((4, 4, 4)), w),
+         "conv3d: expected input (N, C_in, D, H, W) (5-D, or 4-D unbatched), got shape (4, 4, 4)"),
+        (lambda: F.conv3d(x, cr.zeros((2, 4, 2, 2))),
+         "conv3d: weight must be (C_out, C_in/groups, kD, kH, kW), got shape (2, 4, 2, 2)"),
+        (lambda: F.conv3d(x, cr.zeros((2, 3, 2, 2, 2))),
+         "conv3d: input (1, 4, 3, 4, 4) has 4 channels but weight (2, 3, 2, 2, 2) expects 3"),
+        (lambda: F.conv3d(x, cr.zeros((2, 2, 2, 2, 2)), groups=3),
+         "conv3d: input channels 4 of input (1, 4, 3, 4, 4) are not divisible by groups=3"),
+        (lambda: F.conv3d(x, cr.zeros((3, 2, 2, 2, 2)), groups=2),
+         "conv3d: output channels 3 of weight (3, 2, 2, 2, 2) are not divisible by groups=2"),
+        (lambda: F.conv3d(x, w, cr.zeros(3)), "conv3d: bias shape (3,) does not match"),
+        (lambda: F.conv3d(x, cr.zeros((2, 4, 4, 2, 2))), "give an empty output (0, 3, 3)"),
+        (lambda: F.max_pool3d(cr.zeros((2, 3, 3)), 2),
+         "max_pool3d: expected input (N, C, D, H, W) (5-D, or 4-D unbatched), got shape"),
+        (lambda: F.avg_pool3d(x, (4, 2, 2)), "avg_pool3d: input (1, 4, 3, 4, 4) with kernel"),
+        (lambda: F.adaptive_avg_pool3d(cr.zeros((2, 3)), 1), "adaptive_avg_pool3d: expected"),
+        (lambda: F.dropout3d(cr.zeros((2, 3, 4)), 0.5),
+         "dropout3d: expected input (N, C, D, H, W) or unbatched (C, D, H, W), got shape"),
+    ]  # fmt: skip
+    for call, message in shape_errors:
+        with pytest.raises(cr.ShapeError, match=re.escape(message)):
+            call()
+    argument_errors = [
+        (lambda: F.conv3d(x, w, groups=0), "conv3d: groups must be a positive int, got 0"),
+        (lambda: F.conv3d(x, w, padding="full"), "conv3d: padding must be an int, 3 ints"),
+        (lambda: F.conv3d(x, w, stride=2, padding="same"), "conv3d: padding='same' needs"),
+        (lambda: F.conv3d(x, w, stride=0), "conv3d: stride must be >= 1"),
+        (lambda: F.max_pool3d(x, 2, return_indices=True), "max_pool3d: return_indices=True"),
+        (lambda: F.max_pool3d(x, 2, padding=(2, 0, 0)), "max_pool3d: padding (2, 0, 0) must be"),
+        (lambda: F.avg_pool3d(x, 2, divisor_override=0), "avg_pool3d: divisor_override must"),
+        (lambda: F.adaptive_avg_pool3d(x, (1, 2)), "adaptive_avg_pool3d: output_size must"),
+        (lambda: cr.nn.Conv3d(4, 3, 2, groups=2), "Conv3d: in_channels 4 and out_channels 3"),
+        (lambda: cr.nn.MaxPool3d(2, return_indices=True), "MaxPool3d: return_indices=True"),
+        (lambda: cr.nn.AdaptiveAvgPool3d(0), "AdaptiveAvgPool3d: output_size must"),
+    ]  # fmt: skip
+    for call, message in argument_errors:
+        with pytest.raises(cr.nn.functional.ArgumentError, match=re.escape(message)):
+            call()
+
+
+def test_max_pool3d_gradient_goes_to_the_first_maximum_in_dhw_order() -> None:
+    # every value equal: PyTorch gives each window's gradient to its (d, h, w)-first element
+    x = cr.tensor(np.ones((1, 1, 4, 4, 4)), requires_grad=True)
+    cr.nn.functional.max_pool3d(x, 2, stride=2).sum().backward()
+    expected = np.zeros((4, 4, 4))
+    expected[::2, ::2, ::2] = 1
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], expected)
+    # the maximum shared by two depth slices: the first slice's copy gets the gradient
+    data = np.zeros((1, 1, 2, 2, 2))
+    data[0, 0, 0, 1, 1] = data[0, 0, 1, 0, 0] = 5.0
+    x = cr.tensor(data, requires_grad=True)
+    cr.nn.functional.max_pool3d(x, 2).sum().backward()
+    expected = np.zeros((1, 1, 2, 2, 2))
+    expected[0, 0, 0, 1, 1] = 1
+    np.testing.assert_array_equal(x.grad.numpy(), expected)

@@ -84,7 +84,8 @@ def test_table_covers_every_function_and_reduction() -> None:
                "pdist", "multilabel_margin_loss", "rrelu_eval", "rrelu_train",
                "alpha_dropout_eval", "alpha_dropout_train", "gumbel_softmax",
                "gumbel_softmax_hard", "embedding_bag",
-               "triplet_margin_with_distance_loss", "ctc_loss", "ctc_loss[log_probs]"]:  # fmt: skip
+               "triplet_margin_with_distance_loss", "ctc_loss", "ctc_loss[log_probs]",
+               "conv3d", "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d"]:  # fmt: skip
         assert f"F.{fn}" in names
     for op in NN_OPS:
         if "loss" in op.name or "entropy" in op.name:

@@ -1,9 +1,9 @@
 """Convolution, pooling and upsampling layers over ``chainrule.ops.conv`` (im2col + one
 GEMM) and ``chainrule.ops.resample``.
 
-Layouts are PyTorch's: inputs (N, C, L) for 1-D and (N, C, H, W) for 2-D, or unbatched
-(C, L) / (C, H, W) (the output then has no N axis either); weights
-(C_out, C_in / groups, *kernel).
+Layouts are PyTorch's: inputs (N, C, L) for 1-D, (N, C, H, W) for 2-D and (N, C, D, H, W)
+for 3-D, or unbatched (C, L) / (C, H, W) / (C, D, H, W) (the output then has no N axis
+either); weights (C_out, C_in / groups, *kernel).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
-    "AvgPool1d", "AvgPool2d", "ChannelShuffle", "Conv1d", "Conv2d", "ConvTranspose1d",
-    "ConvTranspose2d", "Fold", "LPPool1d", "LPPool2d", "MaxPool1d", "MaxPool2d", "MaxUnpool1d",
-    "MaxUnpool2d", "PixelShuffle", "PixelUnshuffle", "Unfold", "Upsample",
-    "UpsamplingBilinear2d", "UpsamplingNearest2d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "ChannelShuffle", "Conv1d",
+    "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Fold", "LPPool1d", "LPPool2d",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "PixelShuffle",
+    "PixelUnshuffle", "Unfold", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
 ]  # fmt: skip
 
 # PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
@@ -176,6 +176,25 @@ class Conv1d(_ConvNd):
                         self.dilation[0], self.groups)  # fmt: skip
 
 
+class Conv3d(_ConvNd):
+    """3-D (volumetric) convolution: (N, C_in, D, H, W) -> (N, C_out, OD, OH, OW) with
+    ``OD = (D + 2*padding - dilation*(k-1) - 1) // stride + 1`` (OH, OW likewise);
+    ``padding`` may be an int, a triple, ``"valid"`` or ``"same"``; ``padding_mode`` as
+    :class:`Conv2d`'s. Unbatched (C_in, D, H, W) -> (C_out, OD, OH, OW). Computed by
+    :func:`~chainrule.nn.functional.conv3d` as one 2-D convolution.
+
+    Attributes: weight (C_out, C_in/groups, kD, kH, kW), bias (C_out,), initialised as
+    PyTorch.
+    """
+
+    _dims = 3
+
+    def forward(self, x: Any) -> Tensor:
+        x, padding = self._pad_input(x)
+        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation,
+                        self.groups)  # fmt: skip
+
+
 class _ConvTransposeNd(_ConvNd):
     _transposed = True
 
@@ -317,7 +336,7 @@ class AvgPool2d(Module):
         super().__init__()
         _check_pool(type(self).__name__, kernel_size, stride, padding, 1, self._dims)
         if divisor_override is not None:
-            _checks.sizes("AvgPool2d", "divisor_override", divisor_override, 1, 1)
+            _checks.sizes(type(self).__name__, "divisor_override", divisor_override, 1, 1)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = bool(ceil_mode), count_include_pad
         self.divisor_override = divisor_override
@@ -360,6 +379,55 @@ class MaxPool1d(MaxPool2d):
     along L."""
 
     _dims = 1
+
+
+class MaxPool3d(MaxPool2d):
+    """Max over ``kernel_size`` windows of volumes: (N, C, D, H, W) -> (N, C, OD, OH, OW),
+    or unbatched (C, D, H, W); the arguments (ints or triples) and sizes as
+    :class:`MaxPool2d`'s, the gradient to each window's first maximum in (d, h, w) order.
+    ``return_indices=True`` is not supported."""
+
+    _dims = 3
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 dilation: Any = 1, return_indices: bool = False,
+                 ceil_mode: bool = False) -> None:  # fmt: skip
+        if return_indices:
+            raise ArgumentError("MaxPool3d: return_indices=True is not supported")
+        super().__init__(kernel_size, stride, padding, dilation, False, ceil_mode)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode)  # fmt: skip
+
+
+class AvgPool3d(AvgPool2d):
+    """Mean over ``kernel_size`` windows of volumes: (N, C, D, H, W) -> (N, C, OD, OH, OW),
+    or unbatched (C, D, H, W); the arguments (ints or triples), ``count_include_pad`` and
+    ``divisor_override`` as :class:`AvgPool2d`'s."""
+
+    _dims = 3
+
+    def forward(self, x: Any) -> Tensor:
+        return F.avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)  # fmt: skip
+
+
+class AdaptiveAvgPool3d(Module):
+    """Average pooling to a fixed output size (PyTorch's ``nn.AdaptiveAvgPool3d``):
+    (N, C, D, H, W) -> (N, C, *output_size), or unbatched (C, D, H, W); ``output_size`` an
+    int or a triple (None keeps that size)."""
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        F._adaptive_output_size_3d("AdaptiveAvgPool3d", output_size)  # checked here
+        self.output_size = output_size
+
+    def forward(self, x: Any) -> Tensor:
+        return F.adaptive_avg_pool3d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 class AvgPool1d(Module):

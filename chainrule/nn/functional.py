@@ -57,6 +57,7 @@ from chainrule.ops.conv import (  # the same functions, under torch's names
     max_pool2d,
     unfold,
 )
+from chainrule.ops.conv import same_padding as _same_padding
 from chainrule.ops.nn import ArgumentError, LabelError
 from chainrule.ops.norm import (  # the same functions
     batch_norm,
@@ -516,7 +517,7 @@ def _channel_dropout(name: str, input: Any, p: float, training: bool, spatial: i
     one keep decision per (sample, channel)."""
     x = _tensor(input)
     if x.ndim not in (spatial + 1, spatial + 2):
-        axes = ("L",) if spatial == 1 else ("H", "W")
+        axes = ("L",) if spatial == 1 else ("D", "H", "W")[3 - spatial :]
         raise ShapeError(f"{name}: expected input (N, C, {', '.join(axes)}) or unbatched "
                          f"(C, {', '.join(axes)}), got shape {x.shape}")  # fmt: skip
     return _dropout(name, x, p, training, x.shape[: x.ndim - spatial] + (1,) * spatial)
@@ -533,6 +534,13 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
     probability ``p``. A 3-D input is unbatched (C, H, W), as PyTorch documents (its code
     still treats one as (N, C, L), with a warning)."""
     return _channel_dropout("dropout2d", input, p, training, 2)
+
+
+def dropout3d(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
+    """Channel dropout for (N, C, D, H, W) or unbatched (C, D, H, W): each volume (one per
+    sample and channel) is zeroed whole with probability ``p``, the survivors scaled by
+    ``1 / (1 - p)``."""
+    return _channel_dropout("dropout3d", input, p, training, 3)
 
 
 # SELU's negative saturation value, -scale * alpha: what alpha dropout sets dropped units to
@@ -1404,6 +1412,208 @@ def _max_unpool(name: str, input: Any, indices: Any, kernel_size: Any, stride: A
     return ops.reshape(put, lead + out)
 
 
+# ---- 3-D convolution and pooling by composition of the 2-D ones ------------------------------
+
+
+def _batched_3d(name: str, input: Any, what: str) -> tuple[Tensor, bool]:
+    """``input`` with a batch axis (an unbatched 4-D input gets one); and whether it was
+    added."""
+    x = _tensor(input)
+    if x.ndim == 5:
+        return x, False
+    if x.ndim == 4:
+        return x.reshape((1, *x.shape)), True
+    raise ShapeError(f"{name}: expected {what} (5-D, or 4-D unbatched), got shape {x.shape}")
+
+
+def _renamed(name: str, shown: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn`` (a 2-D op), its errors (a case the checks here miss) renamed to ``name``."""
+    try:
+        return fn(*args, **kwargs)
+    except (ShapeError, ArgumentError) as exc:
+        raise type(exc)(f"{name}: {shown}: {exc}") from None
+
+
+def conv3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:  # fmt: skip
+    """3-D convolution (cross-correlation, PyTorch's ``conv3d``): input
+    ``(N, C_in, D, H, W)`` (or unbatched ``(C_in, D, H, W)``), weight
+    ``(C_out, C_in/groups, kD, kH, kW)``, bias ``(C_out,)`` or None ->
+    ``(N, C_out, OD, OH, OW)``, ``OD = (D + 2*pD - dD*(kD-1) - 1) // sD + 1`` (OH, OW
+    likewise). ``stride``, ``padding`` and ``dilation`` are ints or triples; ``padding`` may
+    also be ``"valid"`` or ``"same"`` (stride 1; an odd total goes after, as PyTorch).
+
+    Computed as one :func:`conv2d`: the ``kD`` depth taps of every output depth (strided and
+    dilated slices along D of the zero-padded input) are stacked into the channels of the
+    batch ``N * OD`` (group-major, so ``groups`` carries over) against the weight as
+    ``(C_out, kD * C_in/groups, kH, kW)``; hence differentiable in every argument, in reverse
+    mode (to any order) and forward mode."""
+    name = "conv3d"
+    x, w = _tensor(input), _tensor(weight)
+    x5, unbatched = _batched_3d(name, x, "input (N, C_in, D, H, W)")
+    if w.ndim != 5:
+        raise ShapeError(f"{name}: weight must be (C_out, C_in/groups, kD, kH, kW), got shape "
+                         f"{w.shape}")  # fmt: skip
+    if not _checks.is_int(groups) or groups < 1:
+        raise ArgumentError(f"{name}: groups must be a positive int, got {groups!r}")
+    n, c, d, h, wd = x5.shape
+    o, cg, kd, kh, kw = w.shape
+    if c % groups:
+        raise ShapeError(f"{name}: input channels {c} of input {x.shape} are not divisible by "
+                         f"groups={groups}")  # fmt: skip
+    if o % groups:
+        raise ShapeError(f"{name}: output channels {o} of weight {w.shape} are not divisible by "
+                         f"groups={groups}")  # fmt: skip
+    if cg * groups != c:
+        raise ShapeError(f"{name}: input {x.shape} has {c} channels but weight {w.shape} "
+                         f"expects {cg} x groups={groups} = {cg * groups}")  # fmt: skip
+    if 0 in (kd, kh, kw):
+        raise ShapeError(f"{name}: weight {w.shape} has an empty kernel {(kd, kh, kw)} (every "
+                         "kernel axis needs length >= 1)")  # fmt: skip
+    if bias is not None and tuple(_tensor(bias).shape) != (o,):
+        raise ShapeError(f"{name}: bias shape {tuple(_tensor(bias).shape)} does not match the "
+                         f"{o} output channels of weight {w.shape}")  # fmt: skip
+    st = _checks.sizes(name, "stride", stride, 3, 1)
+    dil = _checks.sizes(name, "dilation", dilation, 3, 1)
+    kernel = (kd, kh, kw)
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ArgumentError(f"{name}: padding must be an int, 3 ints, 'valid' or 'same', "
+                                f"got {padding!r}")  # fmt: skip
+        if padding == "same" and st != (1, 1, 1):
+            raise ArgumentError(f"{name}: padding='same' needs stride 1, got {stride!r}")
+        pads = [_same_padding(k, dd) if padding == "same" else (0, 0)
+                for k, dd in zip(kernel, dil)]  # fmt: skip
+    else:
+        pads = [(p, p) for p in _checks.sizes(name, "padding", padding, 3, 0)]
+    out = tuple((size + b + a - dd * (k - 1) - 1) // s + 1
+                for size, (b, a), k, s, dd in zip((d, h, wd), pads, kernel, st, dil))  # fmt: skip
+    if min(out) < 1 or min(n, c, o) == 0:
+        raise ShapeError(f"{name}: input {x.shape} and weight {w.shape} (stride {st}, padding "
+                         f"{padding!r}, dilation {dil}) give an empty output {out}")  # fmt: skip
+    od = out[0]
+    if pads[0] != (0, 0):
+        x5 = ops.pad(x5, [(0, 0), (0, 0), pads[0], (0, 0), (0, 0)], mode="constant", value=0.0)
+    taps = [x5[:, :, i * dil[0] : i * dil[0] + (od - 1) * st[0] + 1 : st[0]] for i in range(kd)]
+    cols = taps[0].reshape((n, c, 1, od, h, wd)) if kd == 1 else ops.stack(taps, axis=2)
+    # (N, C, kD, OD, H, W) -> (N * OD, groups * kD * C_in/groups, H, W), group-major
+    cols = ops.transpose(cols.reshape((n, groups, cg, kd, od, h, wd)), (0, 4, 1, 3, 2, 5, 6))
+    cols = cols.reshape((n * od, c * kd, h, wd))
+    w2 = ops.transpose(w, (0, 2, 1, 3, 4)).reshape((o, kd * cg, kh, kw))
+    hw_pad = "same" if padding == "same" else (pads[1][0], pads[2][0])
+    y = _renamed(name, f"input {x.shape}, weight {w.shape}", conv2d, cols, w2, bias,
+                 st[1:], hw_pad, dil[1:], groups)  # fmt: skip
+    y = ops.transpose(y.reshape((n, od, o, *y.shape[2:])), (0, 2, 1, 3, 4))
+    return y.reshape(y.shape[1:]) if unbatched else y
+
+
+def _pool_3d_args(name: str, shape: tuple, kernel_size: Any, stride: Any, padding: Any,
+                  dilation: Any, ceil_mode: bool) -> tuple[tuple[int, ...], ...]:  # fmt: skip
+    """The checked ``(kernel, stride, padding, dilation)`` triples of a 3-D pool of an input
+    of ``shape`` (N, C, D, H, W), and its output size checked non-empty."""
+    k = _checks.sizes(name, "kernel_size", kernel_size, 3, 1)
+    s = k if stride is None else _checks.sizes(name, "stride", stride, 3, 1)
+    p = _checks.sizes(name, "padding", padding, 3, 0)
+    dl = _checks.sizes(name, "dilation", dilation, 3, 1)
+    if any(2 * pp > kk for pp, kk in zip(p, k)):
+        raise ArgumentError(f"{name}: padding {p} must be at most half the kernel size {k}")
+    out = []
+    for size, kk, ss, pp, dd in zip(shape[2:], k, s, p, dl):
+        span = size + 2 * pp - dd * (kk - 1) - 1
+        o = (-(-span // ss) if ceil_mode else span // ss) + 1
+        if ceil_mode and (o - 1) * ss >= size + pp:  # the last window must start inside
+            o -= 1
+        out.append(o)
+    if min(out) < 1 or min(shape[:2]) == 0:
+        raise ShapeError(f"{name}: input {shape} with kernel {k}, stride {s}, padding {p} and "
+                         f"dilation {dl} gives output size {tuple(out)}, below 1")  # fmt: skip
+    return k, s, p, dl
+
+
+def max_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor:  # fmt: skip
+    """3-D max pooling (PyTorch's ``max_pool3d``): input (N, C, D, H, W) or unbatched
+    (C, D, H, W) -> (N, C, OD, OH, OW), each size as :func:`max_pool2d`'s (``ceil_mode``
+    included). Computed as :func:`max_pool2d` over (H, W) of every depth slice, then over
+    D (a ``(kD, 1)`` window); the maximum is separable and each stage sends its gradient to
+    its first maximum, so the whole to the window's first maximum in (d, h, w) order, as
+    PyTorch. ``return_indices=True`` is not supported."""
+    name = "max_pool3d"
+    if return_indices:
+        raise ArgumentError(f"{name}: return_indices=True is not supported (use max_pool2d for "
+                            "indices)")  # fmt: skip
+    x5, unbatched = _batched_3d(name, input, "input (N, C, D, H, W)")
+    n, c, d, h, w = x5.shape
+    k, s, p, dl = _pool_3d_args(name, x5.shape, kernel_size, stride, padding, dilation,
+                                bool(ceil_mode))  # fmt: skip
+    shown = f"input {x5.shape}"
+    y = _renamed(name, shown, max_pool2d, x5.reshape((n, c * d, h, w)), k[1:], s[1:], p[1:],
+                 dl[1:], bool(ceil_mode))  # fmt: skip
+    oh, ow = y.shape[-2:]
+    y = _renamed(name, shown, max_pool2d, y.reshape((n, c, d, oh * ow)), (k[0], 1), (s[0], 1),
+                 (p[0], 0), (dl[0], 1), bool(ceil_mode))  # fmt: skip
+    y = y.reshape((n, c, y.shape[2], oh, ow))
+    return y.reshape(y.shape[1:]) if unbatched else y
+
+
+def avg_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:  # fmt: skip
+    """3-D average pooling (PyTorch's ``avg_pool3d``): input (N, C, D, H, W) or unbatched
+    (C, D, H, W) -> (N, C, OD, OH, OW), sizes and ``count_include_pad`` as
+    :func:`avg_pool2d`'s; ``divisor_override`` divides every window sum by that number.
+    Computed as :func:`avg_pool2d` over (H, W), then over D: PyTorch's divisor (the window
+    clipped to the padded input, or to the input without ``count_include_pad``) is the
+    product of one count per axis, so the two stages' divisors multiply to it."""
+    name = "avg_pool3d"
+    x5, unbatched = _batched_3d(name, input, "input (N, C, D, H, W)")
+    n, c, d, h, w = x5.shape
+    k, s, p, _ = _pool_3d_args(name, x5.shape, kernel_size, stride, padding, 1,
+                               bool(ceil_mode))  # fmt: skip
+    if divisor_override is not None and (
+        not _checks.is_int(divisor_override) or divisor_override < 1
+    ):
+        raise ArgumentError(f"{name}: divisor_override must be a positive int, got "
+                            f"{divisor_override!r}")  # fmt: skip
+    shown = f"input {x5.shape}"
+    first = None if divisor_override is None else 1  # the window sums, divided at the end
+    y = _renamed(name, shown, avg_pool2d, x5.reshape((n, c * d, h, w)), k[1:], s[1:], p[1:],
+                 bool(ceil_mode), count_include_pad, first)  # fmt: skip
+    oh, ow = y.shape[-2:]
+    y = _renamed(name, shown, avg_pool2d, y.reshape((n, c, d, oh * ow)), (k[0], 1), (s[0], 1),
+                 (p[0], 0), bool(ceil_mode), count_include_pad, divisor_override)  # fmt: skip
+    y = y.reshape((n, c, y.shape[2], oh, ow))
+    return y.reshape(y.shape[1:]) if unbatched else y
+
+
+def _adaptive_output_size_3d(name: str, output_size: Any) -> tuple[int | None, ...]:
+    """``output_size`` (an int, or a triple of ints or None) as a checked triple."""
+    triple = tuple(output_size) if isinstance(output_size, tuple | list) else (output_size,) * 3
+    if len(triple) != 3 or not all(v is None or (_checks.is_int(v) and v >= 1) for v in triple):
+        raise ArgumentError(f"{name}: output_size must be an int >= 1 or 3 of them (None keeps "
+                            f"that size), got {output_size!r}")  # fmt: skip
+    return tuple(None if v is None else int(v) for v in triple)
+
+
+def adaptive_avg_pool3d(input: Any, output_size: Any) -> Tensor:
+    """Average pooling to a fixed output size (PyTorch's ``adaptive_avg_pool3d``): input
+    (N, C, D, H, W) or (C, D, H, W) -> (N, C, OD, OH, OW); ``output_size`` an int or a
+    triple (None keeps that size); PyTorch's windows ``floor(i*D/OD) .. ceil((i+1)*D/OD)-1``
+    per axis. Computed as :func:`adaptive_avg_pool2d` over (H, W), then over D."""
+    name = "adaptive_avg_pool3d"
+    od, oh, ow = _adaptive_output_size_3d(name, output_size)
+    x5, unbatched = _batched_3d(name, input, "input (N, C, D, H, W)")
+    n, c, d, h, w = x5.shape
+    if min(n, c, d, h, w) == 0:
+        raise ShapeError(f"{name}: empty input {x5.shape}")
+    y = adaptive_avg_pool2d(x5.reshape((n, c * d, h, w)), (oh, ow))
+    oh, ow = y.shape[-2:]
+    y = adaptive_avg_pool2d(y.reshape((n, c, d, oh * ow)), (od, None))
+    y = y.reshape((n, c, y.shape[2], oh, ow))
+    return y.reshape(y.shape[1:]) if unbatched else y
+
+
 def channel_shuffle(input: Any, groups: int) -> Tensor:
     """Interleave the channels of ``groups`` groups (PyTorch's ``channel_shuffle``, from
     ShuffleNet): (N, C, *) -> (N, C, *), channel ``g * (C / groups) + k`` moving to
@@ -1685,21 +1895,22 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 
 __all__ = [
     "ArgumentError", "LabelError", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-    "adaptive_max_pool1d", "adaptive_max_pool2d", "alpha_dropout", "avg_pool1d", "avg_pool2d",
-    "batch_norm", "bilinear", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-    "celu", "channel_shuffle", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
-    "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "ctc_loss", "dropout",
-    "dropout1d", "dropout2d", "elu", "embedding", "embedding_bag", "feature_alpha_dropout",
-    "fold", "gaussian_nll_loss", "gelu", "glu", "group_norm", "gumbel_softmax", "hardshrink",
-    "hardsigmoid", "hardswish", "hardtanh", "hinge_embedding_loss", "hinge_loss", "huber_loss",
-    "instance_norm", "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear",
-    "local_response_norm", "log_softmax", "logsigmoid", "lp_pool1d", "lp_pool2d",
-    "margin_ranking_loss", "max_pool1d", "max_pool2d", "max_unpool1d", "max_unpool2d", "mish",
-    "mse_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
-    "nll_loss", "noisy_relu", "normalize", "one_hot", "pad", "pairwise_distance", "pdist",
-    "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu", "relu", "relu6",
-    "rms_norm", "rrelu", "scaled_dot_product_attention", "selu", "sigmoid", "silu",
-    "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink",
-    "softsign", "tanh", "tanhshrink", "threshold", "triplet_margin_loss",
-    "triplet_margin_with_distance_loss", "unfold",
+    "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d", "alpha_dropout",
+    "avg_pool1d", "avg_pool2d", "avg_pool3d", "batch_norm", "bilinear", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "celu", "channel_shuffle", "conv1d", "conv2d", "conv3d",
+    "conv_transpose1d", "conv_transpose2d", "cosine_embedding_loss", "cosine_similarity",
+    "cross_entropy", "ctc_loss", "dropout", "dropout1d", "dropout2d", "dropout3d", "elu",
+    "embedding", "embedding_bag", "feature_alpha_dropout", "fold", "gaussian_nll_loss", "gelu",
+    "glu", "group_norm", "gumbel_softmax", "hardshrink", "hardsigmoid", "hardswish", "hardtanh",
+    "hinge_embedding_loss", "hinge_loss", "huber_loss", "instance_norm", "interpolate",
+    "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "local_response_norm",
+    "log_softmax", "logsigmoid", "lp_pool1d", "lp_pool2d", "margin_ranking_loss", "max_pool1d",
+    "max_pool2d", "max_pool3d", "max_unpool1d", "max_unpool2d", "mish", "mse_loss",
+    "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss", "nll_loss",
+    "noisy_relu", "normalize", "one_hot", "pad", "pairwise_distance", "pdist", "pixel_shuffle",
+    "pixel_unshuffle", "poisson_nll_loss", "prelu", "relu", "relu6", "rms_norm", "rrelu",
+    "scaled_dot_product_attention", "selu", "sigmoid", "silu", "smooth_l1_loss",
+    "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink", "softsign", "tanh",
+    "tanhshrink", "threshold", "triplet_margin_loss", "triplet_margin_with_distance_loss",
+    "unfold",
 ]  # fmt: skip

@@ -26,9 +26,10 @@ from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
-    "AlphaDropout", "BatchNorm1d", "BatchNorm2d", "Dropout", "Dropout1d", "Dropout2d",
-    "Embedding", "EmbeddingBag", "FeatureAlphaDropout", "GroupNorm", "InstanceNorm1d",
-    "InstanceNorm2d", "LayerNorm", "LocalResponseNorm", "Maxout", "Normalize",
+    "AlphaDropout", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout", "Dropout1d",
+    "Dropout2d", "Dropout3d", "Embedding", "EmbeddingBag", "FeatureAlphaDropout", "GroupNorm",
+    "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LayerNorm", "LocalResponseNorm",
+    "Maxout", "Normalize",
 ]  # fmt: skip
 
 
@@ -37,7 +38,7 @@ def _dtype(dtype: Any) -> np.dtype:
 
 
 class _BatchNorm(Module):
-    """Shared implementation of BatchNorm1d/2d (PyTorch's ``_BatchNorm``)."""
+    """Shared implementation of BatchNorm1d/2d/3d (PyTorch's ``_BatchNorm``)."""
 
     _ndims: tuple[int, ...] = ()
     _layout = ""
@@ -157,8 +158,19 @@ class BatchNorm2d(_BatchNorm):
     _layout = "(N, C, H, W)"
 
 
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation over (N, C, D, H, W) inputs, per channel (PyTorch's
+    ``nn.BatchNorm3d``); arguments, buffers and modes as :class:`BatchNorm1d`.
+
+    Shapes: (N, C, D, H, W) -> (N, C, D, H, W).
+    """
+
+    _ndims = (5,)
+    _layout = "(N, C, D, H, W)"
+
+
 class _InstanceNorm(_BatchNorm):
-    """Shared implementation of InstanceNorm1d/2d (PyTorch's ``_InstanceNorm``)."""
+    """Shared implementation of InstanceNorm1d/2d/3d (PyTorch's ``_InstanceNorm``)."""
 
     _spatial = 1
 
@@ -216,6 +228,17 @@ class InstanceNorm2d(_InstanceNorm):
 
     _spatial = 2
     _layout = "(N, C, H, W) or (C, H, W)"
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of volumes (PyTorch's ``nn.InstanceNorm3d``); as
+    :class:`InstanceNorm1d`.
+
+    Shapes: (N, C, D, H, W) -> (N, C, D, H, W); unbatched (C, D, H, W).
+    """
+
+    _spatial = 3
+    _layout = "(N, C, D, H, W) or (C, D, H, W)"
 
 
 def _normalized_shape(owner: str, shape: int | Sequence[int]) -> tuple:
@@ -581,6 +604,17 @@ class Dropout2d(Dropout):
 
     def forward(self, x: Any) -> Tensor:
         return F.dropout2d(x, self.p, self.training)
+
+
+class Dropout3d(Dropout):
+    """Channel dropout of volumes (PyTorch's ``nn.Dropout3d``), as :class:`Dropout1d`: one
+    keep decision per (sample, channel).
+
+    Shapes: (N, C, D, H, W) or (C, D, H, W) -> the same (a 4-D input is unbatched).
+    """
+
+    def forward(self, x: Any) -> Tensor:
+        return F.dropout3d(x, self.p, self.training)
 
 
 class AlphaDropout(Dropout):

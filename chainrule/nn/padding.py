@@ -1,9 +1,12 @@
-"""Padding layers (PyTorch's ``ZeroPad1d/2d``, ``ConstantPad1d/2d``, ``ReflectionPad1d/2d``,
-``ReplicationPad1d/2d``, ``CircularPad1d/2d``) over :func:`chainrule.nn.functional.pad`.
+"""Padding layers (PyTorch's ``ZeroPad1d/2d/3d``, ``ConstantPad1d/2d/3d``,
+``ReflectionPad1d/2d/3d``, ``ReplicationPad1d/2d/3d``, ``CircularPad1d/2d/3d``) over
+:func:`chainrule.nn.functional.pad`.
 
-``padding`` is an int (every side) or a tuple ``(left, right)`` for the 1-D layers and
-``(left, right, top, bottom)`` for the 2-D ones. Shapes: 1-D (N, C, L) or (C, L) ->
-(N, C, L + left + right); 2-D (N, C, H, W) or (C, H, W) -> (N, C, H + top + bottom,
+``padding`` is an int (every side) or a tuple ``(left, right)`` for the 1-D layers,
+``(left, right, top, bottom)`` for the 2-D ones and ``(left, right, top, bottom, front,
+back)`` for the 3-D ones. Shapes: 1-D (N, C, L) or (C, L) -> (N, C, L + left + right);
+2-D (N, C, H, W) or (C, H, W) -> (N, C, H + top + bottom, W + left + right); 3-D
+(N, C, D, H, W) or (C, D, H, W) -> (N, C, D + front + back, H + top + bottom,
 W + left + right). No parameters.
 """
 
@@ -18,8 +21,10 @@ from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor
 
 __all__ = [
-    "CircularPad1d", "CircularPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
-    "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad1d", "ZeroPad2d",
+    "CircularPad1d", "CircularPad2d", "CircularPad3d", "ConstantPad1d", "ConstantPad2d",
+    "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
+    "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d",
+    "ZeroPad3d",
 ]  # fmt: skip
 
 
@@ -62,6 +67,12 @@ class ZeroPad2d(_Pad):
     _dims = 2
 
 
+class ZeroPad3d(_Pad):
+    """Pads the last three axes with zeros."""
+
+    _dims = 3
+
+
 class ConstantPad1d(_Pad):
     """Pads the last axis with ``value``."""
 
@@ -78,6 +89,12 @@ class ConstantPad2d(ConstantPad1d):
     _dims = 2
 
 
+class ConstantPad3d(ConstantPad1d):
+    """Pads the last three axes with ``value``."""
+
+    _dims = 3
+
+
 class ReflectionPad1d(_Pad):
     """Pads the last axis with its reflection (the edge not repeated); each width must be
     smaller than the axis."""
@@ -89,6 +106,12 @@ class ReflectionPad2d(ReflectionPad1d):
     """Pads the last two axes with their reflection."""
 
     _dims = 2
+
+
+class ReflectionPad3d(ReflectionPad1d):
+    """Pads the last three axes with their reflection."""
+
+    _dims = 3
 
 
 class ReplicationPad1d(_Pad):
@@ -103,6 +126,12 @@ class ReplicationPad2d(ReplicationPad1d):
     _dims = 2
 
 
+class ReplicationPad3d(ReplicationPad1d):
+    """Pads the last three axes by repeating their edge values."""
+
+    _dims = 3
+
+
 class CircularPad1d(_Pad):
     """Pads the last axis periodically (wrapping around); widths at most the axis."""
 
@@ -113,3 +142,9 @@ class CircularPad2d(CircularPad1d):
     """Pads the last two axes periodically."""
 
     _dims = 2
+
+
+class CircularPad3d(CircularPad1d):
+    """Pads the last three axes periodically."""
+
+    _dims = 3

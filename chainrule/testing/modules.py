@@ -1248,6 +1248,13 @@ def _core() -> list[ModuleInfo]:
                    ctor=_perturbed(lambda: nn.BatchNorm2d(2, track_running_stats=False)),
                    torch_ctor=_tnn("BatchNorm2d", 2, track_running_stats=False),
                    inputs=_x((2, 2, 2, 2))),
+        ModuleInfo(name="BatchNorm3d", ctor=_perturbed(lambda: nn.BatchNorm3d(2)),
+                   torch_ctor=_tnn("BatchNorm3d", 2), inputs=_x((2, 2, 2, 2, 2))),
+        ModuleInfo(name="InstanceNorm3d[affine, track_running_stats]",
+                   ctor=_perturbed(lambda: nn.InstanceNorm3d(2, affine=True,
+                                                             track_running_stats=True)),
+                   torch_ctor=_tnn("InstanceNorm3d", 2, affine=True, track_running_stats=True),
+                   inputs=_x((2, 2, 2, 2, 3), (2, 2, 3, 2))),
         ModuleInfo(name="LayerNorm", ctor=_perturbed(lambda: nn.LayerNorm(4)),
                    torch_ctor=_tnn("LayerNorm", 4), inputs=_x((3, 4), (2, 1, 4))),
         ModuleInfo(name="LayerNorm((2, 3))", ctor=_perturbed(lambda: nn.LayerNorm((2, 3))),
@@ -1290,6 +1297,9 @@ def _core() -> list[ModuleInfo]:
         ModuleInfo(name="Dropout2d(0.3)", ctor=lambda: nn.Dropout2d(0.3),
                    torch_ctor=_tx("ChannelDropout", 0.3, 2), inputs=_x((3, 4, 2, 2), (5, 2, 3)),
                    random=True),
+        ModuleInfo(name="Dropout3d(0.4)", ctor=lambda: nn.Dropout3d(0.4),
+                   torch_ctor=_tx("ChannelDropout", 0.4, 3),
+                   inputs=_x((3, 4, 2, 2, 1), (5, 2, 1, 3)), random=True),
         ModuleInfo(name="Maxout", ctor=lambda: nn.Maxout(3, 2, 3),
                    torch_ctor=_tx("Maxout", 3, 2, 3), inputs=_x((4, 3), (3,))),
         ModuleInfo(name="Normalize", ctor=nn.Normalize, torch_ctor=_tx("Normalize"),
@@ -1356,6 +1366,11 @@ def _core() -> list[ModuleInfo]:
               ("ReplicationPad1d", (2,), (2, 2, 3)),
               ("ReplicationPad2d", ((0, 2, 1, 0),), (2, 3, 2)),
               ("CircularPad1d", (3,), (2, 2, 3)), ("CircularPad2d", ((1, 2, 2, 0),), (1, 2, 3, 3)),
+              ("ZeroPad3d", ((1, 0, 2, -1, 0, 1),), (1, 2, 2, 3, 3)),
+              ("ConstantPad3d", (1, 0.5), (2, 2, 1, 2)),
+              ("ReflectionPad3d", ((1, 0, 2, 1, 1, 0),), (1, 1, 2, 3, 3)),
+              ("ReplicationPad3d", ((0, 2, 1, 0, 1, 1),), (2, 2, 3, 2)),
+              ("CircularPad3d", ((1, 2, 2, 0, 1, 0),), (1, 1, 2, 3, 3)),
           ]],
         # transformer layers (dropout 0: torch draws its own masks)
         _same("TransformerEncoderLayer", nn.TransformerEncoderLayer, "TransformerEncoderLayer",
@@ -1450,6 +1465,35 @@ def _optional() -> list[ModuleInfo]:
                   inputs=_x((1, 2, 4, 4))),
             _same("Conv1d[padding_mode=circular]", _nn("Conv1d"), "Conv1d", 2, 3, 3, stride=2,
                   padding=2, padding_mode="circular", inputs=_x((2, 2, 5), (2, 3))),
+        ]  # fmt: skip
+    if _exported("Conv3d"):
+        out += [
+            _same("Conv3d", _nn("Conv3d"), "Conv3d", 2, 3, (2, 3, 2), padding=(1, 1, 0),
+                  inputs=_x((1, 2, 3, 4, 3), (2, 2, 3, 3))),
+            _same("Conv3d[stride, dilation, groups]", _nn("Conv3d"), "Conv3d", 4, 2, 2,
+                  stride=(2, 1, 2), padding=(0, 1, 1), dilation=(1, 2, 1), groups=2, bias=False,
+                  inputs=_x((1, 4, 3, 4, 4))),
+            _same("Conv3d[padding='same', circular]", _nn("Conv3d"), "Conv3d", 2, 2, (2, 3, 2),
+                  padding="same", padding_mode="circular", inputs=_x((1, 2, 3, 3, 3))),
+        ]  # fmt: skip
+    if _exported("MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d"):
+        out += [
+            _same("MaxPool3d", _nn("MaxPool3d"), "MaxPool3d", 2,
+                  inputs=_x((1, 2, 3, 4, 4), (2, 2, 3, 3)), domain=distinct(0.05)),
+            _same("MaxPool3d((3, 2, 3), stride=2, padding=1, ceil_mode)", _nn("MaxPool3d"),
+                  "MaxPool3d", (3, 2, 3), stride=2, padding=(1, 0, 1), ceil_mode=True,
+                  inputs=_x((1, 2, 4, 3, 4)), domain=distinct(0.05)),
+            _same("MaxPool3d(2, stride=1, dilation=(2, 1, 1))", _nn("MaxPool3d"), "MaxPool3d",
+                  2, stride=1, dilation=(2, 1, 1), inputs=_x((1, 2, 3, 3, 3)),
+                  domain=distinct(0.05)),
+            _same("AvgPool3d", _nn("AvgPool3d"), "AvgPool3d", 2, inputs=_x((1, 2, 3, 4, 4))),
+            _same("AvgPool3d(3, stride=2, padding=1, ceil_mode, count_include_pad=False)",
+                  _nn("AvgPool3d"), "AvgPool3d", 3, stride=2, padding=1, ceil_mode=True,
+                  count_include_pad=False, inputs=_x((1, 2, 4, 3, 4), (2, 3, 3, 4))),
+            _same("AvgPool3d(2, divisor_override=3)", _nn("AvgPool3d"), "AvgPool3d", 2,
+                  padding=1, divisor_override=3, inputs=_x((1, 2, 3, 3, 2))),
+            _same("AdaptiveAvgPool3d((2, None, 3))", _nn("AdaptiveAvgPool3d"),
+                  "AdaptiveAvgPool3d", (2, None, 3), inputs=_x((1, 2, 3, 2, 4), (2, 5, 2, 2))),
         ]  # fmt: skip
     if _exported("Upsample"):
         out += [

@@ -1285,6 +1285,149 @@ def _ctc_log_prob_inputs(rng: np.random.Generator) -> list[Sample]:
             for s in _ctc_inputs(rng)]  # fmt: skip
 
 
+# ---- 3-D convolution and pools: loops over output positions (tiny samples) ---------------
+
+
+def _np_triple(v: Any) -> tuple[int, int, int]:
+    return tuple(int(u) for u in v) if isinstance(v, tuple | list) else (int(v),) * 3
+
+
+def _np_unbatched_3d(fn: Callable) -> Callable:
+    """``fn`` on (N, C, D, H, W), taking an unbatched (C, D, H, W) input too."""
+
+    @functools.wraps(fn)
+    def call(x: np.ndarray, *args: Any, **kwargs: Any) -> np.ndarray:
+        return fn(x[None], *args, **kwargs)[0] if x.ndim == 4 else fn(x, *args, **kwargs)
+
+    return call
+
+
+@_np_unbatched_3d
+def _np_conv3d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Any = 1,
+               padding: Any = 0, dilation: Any = 1, groups: int = 1) -> np.ndarray:  # fmt: skip
+    """Output position by output position: each group's window (C_in/groups, kD, kH, kW)
+    of the zero-padded input against each of its filters."""
+    s, d, k = _np_triple(stride), _np_triple(dilation), w.shape[2:]
+    if padding == "same":  # total d*(k-1) split with any odd extra after, as PyTorch
+        pads = [(dd * (kk - 1) // 2, dd * (kk - 1) - dd * (kk - 1) // 2) for dd, kk in zip(d, k)]
+    elif padding == "valid":
+        pads = [(0, 0)] * 3
+    else:
+        pads = [(p, p) for p in _np_triple(padding)]
+    xp = np.pad(x, [(0, 0), (0, 0), *pads])
+    out = [(xp.shape[2 + i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(3)]
+    o, cg = w.shape[:2]
+    og = o // groups
+    y = np.zeros((x.shape[0], o, *out), dtype=np.result_type(x, w))
+    for i, j, m in np.ndindex(*out):
+        win = xp[:, :, i * s[0] :: d[0], j * s[1] :: d[1], m * s[2] :: d[2]][
+            :, :, : k[0], : k[1], : k[2]
+        ]
+        for g in range(groups):
+            y[:, g * og : (g + 1) * og, i, j, m] = np.einsum(
+                "ncdhw,ocdhw->no", win[:, g * cg : (g + 1) * cg], w[g * og : (g + 1) * og]
+            )
+    return y if b is None else y + b[:, None, None, None]
+
+
+def _np_pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (math.ceil(span / s) if ceil_mode else span // s) + 1
+    return out - 1 if ceil_mode and (out - 1) * s >= size + p else out
+
+
+@_np_unbatched_3d
+def _np_max_pool3d(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                   dilation: Any = 1, ceil_mode: bool = False) -> np.ndarray:  # fmt: skip
+    """Window by window: the max over the window's taps that fall inside the input."""
+    k = _np_triple(kernel_size)
+    s = k if stride is None else _np_triple(stride)
+    p, d = _np_triple(padding), _np_triple(dilation)
+    sizes = x.shape[2:]
+    out = [_np_pool_out(sizes[i], k[i], s[i], p[i], d[i], ceil_mode) for i in range(3)]
+    y = np.empty(x.shape[:2] + tuple(out), dtype=x.dtype)
+    for pos in np.ndindex(*out):
+        taps = [[pos[a] * s[a] - p[a] + t * d[a] for t in range(k[a])] for a in range(3)]
+        taps = [[q for q in axis if 0 <= q < sizes[a]] for a, axis in enumerate(taps)]
+        y[(..., *pos)] = x[:, :, taps[0]][:, :, :, taps[1]][..., taps[2]].max(axis=(2, 3, 4))
+    return y
+
+
+@_np_unbatched_3d
+def _np_avg_pool3d(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                   ceil_mode: bool = False, count_include_pad: bool = True,
+                   divisor_override: int | None = None) -> np.ndarray:  # fmt: skip
+    """Window by window, as PyTorch's CPU kernel: the divisor is the window clipped to the
+    padded input (``count_include_pad``) or to the input itself."""
+    k = _np_triple(kernel_size)
+    s = k if stride is None else _np_triple(stride)
+    p, sizes = _np_triple(padding), x.shape[2:]
+    out = [_np_pool_out(sizes[i], k[i], s[i], p[i], 1, ceil_mode) for i in range(3)]
+    y = np.empty(x.shape[:2] + tuple(out), dtype=x.dtype)
+    for pos in np.ndindex(*out):
+        lo = [pos[a] * s[a] - p[a] for a in range(3)]
+        hi = [min(lo[a] + k[a], sizes[a] + p[a]) for a in range(3)]
+        padded_count = math.prod(h - lo_ for h, lo_ in zip(hi, lo))
+        lo, hi = [max(v, 0) for v in lo], [min(h, n) for h, n in zip(hi, sizes)]
+        total = x[:, :, lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]].sum(axis=(2, 3, 4))
+        count = padded_count if count_include_pad else math.prod(h - v for h, v in zip(hi, lo))
+        y[(..., *pos)] = total / (divisor_override or count)
+    return y
+
+
+@_np_unbatched_3d
+def _np_adaptive_avg_pool3d(x: np.ndarray, output_size: Any) -> np.ndarray:
+    """Window by window: PyTorch's adaptive windows ``floor(i*D/OD)..ceil((i+1)*D/OD)`` on
+    each axis."""
+    sizes = x.shape[2:]
+    triple = output_size if isinstance(output_size, tuple) else (output_size,) * 3
+    out = [n if o is None else o for n, o in zip(sizes, triple)]
+    y = np.empty(x.shape[:2] + tuple(out), dtype=x.dtype)
+    for pos in np.ndindex(*out):
+        sl = [slice(pos[a] * sizes[a] // out[a], math.ceil((pos[a] + 1) * sizes[a] / out[a]))
+              for a in range(3)]  # fmt: skip
+        y[(..., *pos)] = x[(slice(None), slice(None), *sl)].mean(axis=(2, 3, 4))
+    return y
+
+
+def _conv3d_inputs(rng: np.random.Generator) -> list[Sample]:
+    cases = [  # (x shape, weight shape, bias?, kwargs)
+        ((1, 2, 3, 4, 3), (3, 2, 2, 2, 2), True, {}),
+        ((2, 4, 3, 3, 4), (2, 2, 2, 1, 3), False,
+         {"stride": (1, 2, 1), "padding": (1, 0, 1), "dilation": (2, 1, 1), "groups": 2}),
+        ((1, 2, 3, 3, 3), (2, 2, 2, 3, 2), True, {"padding": "same"}),  # asymmetric split
+        ((2, 3, 4, 3), (2, 2, 3, 2, 2), True, {"stride": 2, "padding": 1}),  # unbatched
+        ((1, 3, 2, 3, 3), (3, 1, 2, 2, 2), True, {"padding": "valid", "groups": 3}),
+    ]  # fmt: skip
+    return [Sample((_r(rng, xs), _r(rng, ws), *((_r(rng, (ws[0],)),) if bias else ())), kw)
+            for xs, ws, bias, kw in cases]  # fmt: skip
+
+
+_POOL3D_MAX = [
+    ((1, 2, 4, 4, 4), {"kernel_size": 2}),
+    ((1, 2, 4, 3, 5), {"kernel_size": (3, 2, 3), "stride": 2, "padding": (1, 0, 1),
+                       "ceil_mode": True}),
+    ((2, 3, 3, 4), {"kernel_size": 2, "stride": 1, "dilation": (2, 1, 1)}),  # unbatched
+]  # fmt: skip
+
+_POOL3D_AVG = [
+    ((1, 2, 4, 4, 4), {"kernel_size": 2}),
+    ((1, 2, 4, 3, 5), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
+    ((1, 2, 4, 3, 5), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True,
+                       "count_include_pad": False}),
+    ((2, 3, 3, 2), {"kernel_size": (2, 2, 1), "padding": (1, 0, 0), "divisor_override": 3}),
+]  # fmt: skip
+
+_POOL3D_ADAPTIVE = [
+    ((1, 2, 3, 4, 5), {"output_size": 2}),
+    ((2, 5, 3, 2), {"output_size": (3, None, 1)}),  # unbatched; D upsampled (overlaps)
+]
+
+
+def _pool3d_inputs(cases: list) -> Callable:
+    return lambda rng: [Sample((_r(rng, xs),), dict(kw)) for xs, kw in cases]
+
+
 NN_OPS: list[OpInfo] = [
     # activations
     OpInfo(name="F.relu", fn=F.relu, torch_fn=_tf("relu"), ref_fn=lambda x: np.maximum(x, 0),
@@ -1516,6 +1659,15 @@ NN_OPS: list[OpInfo] = [
            ref_fn=functools.partial(_np_max_unpool, nd=1), inputs=_unpool_inputs(1)),
     OpInfo(name="F.max_unpool2d", fn=F.max_unpool2d, torch_fn=_tf("max_unpool2d"),
            ref_fn=functools.partial(_np_max_unpool, nd=2), inputs=_unpool_inputs(2)),
+    OpInfo(name="F.conv3d", fn=F.conv3d, torch_fn=_tf("conv3d"), ref_fn=_np_conv3d,
+           inputs=_conv3d_inputs),
+    OpInfo(name="F.max_pool3d", fn=F.max_pool3d, torch_fn=_tf("max_pool3d"),
+           ref_fn=_np_max_pool3d, inputs=_pool3d_inputs(_POOL3D_MAX), domain=distinct()),
+    OpInfo(name="F.avg_pool3d", fn=F.avg_pool3d, torch_fn=_tf("avg_pool3d"),
+           ref_fn=_np_avg_pool3d, inputs=_pool3d_inputs(_POOL3D_AVG)),
+    OpInfo(name="F.adaptive_avg_pool3d", fn=F.adaptive_avg_pool3d,
+           torch_fn=_tf("adaptive_avg_pool3d"), ref_fn=_np_adaptive_avg_pool3d,
+           inputs=_pool3d_inputs(_POOL3D_ADAPTIVE)),
     OpInfo(name="F.pdist", fn=F.pdist, torch_fn=_tf("pdist"), ref_fn=_np_pdist,
            inputs=_pdist_inputs),
     OpInfo(name="F.multilabel_margin_loss", fn=F.multilabel_margin_loss,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from chainrule.nn.conv import AvgPool2d, MaxPool2d
 from chainrule.nn.layers import (
     BatchNorm1d,
     BatchNorm2d,
+    BatchNorm3d,
     Dropout,
     Embedding,
     EmbeddingBag,
@@ -93,6 +95,7 @@ BN_CASES = [
     (BatchNorm1d, "BatchNorm1d", (6, 3)),
     (BatchNorm1d, "BatchNorm1d", (4, 3, 5)),
     (BatchNorm2d, "BatchNorm2d", (3, 3, 2, 4)),
+    (BatchNorm3d, "BatchNorm3d", (2, 3, 2, 3, 2)),
 ]
 
 
@@ -1113,3 +1116,87 @@ def test_softmax2d_and_unpool_modules_bad_input() -> None:
     with pytest.raises(cr.nn.functional.LabelError, match=r"outside the output plane of size"):
         unpool(y, idx)  # the pool dropped a row and a column: the indices need output_size
     assert unpool(y, idx, output_size=x.shape).shape == x.shape
+
+
+# ---- 3-D layers --------------------------------------------------------------------------
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    ("args", "kw", "shape"),
+    [((2, 4, 3), {}, (2, 2, 4, 5, 4)),
+     ((4, 2, (2, 3, 1)), {"stride": (1, 2, 2), "padding": (1, 0, 2), "dilation": (2, 1, 1),
+                          "groups": 2, "bias": False}, (1, 4, 5, 5, 6)),
+     ((2, 3, (2, 2, 3)), {"padding": "same", "padding_mode": "reflect"}, (2, 3, 4, 5)),
+     ((2, 2, 3), {"padding": 1, "padding_mode": "replicate"}, (1, 2, 3, 3, 3))],
+)  # fmt: skip
+def test_conv3d_matches_torch(args: tuple, kw: dict, shape: tuple) -> None:
+    torch = pytest.importorskip("torch")
+    ours = cr.nn.Conv3d(*args, **kw).double()
+    theirs = torch.nn.Conv3d(*args, **kw).double()
+    assert ours.weight.shape == tuple(theirs.weight.shape)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    _copy_into_torch(ours, theirs)
+    _run_both(ours, theirs, _rng(4).standard_normal(shape))
+
+
+def test_conv3d_default_init_bounds_as_torch() -> None:
+    # kaiming_uniform_(a=sqrt(5)) and the bias both give U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    conv = cr.nn.Conv3d(6, 8, (3, 2, 4), groups=2)
+    fan_in = 3 * 3 * 2 * 4
+    assert conv.weight.shape == (8, 3, 3, 2, 4) and conv.weight.dtype == np.float32
+    for p in (conv.weight, conv.bias):
+        values = p.numpy()
+        assert np.abs(values).max() <= 1 / np.sqrt(fan_in)
+        assert np.abs(values).max() > 0.5 / np.sqrt(fan_in)  # spread over the range
+    assert repr(conv).startswith("Conv3d(6, 8, kernel_size=(3, 2, 4), stride=(1, 1, 1), "
+                                 "groups=2)")  # fmt: skip
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    ("name", "args", "kw", "shape"),
+    [("MaxPool3d", (3,), {"stride": 2, "padding": 1, "ceil_mode": True}, (2, 2, 4, 5, 6)),
+     ("MaxPool3d", ((2, 1, 3),), {"stride": 1, "dilation": (2, 1, 1)}, (2, 4, 3, 5)),
+     ("AvgPool3d", (3,), {"stride": (2, 1, 2), "padding": 1, "ceil_mode": True,
+                          "count_include_pad": False}, (2, 2, 4, 5, 6)),
+     ("AvgPool3d", (2,), {"padding": (1, 0, 1), "divisor_override": 5}, (1, 2, 3, 3, 4)),
+     ("AdaptiveAvgPool3d", ((2, None, 3),), {}, (2, 2, 5, 3, 7)),
+     ("AdaptiveAvgPool3d", (1,), {}, (2, 3, 4, 5)),
+     ("InstanceNorm3d", (2,), {"affine": True, "track_running_stats": True}, (2, 2, 3, 2, 3)),
+     ("ZeroPad3d", ((1, 0, 2, 1, 0, 1),), {}, (1, 2, 2, 3, 3)),
+     ("ReflectionPad3d", (1,), {}, (2, 2, 3, 3)),
+     ("ReplicationPad3d", ((0, 1, 2, 0, 1, 1),), {}, (1, 1, 2, 2, 3)),
+     ("CircularPad3d", ((1, 2, 0, 1, 2, 0),), {}, (1, 2, 2, 3, 3)),
+     ("ConstantPad3d", ((1, 0, 0, 1, 1, 0), -2.5), {}, (2, 1, 2, 2))],
+)  # fmt: skip
+def test_3d_pool_norm_and_pad_modules_match_torch(name: str, args: tuple, kw: dict,
+                                                  shape: tuple) -> None:  # fmt: skip
+    torch = pytest.importorskip("torch")
+    ours, theirs = getattr(cr.nn, name)(*args, **kw).double(), getattr(torch.nn, name)(*args, **kw)
+    theirs = theirs.double()
+    if name == "MaxPool3d":  # distinct values: one maximum per window
+        x = _rng(5).permutation(math.prod(shape)).reshape(shape) / 7.0
+    else:
+        x = _rng(5).standard_normal(shape)
+    _copy_into_torch(ours, theirs)
+    _run_both(ours, theirs, x)
+    ours.eval()
+    theirs.eval()
+    _run_both(ours, theirs, x)
+
+
+def test_dropout3d_zeroes_whole_volumes() -> None:
+    cr.manual_seed(0)
+    d = cr.nn.Dropout3d(0.5)
+    x = cr.ones((6, 5, 2, 3, 2))
+    y = d(x).numpy()
+    per_channel = y.reshape(6, 5, -1)
+    assert set(np.unique(per_channel)) <= {0.0, 2.0}
+    assert np.all(per_channel.min(axis=-1) == per_channel.max(axis=-1))  # one decision each
+    assert 0 < (per_channel[..., 0] == 0).sum() < 30
+    unbatched = d(cr.ones((5, 2, 3, 2))).numpy().reshape(5, -1)
+    assert np.all(unbatched.min(axis=-1) == unbatched.max(axis=-1))
+    d.eval()
+    np.testing.assert_array_equal(d(x).numpy(), x.numpy())
+    assert repr(d).startswith("Dropout3d(p=0.5)")
