@@ -393,6 +393,13 @@ class GroupNorm(Module):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
+def _embedding_init(weight: Parameter, padding_idx: int | None) -> None:
+    """PyTorch's embedding initialisation: N(0, 1), the padding row zero."""
+    init.normal_(weight)
+    if padding_idx is not None:
+        weight.data[padding_idx] = 0
+
+
 class Embedding(Module):
     """A lookup table of ``num_embeddings`` vectors (PyTorch's ``nn.Embedding``).
 
@@ -435,9 +442,7 @@ class Embedding(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default: N(0, 1), the padding row zero."""
-        init.normal_(self.weight)
-        if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+        _embedding_init(self.weight, self.padding_idx)
 
     @classmethod
     def from_pretrained(
@@ -531,9 +536,7 @@ class EmbeddingBag(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default: N(0, 1), the padding row zero."""
-        init.normal_(self.weight)
-        if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+        _embedding_init(self.weight, self.padding_idx)
 
     @classmethod
     def from_pretrained(

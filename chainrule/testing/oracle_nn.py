@@ -967,24 +967,37 @@ def _triplet_inputs(rng: np.random.Generator) -> list[Sample]:
     return out
 
 
-def _triplet_apart(xs: tuple) -> tuple:
-    """Move the negatives so each hinge ``d(a, p) - d(a, n) + margin`` is clear of 0 and
-    the swap's two negative distances clear of each other (for the samples' margins 1 and
-    0.5 and norms p = 1 and 2)."""
-    a, p, n = xs[0], xs[1], xs[2].copy()
-    for _ in range(50):
-        near = np.zeros(a.shape[:-1], dtype=bool)
-        for order in (1, 2):
-            d_ap, d_an, d_pn = (np.linalg.norm(u - v + 1e-6, ord=order, axis=-1)
-                                for u, v in ((a, p), (a, n), (p, n)))  # fmt: skip
-            near |= np.abs(d_an - d_pn) < 0.1
-            for margin in (1.0, 0.5):
-                near |= np.abs(d_ap - d_an + margin) < 0.1
-                near |= np.abs(d_ap - d_pn + margin) < 0.1
-        if not near.any():
-            break
-        n[near] = n[near] + 0.37
-    return (a, p, n)
+def _triplet_apart_for(*distances: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                      margins: tuple = (1.0, 0.5)) -> Callable[[tuple], tuple]:  # fmt: skip
+    """A domain that moves the negatives until, for each distance, every hinge
+    ``d(a, p) - d(a, n) + margin`` (and the swap's ``d(a, p) - d(p, n) + margin``) is clear
+    of 0 and the swap's two negative distances are clear of each other."""
+
+    def domain(xs: tuple) -> tuple:
+        a, p, n = xs[0], xs[1], xs[2].copy()
+        for _ in range(100):
+            near = np.zeros(a.shape[:-1], dtype=bool)
+            for dist in distances:
+                d_ap, d_an, d_pn = dist(a, p), dist(a, n), dist(p, n)
+                near |= np.abs(d_an - d_pn) < 0.1
+                for margin in margins:
+                    near |= np.abs(d_ap - d_an + margin) < 0.1
+                    near |= np.abs(d_ap - d_pn + margin) < 0.1
+            if not near.any():
+                break
+            n[near] = n[near] + 0.37
+        return (a, p, n)
+
+    return domain
+
+
+def _pnorm_distance(order: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``F.pairwise_distance``'s distance: the p-norm of ``u - v + 1e-6``, last axis."""
+    return lambda u, v: np.linalg.norm(u - v + 1e-6, ord=order, axis=-1)
+
+
+# the triplet samples' norms p = 1 and 2 (their margins 1 and 0.5 are the default)
+_triplet_apart = _triplet_apart_for(_pnorm_distance(1), _pnorm_distance(2))
 
 
 def _np_triplet(a: np.ndarray, pos: np.ndarray, neg: np.ndarray, reduction: str = "mean",
@@ -1134,30 +1147,6 @@ def _triplet_distance_inputs(rng: np.random.Generator) -> list[Sample]:
             for red in REDUCTIONS]  # fmt: skip
     return out + [Sample(abc(), {"swap": True}, note="swap"),
                   Sample(abc((3,)), {"reduction": "none"}, note="unbatched (3,)")]  # fmt: skip
-
-
-def _triplet_apart_for(*distances: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                      margins: tuple = (1.0, 0.5)) -> Callable[[tuple], tuple]:  # fmt: skip
-    """A domain that moves the negatives until, for each distance, every hinge
-    ``d(a, p) - d(a, n) + margin`` (and the swap's ``d(a, p) - d(p, n) + margin``) is clear
-    of 0 and the swap's two negative distances are clear of each other."""
-
-    def domain(xs: tuple) -> tuple:
-        a, p, n = xs[0], xs[1], xs[2].copy()
-        for _ in range(100):
-            near = np.zeros(a.shape[:-1], dtype=bool)
-            for dist in distances:
-                d_ap, d_an, d_pn = dist(a, p), dist(a, n), dist(p, n)
-                near |= np.abs(d_an - d_pn) < 0.1
-                for margin in margins:
-                    near |= np.abs(d_ap - d_an + margin) < 0.1
-                    near |= np.abs(d_ap - d_pn + margin) < 0.1
-            if not near.any():
-                break
-            n[near] = n[near] + 0.37
-        return (a, p, n)
-
-    return domain
 
 
 _triplet_distance_apart = _triplet_apart_for(_np_distance(None), _sq_distance)
