@@ -35,7 +35,7 @@ from chainrule.autograd import engine
 from chainrule.autograd.hooks import RemovableHandle
 from chainrule.autograd.mode import no_grad, state
 from chainrule.errors import ChainruleError, DTypeError, GraphError
-from chainrule.nn.parameter import Parameter
+from chainrule.nn.parameter import Buffer, Parameter
 from chainrule.tensor import Tensor, as_dtype, to_array, wrap
 
 __all__ = [
@@ -283,6 +283,9 @@ class Module:
         if isinstance(value, Parameter):
             self._forget(name)
             self.register_parameter(name, value)
+        elif isinstance(value, Buffer):
+            self._forget(name)
+            self.register_buffer(name, Tensor(value.data), persistent=value.persistent)
         elif params is not None and name in params:
             if value is not None:
                 raise ModuleTypeError(

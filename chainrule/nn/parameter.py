@@ -1,7 +1,8 @@
-"""Parameter: a tensor that a module owns and learns.
+"""Parameter: a tensor that a module owns and learns; Buffer: one it owns and does not learn.
 
 Assigning a Parameter to a module attribute registers it (``module.weight = Parameter(w)``),
-so it shows up in ``parameters()``, ``state_dict()`` and the optimiser.
+so it shows up in ``parameters()``, ``state_dict()`` and the optimiser; assigning a Buffer
+registers a buffer (``module.mean = Buffer(zeros(3))``, PyTorch's ``nn.Buffer``).
 """
 
 from __future__ import annotations
@@ -46,3 +47,16 @@ class Parameter(Tensor):
 
 def _rebuild_parameter(data: Any, requires_grad: bool) -> Parameter:
     return Parameter(data, requires_grad=requires_grad)
+
+
+class Buffer(Tensor):
+    """A marker for module state that is not learned (PyTorch's ``nn.Buffer``): assigning
+    ``Buffer(data, persistent=True)`` to a module attribute is ``register_buffer(name,
+    data, persistent)``; the module then holds a plain Tensor sharing ``data``'s array.
+    Non-persistent buffers are left out of ``state_dict``."""
+
+    __slots__ = ("persistent",)
+
+    def __init__(self, data: Any, *, persistent: bool = True) -> None:
+        super().__init__(data.data if isinstance(data, Tensor) else data)
+        self.persistent = bool(persistent)

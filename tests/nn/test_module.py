@@ -311,3 +311,22 @@ def test_foreign_errors_get_a_note():
     with pytest.raises(KeyError) as info:
         m(rand(1))
     assert info.value.__notes__ == ["  in Sequential[1] (Boom)", "  in Sequential[0] (Sequential)"]
+
+
+def test_assigning_a_buffer_registers_it() -> None:
+    class Stats(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mean = nn.Buffer(cr.zeros(3))
+            self.scratch = nn.Buffer(np.ones(2), persistent=False)
+            self.scale = nn.Parameter(np.ones(3, np.float32))
+
+    m = Stats()
+    assert [n for n, _ in m.named_buffers()] == ["mean", "scratch"]
+    assert list(m.state_dict()) == ["scale", "mean"]  # non-persistent buffers are not saved
+    assert type(m.mean) is cr.Tensor and not m.mean.requires_grad
+    assert [n for n, _ in m.named_parameters()] == ["scale"]
+    m.mean = nn.Buffer(np.full(3, 2.0))  # reassigning replaces it, still a buffer
+    assert float(m.state_dict()["mean"].numpy()[0]) == 2.0
+    m.double()
+    assert m.mean.dtype == np.float64 and m.scratch.dtype == np.float64
