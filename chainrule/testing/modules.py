@@ -85,6 +85,7 @@ from chainrule.testing.oracle_nn import (
     _multilabel_margins_apart,
     _multilabel_targets,
     _noise,
+    _pooled_and_indices,
     _ranking_apart,
     _signs,
     _softmax_rows,
@@ -1584,13 +1585,8 @@ def _unpool_samples(nd: int, k: Any, shapes: tuple, output_size: Any = None) -> 
     repeats) of a random input of each shape, with ``output_size`` as a keyword."""
 
     def gen(rng: np.random.Generator) -> list[Sample]:
-        pool = nn.functional.max_pool1d if nd == 1 else nn.functional.max_pool2d
-        out = []
-        for shape in shapes:
-            _, idx = pool(_r(rng, shape), k, return_indices=True)
-            kw = {} if output_size is None else {"output_size": output_size}
-            out.append(Sample((_r(rng, idx.shape), idx.numpy()), kw))
-        return out
+        kw = {} if output_size is None else {"output_size": output_size}
+        return [Sample(_pooled_and_indices(rng, nd, shape, k), kw) for shape in shapes]
 
     return gen
 

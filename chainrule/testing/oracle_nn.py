@@ -427,20 +427,27 @@ def _np_lp_pool2d(x: np.ndarray, norm_type: float, kernel_size: Any, stride: Any
     return _np_lp_pool(x, norm_type, k, st, ceil_mode)
 
 
+def _pooled_and_indices(rng: np.random.Generator, nd: int, shape: tuple,
+                        kernel: Any) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Random values of a max pool's output shape and the indices of that pool (windows
+    apart, so no index repeats) over a random input of ``shape``: max-unpool arguments."""
+    pool = F.max_pool1d if nd == 1 else F.max_pool2d
+    _, idx = pool(_r(rng, shape), kernel, return_indices=True)
+    return _r(rng, idx.shape), idx.numpy()
+
+
 def _unpool_inputs(nd: int) -> Callable:
     """Values of a pooled shape and the indices of a max pool (windows apart, so no index
     repeats) of a random input; the output size given when the pool dropped a remainder."""
 
     def gen(rng: np.random.Generator) -> list[Sample]:
-        pool = F.max_pool1d if nd == 1 else F.max_pool2d
         out = []
         for shape, k, extra in (((2, 3, 6), 2, {}), ((2, 3, 7), 3, {"output_size": (7,)}),
                                 ((3, 6), 2, {})) if nd == 1 else (
                                 ((2, 2, 4, 6), 2, {}), ((1, 2, 5, 7), (2, 3),
                                                         {"output_size": (5, 7)}),
                                 ((2, 4, 4), 2, {})):  # fmt: skip
-            _, idx = pool(_r(rng, shape), k, return_indices=True)
-            out.append(Sample((_r(rng, idx.shape), idx.numpy()), {"kernel_size": k, **extra}))
+            out.append(Sample(_pooled_and_indices(rng, nd, shape, k), {"kernel_size": k, **extra}))
         return out
 
     return gen
