@@ -60,6 +60,7 @@ import chainrule as cr
 from chainrule import backend, nn
 from chainrule.errors import GradcheckError
 from chainrule.nn.module import Module, _leaves, _map
+from chainrule.nn.utils.stateless import swapped
 from chainrule.tensor import Tensor
 from chainrule.testing.oracle import (
     EXACT_ATOL,
@@ -282,16 +283,10 @@ def _of_input(f: Callable, xs: list[np.ndarray], i: int) -> Callable[[Tensor], T
 def _of_param(m: Module, pname: str, f: Callable, xs: list[np.ndarray]) -> Callable:
     """The module's flat output as a function of parameter ``pname`` alone (the parameter
     is swapped for the argument during the call, as ``nn.utils.check_module`` does)."""
-    owner_name, _, local = pname.rpartition(".")
-    owner = m.get_submodule(owner_name)
 
     def g(w: Tensor) -> Tensor:
-        saved = owner._parameters[local]
-        owner._parameters[local] = w  # read back through Module.__getattr__
-        try:
+        with swapped(m, {pname: w}):
             return _flat(f(*[cr.tensor(x) for x in xs]))
-        finally:
-            owner._parameters[local] = saved
 
     return g
 

@@ -306,16 +306,10 @@ def _flat_outputs(f: Callable) -> Callable:
 
 def _with_parameter(m: Module, pname: str, xs: list, call: Callable) -> Callable:
     """The module's output as a function of parameter ``pname`` alone."""
-    owner_name, _, local = pname.rpartition(".")
-    owner = m.get_submodule(owner_name)
 
     def f(w: Tensor) -> Any:
-        saved = owner._parameters[local]
-        owner._parameters[local] = w  # read back through Module.__getattr__
-        try:
+        with stateless.swapped(m, {pname: w}):
             return call(*xs)
-        finally:
-            owner._parameters[local] = saved
 
     return f
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from chainrule.nn.module import Module, ModuleError, ModuleNameError, ModuleTypeError
 from chainrule.tensor import Tensor
 
-__all__ = ["functional_call"]
+__all__ = ["functional_call", "swapped"]
 
 
 def functional_call(module: Module, parameter_and_buffer_dicts: Any, args: Any = (),
@@ -31,34 +32,52 @@ def functional_call(module: Module, parameter_and_buffer_dicts: Any, args: Any =
     be given. Tensors are used as given (not copied; shapes are not checked, so a batched
     weight works where the module's forward allows it)."""
     given = _merged(parameter_and_buffer_dicts)
-    kind = type(module).__name__
-    slots = []  # (store dict, name, the module's own tensor)
-    for path, value in given.items():
-        owner_path, _, name = path.rpartition(".")
-        try:
-            owner = module.get_submodule(owner_path) if owner_path else module
-        except (AttributeError, ModuleError) as exc:
-            raise ModuleNameError(f"functional_call: {kind} has no submodule for '{path}'") from exc
-        store = next((d for d in (owner._parameters, owner._buffers) if name in d), None)
-        if store is None:
-            raise ModuleNameError(
-                f"functional_call: {kind} has no parameter or buffer '{path}' (it has "
-                f"{sorted(n for n, _ in _named_tensors(module))})"
-            )
-        if not isinstance(value, Tensor):
-            value = Tensor(value)
-        slots.append((store, name, value))
+    slots = _resolve("functional_call", module, given)
     if strict:
         missing = sorted(n for n, _ in _named_tensors(module) if n not in given)
         if missing:
             raise ModuleNameError(f"functional_call: strict=True and no tensor given for "
                                   f"{missing}")  # fmt: skip
+    with _put(slots):
+        call_args = args if isinstance(args, tuple) else (args,)
+        return module(*call_args, **(kwargs or {}))
+
+
+def swapped(module: Module, tensors: Mapping[str, Any]) -> contextlib.AbstractContextManager:
+    """A context in which ``module``'s parameters and buffers named in ``tensors`` (dotted
+    names to Tensors or arrays) are those tensors; the module's own come back on exit, even
+    after an error. What :func:`functional_call` calls the module inside; ``check_module``
+    and the oracle tables use it to see a module as a function of one parameter."""
+    return _put(_resolve("swapped", module, tensors))
+
+
+def _resolve(caller: str, module: Module, tensors: Mapping[str, Any]) -> list[tuple]:
+    """``(store dict, local name, tensor)`` for each dotted name, checked."""
+    kind = type(module).__name__
+    slots = []
+    for path, value in tensors.items():
+        owner_path, _, name = path.rpartition(".")
+        try:
+            owner = module.get_submodule(owner_path) if owner_path else module
+        except (AttributeError, ModuleError) as exc:
+            raise ModuleNameError(f"{caller}: {kind} has no submodule for '{path}'") from exc
+        store = next((d for d in (owner._parameters, owner._buffers) if name in d), None)
+        if store is None:
+            raise ModuleNameError(
+                f"{caller}: {kind} has no parameter or buffer '{path}' (it has "
+                f"{sorted(n for n, _ in _named_tensors(module))})"
+            )
+        slots.append((store, name, value if isinstance(value, Tensor) else Tensor(value)))
+    return slots
+
+
+@contextlib.contextmanager
+def _put(slots: list[tuple]) -> Iterator[None]:
     saved = [(store, name, store[name]) for store, name, _ in slots]
     try:
         for store, name, value in slots:
-            store[name] = value
-        call_args = args if isinstance(args, tuple) else (args,)
-        return module(*call_args, **(kwargs or {}))
+            store[name] = value  # read back through Module.__getattr__
+        yield
     finally:
         for store, name, own in saved:
             store[name] = own
