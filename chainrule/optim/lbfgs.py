@@ -365,9 +365,6 @@ class LBFGS(Optimizer):
                       "prev_flat_grad": prev_flat_grad, "prev_loss": float(prev_loss)})  # fmt: skip
         return first_loss
 
-    def _update(self, p: Tensor, g: Any, group: dict[str, Any]) -> None:  # pragma: no cover
-        raise NotImplementedError("LBFGS updates all parameters together in step(closure)")
-
     # ---- state dicts -------------------------------------------------------------------
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a state saved by :meth:`state_dict` (see the class docstring for its
