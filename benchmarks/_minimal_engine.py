@@ -46,7 +46,7 @@ class T:
     def __sub__(self, o: T) -> T:
         return _binary(_Sub, self, o)
 
-    def __mul__(self, o: T) -> T:
+    def __mul__(self, o: Any) -> T:
         return _binary(_Mul, self, o)
 
     def tanh(self) -> T:
@@ -62,7 +62,9 @@ def _parent(t: Any) -> Any:
     return t.node if t.node is not None else t
 
 
-def _binary(fn: Any, a: T, b: T) -> T:
+def _binary(fn: Any, a: T, b: Any) -> T:
+    if type(b) is not T:  # a Python number: a constant, kept as is (as chainrule keeps it)
+        b = T(b)
     out, saved = fn.fwd(a.data, b.data)
     if _grad_on[0] and (a.rg or b.rg):
         return T(out, True, _Node(fn, (_parent(a), _parent(b)), saved, out.shape))

@@ -6,7 +6,9 @@ Workloads (identical float32 data and initial weights on both sides):
   ``y.backward()``, ``x.grad = None``. Measures per-op dispatch overhead.
 * ``chain bwd (1000 x mul)``: ``y = x``; 1,000 times ``y = y * 1.0001``; ``y.sum()``. The
   graph is built outside the timed region each repeat and only ``backward()`` is timed;
-  the build time is reported on its own row. A ``tanh`` chain is reported for information.
+  the build time is reported on its own row. A ``tanh`` chain is reported for information,
+  and so is the ``mul`` chain's backward on the minimal engine (below): what any Python
+  engine that records a node per op pays here.
 * ``MLP 2-16-16-1 step``: one SGD step of a 2-16-16-1 tanh MLP at batch 32 written with core
   ops only (``x @ W + b``, ``tanh``, ``(d * d).mean()``, ``loss.backward()``, then
   ``p -= lr * p.grad; p.grad = None`` under ``no_grad``). The NumPy floor is the same
@@ -131,6 +133,18 @@ def make_chain(op: str) -> dict[str, Callable[[], Callable[[], Any]]]:
             return loss.backward
 
         setups["torch"] = torch_setup
+    if op == "mul":  # the floor: the same chain on the leanest engine (mul only)
+        xm = _minimal_engine.T(x0.copy(), True)
+
+        def minimal_setup() -> Callable[[], Any]:
+            y = xm
+            for _ in range(CHAIN_LEN):
+                y = y * 1.0001
+            loss = y.mean()  # (no sum op there: the mean's gradient costs the same)
+            xm.grad = None
+            return lambda: _minimal_engine.backward(loss)
+
+        setups["minimal"] = minimal_setup
     return setups
 
 
@@ -298,6 +312,10 @@ def run(cfg: Config, gc_off: bool, quiet_s: float) -> tuple[list[H.Row], dict[st
         rows.append(
             H.Row(f"chain build ({CHAIN_LEN} x {op})", build["chainrule"], build.get("torch"))
         )
+        if "minimal" in bwd:
+            ratio = bwd["chainrule"].median_ms / bwd["minimal"].median_ms
+            rows.append(H.Row("chain bwd, minimal engine (info)", bwd["minimal"], bwd.get("torch"),
+                              f"cr/minimal {ratio:.2f}x"))  # fmt: skip
         raw[f"chain_{op}"] = {"backward": bwd, "build": build}
 
     settle("mlp")
