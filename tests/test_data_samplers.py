@@ -411,6 +411,77 @@ def test_incompatible_loader_arguments() -> None:
         DataLoader(ds, sampler=3)  # type: ignore[arg-type]
 
 
+def test_loader_without_batching_yields_samples() -> None:
+    X = np.arange(10, dtype=np.float32).reshape(5, 2)
+    y = np.arange(5, dtype=np.int32)
+    ds = TensorDataset(X, y)
+    loader = DataLoader(ds, batch_size=None)
+    assert len(loader) == 5 and loader.batch_size is None and loader.drop_last is False
+    items = list(loader)
+    assert len(items) == 5
+    for i, (xi, yi) in enumerate(items):
+        assert (
+            xi.shape == (2,) and xi.dtype == np.float32 and yi.shape == () and yi.dtype == np.int64
+        )
+        np.testing.assert_array_equal(xi.data, X[i])
+        assert int(yi.item()) == i
+    items[0][0].data[...] = -1  # samples are copies: the dataset keeps its values
+    assert X[0, 0] == 0
+    # shuffle uses the epoch's permutation, the same one batch_size=1 walks through
+    one = [int(b[1].item()) for b in DataLoader(ds, batch_size=1, shuffle=True, seed=4)]
+    none = [int(b[1].item()) for b in DataLoader(ds, batch_size=None, shuffle=True, seed=4)]
+    assert none == one and sorted(none) == [0, 1, 2, 3, 4] and none != [0, 1, 2, 3, 4]
+    picked = DataLoader(ds, batch_size=None, sampler=[4, 0, 4])
+    assert len(picked) == 3 and [int(b[1].item()) for b in picked] == [4, 0, 4]
+    raw = DataLoader(ds, batch_size=None, collate_fn=lambda sample: sample)
+    assert all(type(s) is tuple and s[1].dtype == np.int32 for s in raw)
+    floats = list(DataLoader([0.5, 1.5], batch_size=None))
+    assert [(f.dtype, f.shape, float(f.item())) for (f,) in floats] == [
+        (np.float32, (), 0.5), (np.float32, (), 1.5)]  # fmt: skip
+    stream = DataLoader(Stream(0, 3), batch_size=None)
+    assert [int(b[1].item()) for b in stream] == [0, 1, 2]
+
+
+def test_loader_without_batching_resumes() -> None:
+    ds = TensorDataset(np.arange(6))
+    loader = DataLoader(ds, batch_size=None, shuffle=True, seed=1)
+    seen = []
+    for (v,) in loader:
+        seen.append(int(v.item()))
+        if len(seen) == 2:
+            state = loader.state_dict()
+            break
+    assert state == {"epoch": 0, "batch": 2, "seed": 1}
+    resumed = DataLoader(ds, batch_size=None, shuffle=True, seed=1)
+    resumed.load_state_dict(state)
+    full = [int(v.item()) for (v,) in DataLoader(ds, batch_size=None, shuffle=True, seed=1)]
+    assert seen + [int(v.item()) for (v,) in resumed] == full
+
+
+def test_loader_without_batching_rejects_drop_last() -> None:
+    with pytest.raises(DataError, match="batch_size=None turns batching off"):
+        DataLoader(list(range(3)), batch_size=None, drop_last=True)
+    with pytest.raises(DataError, match="positive int or None, got 0"):
+        DataLoader(list(range(3)), batch_size=0)
+
+
+@pytest.mark.torch
+def test_loader_without_batching_matches_torch() -> None:
+    torch = pytest.importorskip("torch")
+    tu = torch.utils.data
+    X = np.arange(12, dtype=np.float32).reshape(6, 2)
+    y = np.arange(6)
+    order = [5, 1, 3, 0]
+    theirs = tu.DataLoader(tu.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),
+                           batch_size=None, sampler=order)  # fmt: skip
+    ours = DataLoader(TensorDataset(X, y), batch_size=None, sampler=order)
+    assert len(ours) == len(theirs) == 4
+    for (tx, ty), (ox, oy) in zip(theirs, ours, strict=True):
+        np.testing.assert_array_equal(ox.data, tx.numpy())
+        assert ox.shape == tuple(tx.shape) and oy.shape == tuple(ty.shape) == ()
+        assert int(oy.item()) == int(ty.item())
+
+
 @pytest.mark.torch
 def test_loader_errors_match_torch() -> None:
     torch = pytest.importorskip("torch")
@@ -420,6 +491,8 @@ def test_loader_errors_match_torch() -> None:
         {"shuffle": True, "sampler": tu.SequentialSampler(ds)},
         {"batch_size": 2, "batch_sampler": [[0]]},
         {"drop_last": True, "batch_sampler": [[0]]},
+        {"batch_size": None, "drop_last": True},
+        {"batch_size": None, "batch_sampler": [[0]]},
     ]
     for kwargs in cases:
         with pytest.raises(ValueError):

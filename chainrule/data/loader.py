@@ -58,6 +58,13 @@ def _collate_field(items: list[Any], field: int) -> np.ndarray:
         ) from exc
 
 
+def _convert(sample: Any) -> Batch:
+    """One sample as a tuple of Tensors, one per field, with the batches' dtype rules and no
+    batch axis (what the loader yields with ``batch_size=None``)."""
+    fields = sample if isinstance(sample, tuple | list) else (sample,)
+    return tuple(_finish(_collate_field([f], k)[0], fresh=True) for k, f in enumerate(fields))
+
+
 def _collate(samples: list[Any]) -> Batch:
     """Stack per-sample tuples field by field (a sample that is not a tuple is one field)."""
     first = samples[0]
@@ -89,6 +96,10 @@ class DataLoader:
     repeatable. ``drop_last=True`` drops a last, short batch. ``len(loader)`` is the number
     of batches per epoch.
 
+    ``batch_size=None`` turns batching off, as in PyTorch: the loader yields one sample at a
+    time (in the order of ``shuffle`` or ``sampler``), each field a Tensor without a batch
+    axis, or ``collate_fn(sample)`` when one is given; ``drop_last`` must then be False.
+
     ``state_dict()`` records the epoch, the number of batches already handed out in it and
     the seed; ``load_state_dict()`` on a fresh loader continues from exactly that batch.
     Over a :class:`TensorDataset` (or Subsets of one) a batch is gathered with one indexing
@@ -99,7 +110,7 @@ class DataLoader:
     def __init__(
         self,
         dataset: Any,
-        batch_size: int = 1,
+        batch_size: int | None = 1,
         shuffle: bool = False,
         drop_last: bool = False,
         seed: int | None = None,
@@ -114,10 +125,20 @@ class DataLoader:
                 "DataLoader: dataset must support len() and indexing (a Dataset such as "
                 f"TensorDataset(X, y), or a list of samples), got {type(dataset).__name__}"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
-            raise DataError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
-        if batch_size < 1:
-            raise DataError(f"DataLoader: batch_size must be a positive int, got {batch_size}")
+        if batch_size is None:
+            if drop_last:
+                raise DataError(
+                    "DataLoader: batch_size=None turns batching off, so drop_last=True means "
+                    "nothing; leave drop_last False"
+                )
+        elif isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+            raise DataError(
+                f"DataLoader: batch_size must be a positive int or None, got {batch_size!r}"
+            )
+        elif batch_size < 1:
+            raise DataError(
+                f"DataLoader: batch_size must be a positive int or None, got {batch_size}"
+            )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
             raise DataError(f"DataLoader: seed must be an int or None, got {seed!r}")
         if collate_fn is not None and not callable(collate_fn):
@@ -153,13 +174,14 @@ class DataLoader:
         self.sampler = sampler
         self.collate_fn = collate_fn
         self.shuffle = bool(shuffle)
-        if batch_sampler is not None:  # as in PyTorch: the batch sampler does the batching
-            self.batch_size: int | None = None
-            self.drop_last = False
-        else:
+        # batching: by the batch sampler (as in PyTorch), by batch_size, or off (None)
+        self.batch_size: int | None = None
+        self.drop_last = False
+        if batch_sampler is None and batch_size is not None:
             self.batch_size = int(batch_size)
             self.drop_last = bool(drop_last)
-        if sampler is not None:
+        self._one_by_one = batch_sampler is None and batch_size is None
+        if sampler is not None and not self._one_by_one:
             batch_sampler = BatchSampler(sampler, self.batch_size, self.drop_last)
         self.batch_sampler = batch_sampler
         self._iterable = iterable
@@ -173,10 +195,12 @@ class DataLoader:
 
     # ---- sizes ------------------------------------------------------------------------
     def __len__(self) -> int:
-        """Batches per epoch (a TypeError for an IterableDataset, or a sampler, without a
-        ``len()``)."""
+        """Batches per epoch, or samples with ``batch_size=None`` (a TypeError for an
+        IterableDataset, or a sampler, without a ``len()``)."""
         if self.batch_sampler is not None:
             return len(self.batch_sampler)  # type: ignore[arg-type]
+        if self._one_by_one:
+            return len(self.sampler if self.sampler is not None else self.dataset)  # type: ignore[arg-type]
         n = len(self.dataset)
         bs = self.batch_size
         assert bs is not None
@@ -204,6 +228,9 @@ class DataLoader:
         return self._batches(epoch, start, self._token)
 
     def _batches(self, epoch: int, start: int, token: int) -> Iterator[Any]:
+        if self._one_by_one:
+            yield from self._tracked(self._samples(epoch), epoch, start, token)
+            return
         if self.batch_sampler is not None or self._iterable or self.collate_fn is not None:
             source = self._index_batches(epoch) if not self._iterable else self._stream_batches()
             yield from self._tracked(source, epoch, start, token)
@@ -241,6 +268,22 @@ class DataLoader:
         finally:
             if self._token == token:
                 self._position = None
+
+    def _samples(self, epoch: int) -> Iterator[Callable[[], Any]]:
+        """One thunk per sample, batching off: from the stream, the sampler or the epoch's
+        order."""
+        convert = self.collate_fn if self.collate_fn is not None else _convert
+        if self._iterable:
+            for sample in self.dataset:
+                yield lambda s=sample: convert(s)
+            return
+        if self.sampler is not None:
+            indices: Iterable[Any] = self.sampler
+        else:
+            order = self._order(epoch, len(self.dataset))
+            indices = range(len(self.dataset)) if order is None else order
+        for i in indices:
+            yield lambda i=i: convert(self.dataset[int(i)])
 
     def _make(self, samples: list[Any]) -> Any:
         return self.collate_fn(samples) if self.collate_fn is not None else _collate(samples)
