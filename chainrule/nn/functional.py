@@ -1752,13 +1752,15 @@ def embedding_bag(input: Any, weight: Any, offsets: Any = None, max_norm: float 
     Gradients as PyTorch's: repeated indices accumulate into their row; "max" gives each
     bag's gradient, per feature, to the first entry of the bag that attains the maximum
     (one element even when several tie). Built from gathers and a scatter-add, so forward
-    mode and double backward work. ``max_norm``, ``scale_grad_by_freq`` and ``sparse`` are
-    not supported (:class:`ArgumentError`); bad indices raise
+    mode and double backward work. With ``max_norm`` the rows the input names are first
+    renormalised in place, as PyTorch does (:func:`chainrule.ops.norm.embedding_renorm_`).
+    ``scale_grad_by_freq`` and ``sparse`` are not supported (:class:`ArgumentError`); bad
+    indices raise
     :class:`chainrule.IndexingError`, non-integer indices or offsets
     :class:`chainrule.DTypeError`, bad offsets :class:`ArgumentError`.
     """
     name = "embedding_bag"
-    _check_bag_options(name, max_norm, scale_grad_by_freq, sparse)
+    _norm.check_embedding_options(name, max_norm, norm_type, scale_grad_by_freq, sparse)
     if mode not in _BAG_MODES:
         raise ArgumentError(f"{name}: mode must be 'sum', 'mean' or 'max', got {mode!r}")
     w = _tensor(weight)
@@ -1773,6 +1775,8 @@ def embedding_bag(input: Any, weight: Any, offsets: Any = None, max_norm: float 
             raise IndexingError(f"{name}: index {lo if lo < 0 else hi} is out of range for a "
                                 f"table of {num} embeddings (valid indices are "
                                 f"0..{num - 1})")  # fmt: skip
+    if max_norm is not None:
+        _norm.embedding_renorm_(w, flat, max_norm, norm_type)
     psw = None
     if per_sample_weights is not None:
         if mode != "sum":
@@ -1802,16 +1806,6 @@ def embedding_bag(input: Any, weight: Any, offsets: Any = None, max_norm: float 
         counts = xp.bincount(bags, minlength=n_bags)
         out = out / xp.maximum(counts, 1).astype(w.dtype)[:, None]
     return out
-
-
-def _check_bag_options(name: str, max_norm: Any, scale_grad_by_freq: bool, sparse: bool) -> None:
-    if max_norm is not None:
-        raise ArgumentError(f"{name}: max_norm is not supported (PyTorch renormalises the "
-                            f"looked-up rows of weight in place), got {max_norm!r}")  # fmt: skip
-    if scale_grad_by_freq:
-        raise ArgumentError(f"{name}: scale_grad_by_freq=True is not supported")
-    if sparse:
-        raise ArgumentError(f"{name}: sparse=True is not supported (gradients are dense)")
 
 
 def _bag_max(w: Tensor, flat: Any, bags: Any, n_bags: int) -> Tensor:

@@ -406,6 +406,10 @@ class Embedding(Module):
     Args:
         num_embeddings: table size. embedding_dim: vector size.
         padding_idx: a row that is initialised to zeros and gets no gradient.
+        max_norm: if given, each forward first rescales, in place, the rows the indices
+            name whose ``norm_type``-norm (default 2) exceeds it to that norm (as PyTorch).
+        ``scale_grad_by_freq=True`` and ``sparse=True`` are not supported
+        (:class:`~chainrule.ops.nn.ArgumentError`).
 
     Attributes:
         weight: (num_embeddings, embedding_dim), initialised N(0, 1) like PyTorch.
@@ -420,11 +424,19 @@ class Embedding(Module):
         num_embeddings: int,
         embedding_dim: int,
         padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
         dtype: Any = None,
     ) -> None:
         super().__init__()
         self.num_embeddings = _checks.size("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _checks.size("Embedding", "embedding_dim", embedding_dim)
+        _norm.check_embedding_options("Embedding", max_norm, norm_type, scale_grad_by_freq,
+                                      sparse)  # fmt: skip
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = False, False
         if padding_idx is not None:
             padding_idx = _checks.size(
                 "Embedding", "padding_idx", padding_idx, -self.num_embeddings
@@ -446,24 +458,35 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(
-        cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None
-    ) -> Embedding:
+        cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None,
+        max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+    ) -> Embedding:  # fmt: skip
         """An Embedding whose table is a copy of ``embeddings`` (num, dim); frozen
         (``requires_grad=False``) unless ``freeze=False``."""
         data = np.array(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
         if data.ndim != 2:
             raise ShapeError(f"Embedding.from_pretrained: expected (num, dim), got {data.shape}")
-        m = cls(data.shape[0], data.shape[1], padding_idx=padding_idx, dtype=data.dtype)
+        m = cls(data.shape[0], data.shape[1], padding_idx, max_norm, norm_type,
+                scale_grad_by_freq, sparse, dtype=data.dtype)  # fmt: skip
         m.weight.data[...] = data
         m.weight.requires_grad = not freeze
         return m
 
     def forward(self, indices: Any) -> Tensor:
-        return _norm.embedding(indices, self.weight, padding_idx=self.padding_idx)
+        return _norm.embedding(indices, self.weight, self.padding_idx, self.max_norm,
+                               self.norm_type)  # fmt: skip
 
     def extra_repr(self) -> str:
         pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
-        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+        norm = _max_norm_repr(self.max_norm, self.norm_type)
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}{norm}"
+
+
+def _max_norm_repr(max_norm: float | None, norm_type: float) -> str:
+    """The renormalisation options as PyTorch's embedding reprs show them."""
+    s = f", max_norm={max_norm}" if max_norm is not None else ""
+    return s + (f", norm_type={norm_type}" if norm_type != 2 else "")
 
 
 class EmbeddingBag(Module):
@@ -478,9 +501,10 @@ class EmbeddingBag(Module):
         padding_idx: entries equal to it are skipped (and not counted by "mean"); its row
             is initialised to zeros.
         _weight: an initial table (num_embeddings, embedding_dim), used as is.
-        ``max_norm``, ``scale_grad_by_freq=True`` and ``sparse=True`` are not supported
-        (:class:`~chainrule.ops.nn.ArgumentError`); ``norm_type`` is kept for PyTorch's
-        signature.
+        max_norm: if given, each forward first rescales, in place, the rows the input
+            names whose ``norm_type``-norm exceeds it to that norm (as PyTorch).
+        ``scale_grad_by_freq=True`` and ``sparse=True`` are not supported
+        (:class:`~chainrule.ops.nn.ArgumentError`).
 
     Attributes:
         weight: (num_embeddings, embedding_dim), initialised N(0, 1) like PyTorch.
@@ -508,7 +532,7 @@ class EmbeddingBag(Module):
         name = "EmbeddingBag"
         self.num_embeddings = _checks.size(name, "num_embeddings", num_embeddings)
         self.embedding_dim = _checks.size(name, "embedding_dim", embedding_dim)
-        F._check_bag_options(name, max_norm, scale_grad_by_freq, sparse)
+        _norm.check_embedding_options(name, max_norm, norm_type, scale_grad_by_freq, sparse)
         if mode not in F._BAG_MODES:
             raise ArgumentError(f"{name}: mode must be 'sum', 'mean' or 'max', got {mode!r}")
         if padding_idx is not None:
@@ -556,12 +580,14 @@ class EmbeddingBag(Module):
 
     def forward(self, input: Any, offsets: Any = None, per_sample_weights: Any = None) -> Tensor:  # noqa: A002
         return F.embedding_bag(
-            input, self.weight, offsets, mode=self.mode, per_sample_weights=per_sample_weights,
-            include_last_offset=self.include_last_offset, padding_idx=self.padding_idx,
+            input, self.weight, offsets, self.max_norm, self.norm_type, mode=self.mode,
+            per_sample_weights=per_sample_weights, include_last_offset=self.include_last_offset,
+            padding_idx=self.padding_idx,
         )  # fmt: skip
 
     def extra_repr(self) -> str:
-        s = f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}"
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        s += _max_norm_repr(self.max_norm, self.norm_type) + f", mode={self.mode!r}"
         if self.include_last_offset:
             s += ", include_last_offset=True"
         return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")

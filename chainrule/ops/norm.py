@@ -418,7 +418,52 @@ def instance_norm(
     return group_norm(x, c, weight, bias, eps)
 
 
-def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
+def check_embedding_options(name: str, max_norm: Any, norm_type: Any,
+                            scale_grad_by_freq: bool, sparse: bool) -> None:  # fmt: skip
+    """Embedding options chainrule takes (``max_norm`` > 0, ``norm_type`` > 0) and those it
+    refuses (``scale_grad_by_freq``, ``sparse``), as :class:`ArgumentError`."""
+    if max_norm is not None and (
+        isinstance(max_norm, bool) or not isinstance(max_norm, int | float | np.number)
+        or not max_norm > 0
+    ):  # fmt: skip
+        raise ArgumentError(f"{name}: max_norm must be None or a positive number, got "
+                            f"{max_norm!r}")  # fmt: skip
+    if (
+        isinstance(norm_type, bool)
+        or not isinstance(norm_type, int | float | np.number)
+        or (not norm_type > 0)
+    ):
+        raise ArgumentError(f"{name}: norm_type must be a positive number, got {norm_type!r}")
+    if scale_grad_by_freq:
+        raise ArgumentError(f"{name}: scale_grad_by_freq=True is not supported (it makes the "
+                            "weight gradient differ from the derivative)")  # fmt: skip
+    if sparse:
+        raise ArgumentError(f"{name}: sparse=True is not supported (gradients are dense)")
+
+
+def embedding_renorm_(weight: Tensor, indices: Any, max_norm: float, norm_type: float) -> None:
+    """Scale, in place and outside the graph, every row of ``weight`` that ``indices`` names
+    and whose ``norm_type``-norm exceeds ``max_norm`` to norm ``max_norm`` (PyTorch's
+    ``embedding_renorm_``: ``row *= max_norm / (norm + 1e-7)``). The write bumps the
+    weight's version, so a graph that saved the old rows refuses to backprop through them."""
+    w = weight.data
+    xp = backend.array_module(w)
+    rows = xp.unique(indices.reshape(-1))
+    if rows.size == 0:
+        return
+    norms = xp.linalg.norm(w[rows], ord=norm_type, axis=1)
+    big = norms > max_norm
+    if not bool(big.any()):
+        return
+    rows = rows[big]
+    scale = max_norm / (norms[big].astype(np.float64) + 1e-7)  # (the scale in double, as torch)
+    w[rows] *= scale.astype(w.dtype)[:, None]
+    weight._version[0] += 1
+
+
+def embedding(indices: Any, weight: Any, padding_idx: int | None = None,
+              max_norm: float | None = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:  # fmt: skip
     """Rows of ``weight`` looked up by integer ``indices``, as
     ``torch.nn.functional.embedding``.
 
@@ -426,11 +471,15 @@ def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Tens
     (num_embeddings, dim). Returns (*, dim). The gradient with respect to ``weight``
     scatter-adds: a row used several times gets the sum of the gradients of its uses. With
     ``padding_idx`` the output at that index is the row as usual but it gets no gradient.
-    An index out of range raises :class:`chainrule.IndexingError` naming it and the table
-    size; float indices raise :class:`chainrule.DTypeError`.
+    With ``max_norm`` the rows the indices name are first renormalised in place (see
+    :func:`embedding_renorm_`), as PyTorch does; the lookup then reads the new rows.
+    ``scale_grad_by_freq`` and ``sparse`` are refused (:class:`ArgumentError`). An index
+    out of range raises :class:`chainrule.IndexingError` naming it and the table size;
+    float indices raise :class:`chainrule.DTypeError`.
     """
     from chainrule import ops
 
+    check_embedding_options("embedding", max_norm, norm_type, scale_grad_by_freq, sparse)
     weight = _tensor(weight)
     if weight.ndim != 2:
         raise ShapeError(
@@ -450,6 +499,8 @@ def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Tens
                 f"embedding: index {bad} is out of range for a table of {num} embeddings "
                 f"(valid indices are 0..{num - 1})"
             )
+    if max_norm is not None:
+        embedding_renorm_(weight, backend.to_device_of(idx, weight.data), max_norm, norm_type)
     rows = ops.getitem(weight, idx)
     if padding_idx is None:
         return rows

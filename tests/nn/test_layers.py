@@ -266,7 +266,7 @@ def test_embedding_bag_shapes_init_padding_and_errors() -> None:
     with pytest.raises(cr.IndexingError, match="index 5 is out of range for a table of 3"):
         given(np.array([[1, 5]]))
     bad = [({"mode": "avg"}, "mode must be 'sum', 'mean' or 'max', got 'avg'"),
-           ({"max_norm": 1.0}, "max_norm is not supported"),
+           ({"max_norm": 0.0}, "max_norm must be None or a positive number, got 0.0"),
            ({"scale_grad_by_freq": True}, "scale_grad_by_freq=True is not supported"),
            ({"sparse": True}, "sparse=True is not supported"),
            ({"padding_idx": 3}, "padding_idx 3 must be within \\[-3, 2\\]")]  # fmt: skip
