@@ -18,6 +18,7 @@ from chainrule.autodiff import (
     jvp,
     value_and_grad,
     vjp,
+    vmap,
 )
 from chainrule.autograd import Function, enable_grad, is_grad_enabled, no_grad
 from chainrule.backend import bool_ as bool
@@ -156,5 +157,5 @@ __all__ = [
     "softmax", "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "sum", "swapaxes",
     "take_along_axis", "tan", "tanh", "tensor", "tile", "topk", "trace", "train", "transpose",
     "tril", "triu", "trunc", "unsqueeze", "value_and_grad", "var", "vector_norm", "viz", "vjp",
-    "where", "zeros", "zeros_like",
+    "vmap", "where", "zeros", "zeros_like",
 ]  # fmt: skip

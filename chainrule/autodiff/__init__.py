@@ -1,5 +1,5 @@
 """Differentiation as functions: transforms over the autograd core, plus gradient checking,
-recomputation (checkpoint) and NaN tracing (detect_anomaly)."""
+recomputation (checkpoint), NaN tracing (detect_anomaly) and vmap."""
 
 from chainrule.autodiff.anomaly import detect_anomaly
 from chainrule.autodiff.checkpoint import checkpoint
@@ -15,8 +15,9 @@ from chainrule.autodiff.transforms import (
     value_and_grad,
     vjp,
 )
+from chainrule.autodiff.vmap import vmap
 
 __all__ = [
     "checkpoint", "detect_anomaly", "grad", "gradcheck", "gradgradcheck", "graph_stats",
-    "hessian", "jacfwd", "jacobian", "jacrev", "jvp", "value_and_grad", "vjp",
+    "hessian", "jacfwd", "jacobian", "jacrev", "jvp", "value_and_grad", "vjp", "vmap",
 ]  # fmt: skip
