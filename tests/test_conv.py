@@ -417,12 +417,10 @@ def test_3d_bad_inputs_name_the_function_and_the_shapes() -> None:
         (lambda: F.conv3d(x, w, padding="full"), "conv3d: padding must be an int, 3 ints"),
         (lambda: F.conv3d(x, w, stride=2, padding="same"), "conv3d: padding='same' needs"),
         (lambda: F.conv3d(x, w, stride=0), "conv3d: stride must be >= 1"),
-        (lambda: F.max_pool3d(x, 2, return_indices=True), "max_pool3d: return_indices=True"),
         (lambda: F.max_pool3d(x, 2, padding=(2, 0, 0)), "max_pool3d: padding (2, 0, 0) must be"),
         (lambda: F.avg_pool3d(x, 2, divisor_override=0), "avg_pool3d: divisor_override must"),
         (lambda: F.adaptive_avg_pool3d(x, (1, 2)), "adaptive_avg_pool3d: output_size must"),
         (lambda: cr.nn.Conv3d(4, 3, 2, groups=2), "Conv3d: in_channels 4 and out_channels 3"),
-        (lambda: cr.nn.MaxPool3d(2, return_indices=True), "MaxPool3d: return_indices=True"),
         (lambda: cr.nn.AdaptiveAvgPool3d(0), "AdaptiveAvgPool3d: output_size must"),
     ]  # fmt: skip
     for call, message in argument_errors:
@@ -445,3 +443,52 @@ def test_max_pool3d_gradient_goes_to_the_first_maximum_in_dhw_order() -> None:
     expected = np.zeros((1, 1, 2, 2, 2))
     expected[0, 0, 0, 1, 1] = 1
     np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+_POOL3D_INDEX_CASES = [
+    ((2, 3, 5, 6, 7), {"kernel_size": 2}),
+    ((2, 3, 5, 6, 7), {"kernel_size": (3, 2, 3), "stride": 2, "padding": (1, 0, 1),
+                       "ceil_mode": True}),
+    ((3, 6, 5, 4), {"kernel_size": 2, "stride": 1, "dilation": (2, 1, 1)}),
+    ((1, 2, 4, 4, 4), {"kernel_size": 2, "stride": 1}),
+]  # fmt: skip
+
+
+def _pool3d_input(shape: tuple, ties: bool) -> np.ndarray:
+    x = np.random.default_rng(7).standard_normal(shape)
+    return np.round(x * 2) if ties else x  # rounded: many equal values in a window
+
+
+@pytest.mark.parametrize("shape, kwargs", _POOL3D_INDEX_CASES)
+@pytest.mark.parametrize("ties", [False, True])
+def test_max_pool3d_indices_name_the_maxima(shape: tuple, kwargs: dict, ties: bool) -> None:
+    x = _pool3d_input(shape, ties)
+    y, idx = cr.nn.functional.max_pool3d(cr.tensor(x), return_indices=True, **kwargs)
+    assert idx.dtype == np.int64 and idx.shape == y.shape
+    flat = x.reshape(x.shape[:-3] + (-1,))
+    picked = np.take_along_axis(flat, idx.numpy().reshape(idx.shape[:-3] + (-1,)), axis=-1)
+    np.testing.assert_array_equal(picked.reshape(y.shape), y.numpy())
+    _, module_idx = cr.nn.MaxPool3d(return_indices=True, **kwargs)(cr.tensor(x))
+    np.testing.assert_array_equal(module_idx.numpy(), idx.numpy())
+    if "dilation" not in kwargs:  # unpooling puts each maximum back where it was
+        k, st, pad = kwargs["kernel_size"], kwargs.get("stride"), kwargs.get("padding", 0)
+        back = cr.nn.MaxUnpool3d(k, st, pad)(y, idx, output_size=x.shape[-3:]).numpy()
+        kept = back != 0
+        np.testing.assert_array_equal(back[kept], x[kept])
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("shape, kwargs", _POOL3D_INDEX_CASES)
+@pytest.mark.parametrize("ties", [False, True])
+def test_max_pool3d_indices_match_torch(shape: tuple, kwargs: dict, ties: bool) -> None:
+    torch = pytest.importorskip("torch")
+    x = _pool3d_input(shape, ties)
+    y, idx = cr.nn.functional.max_pool3d(cr.tensor(x), return_indices=True, **kwargs)
+    ty, ti = torch.nn.functional.max_pool3d(torch.from_numpy(x), return_indices=True, **kwargs)
+    np.testing.assert_array_equal(y.numpy(), ty.numpy())
+    np.testing.assert_array_equal(idx.numpy(), ti.numpy())
+    if "dilation" not in kwargs:
+        k, st, pad = kwargs["kernel_size"], kwargs.get("stride"), kwargs.get("padding", 0)
+        back = cr.nn.functional.max_unpool3d(y, idx, k, st, pad, output_size=x.shape[-3:])
+        ref = torch.nn.functional.max_unpool3d(ty, ti, k, st, pad, output_size=x.shape[-3:])
+        np.testing.assert_array_equal(back.numpy(), ref.numpy())

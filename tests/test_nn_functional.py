@@ -81,7 +81,7 @@ def test_table_covers_every_function_and_reduction() -> None:
                "binary_cross_entropy_with_logits[weight, pos_weight]",
                "binary_cross_entropy_with_logits[weights as inputs]", "channel_shuffle",
                "local_response_norm", "lp_pool1d", "lp_pool2d", "max_unpool1d", "max_unpool2d",
-               "pdist", "multilabel_margin_loss", "rrelu_eval", "rrelu_train",
+               "max_unpool3d", "pdist", "multilabel_margin_loss", "rrelu_eval", "rrelu_train",
                "alpha_dropout_eval", "alpha_dropout_train", "gumbel_softmax",
                "gumbel_softmax_hard", "embedding_bag",
                "triplet_margin_with_distance_loss", "ctc_loss", "ctc_loss[log_probs]",

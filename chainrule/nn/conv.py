@@ -28,8 +28,9 @@ __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "ChannelShuffle", "Conv1d",
     "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Fold", "LPPool1d", "LPPool2d",
-    "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "PixelShuffle",
-    "PixelUnshuffle", "Unfold", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
+    "PixelShuffle", "PixelUnshuffle", "Unfold", "Upsample", "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
 ]  # fmt: skip
 
 # PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
@@ -308,7 +309,7 @@ class MaxPool2d(Module):
         self.return_indices = bool(return_indices)
 
     def forward(self, x: Any) -> Tensor | tuple[Tensor, Tensor]:
-        pool = F.max_pool2d if self._dims == 2 else F.max_pool1d
+        pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[self._dims - 1]
         return pool(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                     self.return_indices)  # fmt: skip
 
@@ -385,20 +386,10 @@ class MaxPool3d(MaxPool2d):
     """Max over ``kernel_size`` windows of volumes: (N, C, D, H, W) -> (N, C, OD, OH, OW),
     or unbatched (C, D, H, W); the arguments (ints or triples) and sizes as
     :class:`MaxPool2d`'s, the gradient to each window's first maximum in (d, h, w) order.
-    ``return_indices=True`` is not supported."""
+    With ``return_indices`` the call returns ``(y, indices)``, indices int64 like ``y``:
+    ``(d * H + h) * W + w``, as PyTorch."""
 
     _dims = 3
-
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                 dilation: Any = 1, return_indices: bool = False,
-                 ceil_mode: bool = False) -> None:  # fmt: skip
-        if return_indices:
-            raise ArgumentError("MaxPool3d: return_indices=True is not supported")
-        super().__init__(kernel_size, stride, padding, dilation, False, ceil_mode)
-
-    def forward(self, x: Any) -> Tensor:
-        return F.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            self.ceil_mode)  # fmt: skip
 
 
 class AvgPool3d(AvgPool2d):
@@ -498,7 +489,7 @@ class MaxUnpool2d(Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x: Any, indices: Any, output_size: Any = None) -> Tensor:
-        unpool = F.max_unpool2d if self._dims == 2 else F.max_unpool1d
+        unpool = (F.max_unpool1d, F.max_unpool2d, F.max_unpool3d)[self._dims - 1]
         return unpool(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self) -> str:
@@ -511,6 +502,13 @@ class MaxUnpool1d(MaxUnpool2d):
     :class:`MaxPool1d`."""
 
     _dims = 1
+
+
+class MaxUnpool3d(MaxUnpool2d):
+    """:class:`MaxUnpool2d` over volumes: (N, C, D, H, W) -> (N, C, OD, OH, OW), indices
+    from :class:`MaxPool3d`."""
+
+    _dims = 3
 
 
 class AdaptiveAvgPool1d(Module):

@@ -1373,11 +1373,21 @@ def max_unpool2d(input: Any, indices: Any, kernel_size: Any, stride: Any = None,
                        output_size, 2)  # fmt: skip
 
 
+def max_unpool3d(input: Any, indices: Any, kernel_size: Any, stride: Any = None,
+                 padding: Any = 0, output_size: Any = None) -> Tensor:  # fmt: skip
+    """The partial inverse of :func:`max_pool3d` (PyTorch's ``max_unpool3d``): input and
+    indices (N, C, D, H, W) or (C, D, H, W) -> zeros of (N, C, OD, OH, OW), each size
+    ``(n - 1) * stride - 2 * padding + k`` (or ``output_size``), each value put at its flat
+    index ``(d * OH + h) * OW + w``; repeated indices as :func:`max_unpool2d`'s."""
+    return _max_unpool("max_unpool3d", input, indices, kernel_size, stride, padding,
+                       output_size, 3)  # fmt: skip
+
+
 def _max_unpool(name: str, input: Any, indices: Any, kernel_size: Any, stride: Any,
                 padding: Any, output_size: Any, nd: int) -> Tensor:  # fmt: skip
     x = _tensor(input)
     if x.ndim not in (nd + 1, nd + 2):
-        axes = "L" if nd == 1 else "H, W"
+        axes = ("L", "H, W", "D, H, W")[nd - 1]
         raise ShapeError(f"{name}: expected input (N, C, {axes}) or unbatched (C, {axes}), got "
                          f"shape {x.shape}")  # fmt: skip
     idx = backend.to_device_of(_data(indices), x.data)
@@ -1532,29 +1542,37 @@ def _pool_3d_args(name: str, shape: tuple, kernel_size: Any, stride: Any, paddin
 
 def max_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
                dilation: Any = 1, ceil_mode: bool = False,
-               return_indices: bool = False) -> Tensor:  # fmt: skip
+               return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
     """3-D max pooling (PyTorch's ``max_pool3d``): input (N, C, D, H, W) or unbatched
     (C, D, H, W) -> (N, C, OD, OH, OW), each size as :func:`max_pool2d`'s (``ceil_mode``
     included). Computed as :func:`max_pool2d` over (H, W) of every depth slice, then over
     D (a ``(kD, 1)`` window); the maximum is separable and each stage sends its gradient to
     its first maximum, so the whole to the window's first maximum in (d, h, w) order, as
-    PyTorch. ``return_indices=True`` is not supported."""
+    PyTorch. With ``return_indices`` also where each maximum sits: int64 like the output,
+    ``(d * H + h) * W + w`` in the unpadded input (the first stage's index at the depth
+    the second stage picked)."""
     name = "max_pool3d"
-    if return_indices:
-        raise ArgumentError(f"{name}: return_indices=True is not supported (use max_pool2d for "
-                            "indices)")  # fmt: skip
     x5, unbatched = _batched_3d(name, input, "input (N, C, D, H, W)")
     n, c, d, h, w = x5.shape
     k, s, p, dl = _pool_3d_args(name, x5.shape, kernel_size, stride, padding, dilation,
                                 bool(ceil_mode))  # fmt: skip
-    shown = f"input {x5.shape}"
+    shown, indices = f"input {x5.shape}", bool(return_indices)
     y = _renamed(name, shown, max_pool2d, x5.reshape((n, c * d, h, w)), k[1:], s[1:], p[1:],
-                 dl[1:], bool(ceil_mode))  # fmt: skip
+                 dl[1:], bool(ceil_mode), indices)  # fmt: skip
+    y, plane_idx = y if indices else (y, None)
     oh, ow = y.shape[-2:]
     y = _renamed(name, shown, max_pool2d, y.reshape((n, c, d, oh * ow)), (k[0], 1), (s[0], 1),
-                 (p[0], 0), (dl[0], 1), bool(ceil_mode))  # fmt: skip
-    y = y.reshape((n, c, y.shape[2], oh, ow))
-    return y.reshape(y.shape[1:]) if unbatched else y
+                 (p[0], 0), (dl[0], 1), bool(ceil_mode), indices)  # fmt: skip
+    y, depth_idx = y if indices else (y, None)
+    od = y.shape[2]
+    y = y.reshape((n, c, od, oh, ow))
+    if not indices:
+        return y.reshape(y.shape[1:]) if unbatched else y
+    xp = backend.array_module(depth_idx.data)
+    depth = (depth_idx.data // (oh * ow)).reshape((n, c, od, oh, ow))  # the picked slice
+    within = xp.take_along_axis(plane_idx.data.reshape((n, c, d, oh, ow)), depth, axis=2)
+    idx = Tensor(depth * (h * w) + within)
+    return (y.reshape(y.shape[1:]), idx.reshape(idx.shape[1:])) if unbatched else (y, idx)
 
 
 def avg_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
@@ -1899,12 +1917,12 @@ __all__ = [
     "hinge_embedding_loss", "hinge_loss", "huber_loss", "instance_norm", "interpolate",
     "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "local_response_norm",
     "log_softmax", "logsigmoid", "lp_pool1d", "lp_pool2d", "margin_ranking_loss", "max_pool1d",
-    "max_pool2d", "max_pool3d", "max_unpool1d", "max_unpool2d", "mish", "mse_loss",
-    "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss", "nll_loss",
-    "noisy_relu", "normalize", "one_hot", "pad", "pairwise_distance", "pdist", "pixel_shuffle",
-    "pixel_unshuffle", "poisson_nll_loss", "prelu", "relu", "relu6", "rms_norm", "rrelu",
-    "scaled_dot_product_attention", "selu", "sigmoid", "silu", "smooth_l1_loss",
-    "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink", "softsign", "tanh",
-    "tanhshrink", "threshold", "triplet_margin_loss", "triplet_margin_with_distance_loss",
-    "unfold",
+    "max_pool2d", "max_pool3d", "max_unpool1d", "max_unpool2d", "max_unpool3d", "mish",
+    "mse_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
+    "nll_loss", "noisy_relu", "normalize", "one_hot", "pad", "pairwise_distance", "pdist",
+    "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu", "relu", "relu6",
+    "rms_norm", "rrelu", "scaled_dot_product_attention", "selu", "sigmoid", "silu",
+    "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink",
+    "softsign", "tanh", "tanhshrink", "threshold", "triplet_margin_loss",
+    "triplet_margin_with_distance_loss", "unfold",
 ]  # fmt: skip

@@ -1606,6 +1606,8 @@ def _pools_and_channels() -> list[ModuleInfo]:
               (2, 3), inputs=_unpool_samples(2, (2, 3), ((1, 2, 5, 7),), (5, 7))),
         _same("MaxUnpool1d(2)", _nn("MaxUnpool1d"), "MaxUnpool1d", 2,
               inputs=_unpool_samples(1, 2, ((2, 3, 6), (3, 6)))),
+        _same("MaxUnpool3d(2)", _nn("MaxUnpool3d"), "MaxUnpool3d", 2,
+              inputs=_unpool_samples(3, 2, ((1, 2, 4, 4, 2), (2, 2, 4, 4)))),
         _same("ChannelShuffle(3)", _nn("ChannelShuffle"), "ChannelShuffle", 3,
               inputs=_x((2, 6, 2, 2), (1, 6, 3))),
         _same("LocalResponseNorm(3)", _nn("LocalResponseNorm"), "LocalResponseNorm", 3,

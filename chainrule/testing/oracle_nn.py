@@ -431,9 +431,18 @@ def _pooled_and_indices(rng: np.random.Generator, nd: int, shape: tuple,
                         kernel: Any) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Random values of a max pool's output shape and the indices of that pool (windows
     apart, so no index repeats) over a random input of ``shape``: max-unpool arguments."""
-    pool = F.max_pool1d if nd == 1 else F.max_pool2d
+    pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[nd - 1]
     _, idx = pool(_r(rng, shape), kernel, return_indices=True)
     return _r(rng, idx.shape), idx.numpy()
+
+
+_UNPOOL_CASES = {  # per dimension: (input shape of the pool, kernel, extra keywords)
+    1: (((2, 3, 6), 2, {}), ((2, 3, 7), 3, {"output_size": (7,)}), ((3, 6), 2, {})),
+    2: (((2, 2, 4, 6), 2, {}), ((1, 2, 5, 7), (2, 3), {"output_size": (5, 7)}),
+        ((2, 4, 4), 2, {})),
+    3: (((1, 2, 4, 4, 6), 2, {}), ((1, 1, 3, 5, 4), (1, 2, 3), {"output_size": (3, 5, 4)}),
+        ((2, 2, 4, 2), 2, {})),
+}  # fmt: skip
 
 
 def _unpool_inputs(nd: int) -> Callable:
@@ -442,11 +451,7 @@ def _unpool_inputs(nd: int) -> Callable:
 
     def gen(rng: np.random.Generator) -> list[Sample]:
         out = []
-        for shape, k, extra in (((2, 3, 6), 2, {}), ((2, 3, 7), 3, {"output_size": (7,)}),
-                                ((3, 6), 2, {})) if nd == 1 else (
-                                ((2, 2, 4, 6), 2, {}), ((1, 2, 5, 7), (2, 3),
-                                                        {"output_size": (5, 7)}),
-                                ((2, 4, 4), 2, {})):  # fmt: skip
+        for shape, k, extra in _UNPOOL_CASES[nd]:
             out.append(Sample(_pooled_and_indices(rng, nd, shape, k), {"kernel_size": k, **extra}))
         return out
 
@@ -1655,6 +1660,8 @@ NN_OPS: list[OpInfo] = [
            ref_fn=functools.partial(_np_max_unpool, nd=1), inputs=_unpool_inputs(1)),
     OpInfo(name="F.max_unpool2d", fn=F.max_unpool2d, torch_fn=_tf("max_unpool2d"),
            ref_fn=functools.partial(_np_max_unpool, nd=2), inputs=_unpool_inputs(2)),
+    OpInfo(name="F.max_unpool3d", fn=F.max_unpool3d, torch_fn=_tf("max_unpool3d"),
+           ref_fn=functools.partial(_np_max_unpool, nd=3), inputs=_unpool_inputs(3)),
     OpInfo(name="F.conv3d", fn=F.conv3d, torch_fn=_tf("conv3d"), ref_fn=_np_conv3d,
            inputs=_conv3d_inputs),
     OpInfo(name="F.max_pool3d", fn=F.max_pool3d, torch_fn=_tf("max_pool3d"),
