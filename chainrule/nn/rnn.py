@@ -15,7 +15,14 @@ Shapes (``D`` = 2 if bidirectional else 1, ``L`` = num_layers):
   hidden_size)`` unbatched); for the LSTM the pair ``(h0, c0)``;
 * returns ``(output, h_n)`` -- ``(output, (h_n, c_n))`` for the LSTM -- where ``output`` is
   ``(T, B, D*hidden_size)`` (batch first if asked): the last layer's hidden state after
-  every step; ``h_n``, ``c_n`` ``(D*L, B, hidden_size)``: every layer's final state.
+  every step; ``h_n``, ``c_n`` ``(D*L, B, hidden_size)``: every layer's final state;
+* or a :class:`~chainrule.nn.utils.rnn.PackedSequence` as input (``batch_first`` does not
+  apply): ``output`` is then a PackedSequence with the input's ``batch_sizes`` and
+  indices, and ``h_n``/``c_n`` hold each sequence's state after its own last step (the
+  reverse direction starts there too), in the original batch order, as are ``hx``'s rows.
+  Positions past a sequence's end are never read. Each layer and direction runs the fused
+  op once per run of steps with one batch size (sequences sorted by decreasing length,
+  the finished ones dropped from the bottom), so the cost follows ``sum(lengths)``.
 
 Parameters of layer ``k`` (suffix ``_reverse`` for the backward direction):
 ``weight_ih_l{k}`` ``(G*hidden_size, input_size)`` (``D*hidden_size`` inputs for
@@ -34,12 +41,13 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import ops
+from chainrule import backend, ops
 from chainrule.backend import float32
 from chainrule.errors import ShapeError
 from chainrule.nn import _checks, init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
+from chainrule.nn.utils.rnn import PackedSequence, packed_layout
 from chainrule.ops import rnn as _rnn
 from chainrule.ops.nn import ArgumentError
 from chainrule.tensor import Tensor, as_dtype
@@ -61,7 +69,8 @@ def _as_tensor(x: Any) -> Tensor:
 
 
 class _RNNBase(Module):
-    """What RNN, LSTM and GRU share: parameters, checks, layers and directions."""
+    """What RNN, LSTM and GRU share: parameters, checks, layers and directions, on a padded
+    batch (:meth:`_run`) or a PackedSequence (:meth:`_run_packed`)."""
 
     mode = "RNN_TANH"
 
@@ -125,15 +134,17 @@ class _RNNBase(Module):
             )
         return x.ndim == 3
 
-    def _check_state(self, h: Any, what: str, batch: int, batched: bool) -> Tensor:
+    def _check_state(self, h: Any, what: str, batch: int, batched: bool,
+                     packed: bool = False) -> Tensor:  # fmt: skip
         h = _as_tensor(h)
         D = 2 if self.bidirectional else 1
         want = (D * self.num_layers, batch, self.hidden_size) if batched else (
             D * self.num_layers, self.hidden_size)  # fmt: skip
         if h.shape != want:
+            of = f" for a packed input of {batch} sequences" if packed else ""
             raise ShapeError(
                 f"{type(self).__name__}: {what} must have shape {want} (num_layers*directions,"
-                f"{' batch,' if batched else ''} hidden_size), got {h.shape}"
+                f"{' batch,' if batched else ''} hidden_size){of}, got {h.shape}"
             )
         return h if batched else ops.unsqueeze(h, 1)
 
@@ -141,6 +152,8 @@ class _RNNBase(Module):
     def _run(self, x: Tensor, hx: Any) -> tuple:
         """Shared forward. ``hx`` is None or a tuple of state tensors (one, or two for the
         LSTM); returns ``(output, final states as a tuple)``."""
+        if isinstance(x, PackedSequence):
+            return self._run_packed(x, hx)
         x = _as_tensor(x)
         batched = self._check_input(x)
         if not batched:
@@ -182,6 +195,74 @@ class _RNNBase(Module):
             output = ops.swapaxes(output, 0, 1)
         return output, tuple(h_n)
 
+    def _run_packed(self, packed: PackedSequence, hx: Any) -> tuple:
+        """:meth:`_run` for a PackedSequence: the same layers, directions and dropout on
+        the packed data ``(sum(lengths), features)``, with every sequence's own final state.
+        Rows of the batch are in sorted (decreasing-length) order inside; ``hx`` comes in
+        and ``h_n`` goes out in the original order."""
+        name = type(self).__name__
+        layout, order, inverse = packed_layout(name, packed)
+        x = _as_tensor(packed.data)
+        if x.ndim != 2 or x.shape[1] != self.input_size:
+            raise ShapeError(f"{name}: a packed input's data must be (sum(lengths), input_size="
+                             f"{self.input_size}), got shape {x.shape}")  # fmt: skip
+        if order is not None:  # index arrays on the data's device
+            order = backend.to_device_of(order, x.data)
+            inverse = backend.to_device_of(inverse, x.data)
+        n_states = 2 if self.mode == "LSTM" else 1
+        states = None
+        if hx is not None:
+            states = [self._check_state(h, ("h0", "c0")[i], layout.batch, True, packed=True)
+                      for i, h in enumerate(hx)]  # fmt: skip
+            if order is not None:
+                states = [s[:, order] for s in states]
+        D = 2 if self.bidirectional else 1
+        segments = layout.segments()
+        flip = backend.to_device_of(layout.reversal(), x.data) if D == 2 else None
+        finals: list[list] = [[] for _ in range(n_states)]
+        layer_in = x
+        for k in range(self.num_layers):
+            outs = []
+            for d, suffix in enumerate(("", "_reverse")[:D]):
+                init = [None] * n_states if states is None else [s[k * D + d] for s in states]
+                seq = layer_in if d == 0 else layer_in[flip]
+                out, last = self._packed_direction(seq, init, self._weights(k, suffix),
+                                                   segments)  # fmt: skip
+                outs.append(out if d == 0 else out[flip])
+                for i in range(n_states):
+                    finals[i].append(last[i])
+            layer_in = outs[0] if D == 1 else ops.concatenate(outs, axis=-1)
+            if self.dropout > 0 and self.training and k < self.num_layers - 1:
+                from chainrule.nn import functional as F
+
+                layer_in = F.dropout(layer_in, self.dropout, training=True)
+        h_n = [ops.stack(f) for f in finals]
+        if inverse is not None:
+            h_n = [h[:, inverse] for h in h_n]
+        return packed._replace(data=layer_in), tuple(h_n)
+
+    def _packed_direction(self, x: Tensor, init: list, weights: tuple,
+                          segments: list) -> tuple[Tensor, list]:  # fmt: skip
+        """One layer, one direction, over packed rows ``x`` (sorted batch): the fused op on
+        each run of steps with one batch size ``b``, started from the carried states of
+        the first ``b`` sequences. Returns the packed output and the final states (B, H)
+        of every sequence, taken when it finishes."""
+        carry = list(init)
+        done: list[list] = [[] for _ in init]
+        outs = []
+        for row0, row1, steps, b, after in segments:
+            seq = ops.reshape(x[row0:row1], (steps, b, x.shape[1]))
+            h0 = [c if c is None or c.shape[0] == b else c[:b] for c in carry]
+            res = self._layer(seq, h0, weights)
+            outs.append(ops.reshape(res[0], (steps * b, self.hidden_size)))
+            carry = list(res[1:])
+            for i, state in enumerate(carry):
+                done[i].append(state if after == 0 else state[after:])
+        out = outs[0] if len(outs) == 1 else ops.concatenate(outs)
+        # the sequences finishing last are the first rows: put the pieces back in row order
+        last = [f[0] if len(f) == 1 else ops.concatenate(f[::-1]) for f in done]
+        return out, last
+
     def _layer(self, x: Tensor, states: list, weights: tuple) -> tuple:
         raise NotImplementedError
 
@@ -210,7 +291,8 @@ class RNN(_RNNBase):
         input_size, hidden_size, num_layers=1, nonlinearity="tanh" ("tanh" or "relu"),
         bias=True, batch_first=False, dropout=0.0, bidirectional=False, dtype=float32.
 
-    ``forward(x, hx=None)`` returns ``(output, h_n)``; shapes in :mod:`chainrule.nn.rnn`.
+    ``forward(x, hx=None)`` returns ``(output, h_n)``; ``x`` padded or a PackedSequence
+    (shapes in :mod:`chainrule.nn.rnn`).
     Parameters ``weight_ih_l{k}`` (H, in), ``weight_hh_l{k}`` (H, H), ``bias_ih_l{k}``,
     ``bias_hh_l{k}`` (H,), all U(-1/sqrt(H), 1/sqrt(H)).
     """
@@ -252,9 +334,10 @@ class LSTM(_RNNBase):
         input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
         bidirectional=False, dtype=float32.
 
-    ``forward(x, hx=None)`` with ``hx = (h0, c0)`` returns ``(output, (h_n, c_n))``; shapes
-    in :mod:`chainrule.nn.rnn`. Parameters ``weight_ih_l{k}`` (4H, in), ``weight_hh_l{k}``
-    (4H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,), all U(-1/sqrt(H), 1/sqrt(H)).
+    ``forward(x, hx=None)`` with ``hx = (h0, c0)`` returns ``(output, (h_n, c_n))``; ``x``
+    padded or a PackedSequence (shapes in :mod:`chainrule.nn.rnn`). Parameters
+    ``weight_ih_l{k}`` (4H, in), ``weight_hh_l{k}`` (4H, H), ``bias_ih_l{k}``,
+    ``bias_hh_l{k}`` (4H,), all U(-1/sqrt(H), 1/sqrt(H)).
     """
 
     mode = "LSTM"
@@ -277,7 +360,8 @@ class GRU(_RNNBase):
         input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
         bidirectional=False, dtype=float32.
 
-    ``forward(x, hx=None)`` returns ``(output, h_n)``; shapes in :mod:`chainrule.nn.rnn`.
+    ``forward(x, hx=None)`` returns ``(output, h_n)``; ``x`` padded or a PackedSequence
+    (shapes in :mod:`chainrule.nn.rnn`).
     Parameters ``weight_ih_l{k}`` (3H, in), ``weight_hh_l{k}`` (3H, H), ``bias_ih_l{k}``,
     ``bias_hh_l{k}`` (3H,), all U(-1/sqrt(H), 1/sqrt(H)).
     """
