@@ -458,6 +458,19 @@ def test_loader_without_batching_resumes() -> None:
     assert seen + [int(v.item()) for (v,) in resumed] == full
 
 
+def test_loader_takes_torch_worker_arguments() -> None:
+    ds = TensorDataset(np.arange(4))
+    loader = DataLoader(ds, batch_size=2, num_workers=0, pin_memory=True)
+    assert [b[0].data.tolist() for b in loader] == [[0, 1], [2, 3]]
+    assert loader.num_workers == 0 and loader.pin_memory is True
+    with pytest.raises(DataError, match="num_workers=2 is not supported"):
+        DataLoader(ds, num_workers=2)
+    with pytest.raises(DataError, match="num_workers must be a non-negative int, got -1"):
+        DataLoader(ds, num_workers=-1)
+    with pytest.raises(DataError, match="pin_memory must be a bool, got 'yes'"):
+        DataLoader(ds, pin_memory="yes")
+
+
 def test_loader_without_batching_rejects_drop_last() -> None:
     with pytest.raises(DataError, match="batch_size=None turns batching off"):
         DataLoader(list(range(3)), batch_size=None, drop_last=True)

@@ -96,6 +96,10 @@ class DataLoader:
     repeatable. ``drop_last=True`` drops a last, short batch. ``len(loader)`` is the number
     of batches per epoch.
 
+    ``num_workers`` must be 0 (batches are loaded in the calling process) and
+    ``pin_memory`` is accepted and has no effect: both are there so PyTorch code that
+    passes them runs unchanged.
+
     ``batch_size=None`` turns batching off, as in PyTorch: the loader yields one sample at a
     time (in the order of ``shuffle`` or ``sampler``), each field a Tensor without a batch
     axis, or ``collate_fn(sample)`` when one is given; ``drop_last`` must then be False.
@@ -118,6 +122,8 @@ class DataLoader:
         sampler: Iterable[Any] | None = None,
         batch_sampler: Iterable[Any] | None = None,
         collate_fn: Callable[[list[Any]], Any] | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
         iterable = isinstance(dataset, IterableDataset)
         if not iterable and not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
@@ -141,6 +147,21 @@ class DataLoader:
             )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
             raise DataError(f"DataLoader: seed must be an int or None, got {seed!r}")
+        if (
+            isinstance(num_workers, bool)
+            or not isinstance(num_workers, int | np.integer)
+            or (num_workers < 0)
+        ):
+            raise DataError(f"DataLoader: num_workers must be a non-negative int, got "
+                            f"{num_workers!r}")  # fmt: skip
+        if num_workers > 0:
+            raise DataError(
+                f"DataLoader: num_workers={num_workers} is not supported: batches are loaded "
+                "in the main process (num_workers=0); loading over a TensorDataset is one "
+                "indexing call per array"
+            )
+        if not isinstance(pin_memory, bool | np.bool_):
+            raise DataError(f"DataLoader: pin_memory must be a bool, got {pin_memory!r}")
         if collate_fn is not None and not callable(collate_fn):
             raise DataError(f"DataLoader: collate_fn must be callable, got {collate_fn!r}")
         for name, value in (("sampler", sampler), ("batch_sampler", batch_sampler)):
@@ -173,6 +194,7 @@ class DataLoader:
         self.dataset = dataset
         self.sampler = sampler
         self.collate_fn = collate_fn
+        self.num_workers, self.pin_memory = 0, bool(pin_memory)  # (pinning has no effect)
         self.shuffle = bool(shuffle)
         # batching: by the batch sampler (as in PyTorch), by batch_size, or off (None)
         self.batch_size: int | None = None
