@@ -313,17 +313,22 @@ class Tensor:
         self._tangent = fresh._tangent
         self._base = (base, op, params, k, self._version[0])
 
+    def _original(self) -> Tensor:
+        """A copy of this tensor's values with its history (node and tangent): what an op
+        reads when its result is about to be written into this tensor and it may save its
+        input for backward (PyTorch's ``original_self``)."""
+        t = wrap(self.data.copy(), self.requires_grad, self._node, self._index)
+        t._tangent = self._tangent
+        return t
+
     def _inplace_arith(self, inplace: Any, op: Any, other: Any) -> Tensor:
         """``self op= other``: straight into the array when nothing is recorded."""
         tracked = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
         if (tracked and state.grad_enabled) or state.forward_active:
             self._refresh_if_stale()  # (the copy below takes self's node: make it current)
-            source = self
-            if op is _ops.mul or op is _ops.div:
-                # mul and div save their operands for backward: give them a copy of self,
-                # which the in-place write would otherwise overwrite (PyTorch's original_self)
-                source = wrap(self.data.copy(), self.requires_grad, self._node, self._index)
-                source._tangent = self._tangent
+            # mul and div save their operands for backward: give them a copy of self, which
+            # the in-place write would otherwise overwrite
+            source = self._original() if op is _ops.mul or op is _ops.div else self
             return self._inplace(op(source, other))
         o = other.data if isinstance(other, Tensor) else other
         try:

@@ -85,7 +85,10 @@ def test_table_covers_every_function_and_reduction() -> None:
                "alpha_dropout_eval", "alpha_dropout_train", "gumbel_softmax",
                "gumbel_softmax_hard", "embedding_bag",
                "triplet_margin_with_distance_loss", "ctc_loss", "ctc_loss[log_probs]",
-               "conv3d", "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d"]:  # fmt: skip
+               "conv3d", "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "conv_transpose3d",
+               "adaptive_max_pool3d", "lp_pool3d", "relu_", "elu_", "celu_", "selu_",
+               "leaky_relu_", "hardtanh_", "rrelu_[eval]", "rrelu_[train]",
+               "threshold_"]:  # fmt: skip
         assert f"F.{fn}" in names
     for op in NN_OPS:
         if "loss" in op.name or "entropy" in op.name:

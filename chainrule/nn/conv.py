@@ -26,11 +26,11 @@ from chainrule.tensor import Tensor, as_dtype
 
 __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
-    "AdaptiveMaxPool2d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "ChannelShuffle", "Conv1d",
-    "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Fold", "LPPool1d", "LPPool2d",
-    "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
-    "PixelShuffle", "PixelUnshuffle", "Unfold", "Upsample", "UpsamplingBilinear2d",
-    "UpsamplingNearest2d",
+    "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "ChannelShuffle", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+    "ConvTranspose3d", "Fold", "LPPool1d", "LPPool2d", "LPPool3d", "MaxPool1d", "MaxPool2d",
+    "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "PixelShuffle", "PixelUnshuffle",
+    "Unfold", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
 ]  # fmt: skip
 
 # PyTorch's padding modes and the ``ops.pad`` (NumPy) mode of each
@@ -261,6 +261,27 @@ class ConvTranspose2d(_ConvTransposeNd):
                                   self.dilation)  # fmt: skip
 
 
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution (the adjoint of :class:`Conv3d` in its input):
+    (N, C_in, D, H, W) -> (N, C_out, OD, OH, OW) with
+    ``OD = (D - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1`` (OH, OW
+    likewise); the arguments are ints or triples; ``forward(x, output_size=None)`` as
+    :class:`ConvTranspose2d`'s. Unbatched (C_in, D, H, W) -> (C_out, OD, OH, OW). Computed by
+    :func:`~chainrule.nn.functional.conv_transpose3d` as one 2-D transposed convolution.
+
+    Attributes: weight (C_in, C_out/groups, kD, kH, kW), bias (C_out,), initialised as
+    PyTorch.
+    """
+
+    _dims = 3
+
+    def forward(self, x: Any, output_size: Any = None) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        return F.conv_transpose3d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(x, output_size), self.groups,
+                                  self.dilation)  # fmt: skip
+
+
 class ConvTranspose1d(_ConvTransposeNd):
     """1-D transposed convolution: (N, C_in, L) -> (N, C_out, OL) with
     ``OL = (L - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1``;
@@ -460,7 +481,7 @@ class LPPool2d(Module):
         self.kernel_size, self.stride, self.ceil_mode = kernel_size, stride, bool(ceil_mode)
 
     def forward(self, x: Any) -> Tensor:
-        pool = F.lp_pool2d if self._dims == 2 else F.lp_pool1d
+        pool = (F.lp_pool1d, F.lp_pool2d, F.lp_pool3d)[self._dims - 1]
         return pool(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
     def extra_repr(self) -> str:
@@ -472,6 +493,14 @@ class LPPool1d(LPPool2d):
     """:class:`LPPool2d` along L: (N, C, L) -> (N, C, OL), or unbatched (C, L)."""
 
     _dims = 1
+
+
+class LPPool3d(LPPool2d):
+    """:class:`LPPool2d` over volumes (PyTorch's ``nn.LPPool3d``): (N, C, D, H, W) ->
+    (N, C, OD, OH, OW) as :class:`AvgPool3d` without padding, or unbatched (C, D, H, W);
+    ``kernel_size`` and ``stride`` ints or triples."""
+
+    _dims = 3
 
 
 class MaxUnpool2d(Module):
@@ -539,6 +568,25 @@ class AdaptiveMaxPool2d(Module):
 
     def forward(self, x: Any) -> Tensor | tuple[Tensor, Tensor]:
         return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool3d(Module):
+    """Max pooling to a fixed output size (PyTorch's ``nn.AdaptiveMaxPool3d``):
+    (N, C, D, H, W) -> (N, C, *output_size), or unbatched (C, D, H, W); ``output_size`` an
+    int or a triple (None keeps that size). The gradient goes to each window's first
+    maximum in (d, h, w) order; with ``return_indices`` the call returns ``(y, indices)``,
+    indices int64 like ``y``: ``(d * H + h) * W + w``, as PyTorch."""
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        F._adaptive_output_size_3d("AdaptiveMaxPool3d", output_size)  # checked here
+        self.output_size, self.return_indices = output_size, bool(return_indices)
+
+    def forward(self, x: Any) -> Tensor | tuple[Tensor, Tensor]:
+        return F.adaptive_max_pool3d(x, self.output_size, self.return_indices)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

@@ -22,10 +22,11 @@ binary hinge targets other than +-1 raise :class:`LabelError`; other bad argumen
 subclass :class:`chainrule.ChainruleError` and ``ValueError``.
 
 Differences from PyTorch: loss options other than ``weight`` (PyTorch's third positional
-argument) are keyword-only, and ``inplace`` is not supported; ``mse_loss``, ``l1_loss``,
-``huber_loss`` and the binary cross-entropies require ``target.shape == input.shape``
-(PyTorch broadcasts with a warning); a ``weight`` that requires grad gets its gradient
-(PyTorch refuses).
+argument) are keyword-only, and the ``inplace=`` flags are not supported (PyTorch's in-place
+functions ``relu_``, ``elu_``, ``celu_``, ``selu_``, ``leaky_relu_``, ``hardtanh_``,
+``rrelu_`` and ``threshold_`` are); ``mse_loss``, ``l1_loss``, ``huber_loss`` and the
+binary cross-entropies require ``target.shape == input.shape`` (PyTorch broadcasts with a
+warning); a ``weight`` that requires grad gets its gradient (PyTorch refuses).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import backend, ops
+from chainrule.autograd.mode import state as _state
 from chainrule.errors import DTypeError, IndexingError, ShapeError
 from chainrule.nn import _checks
 from chainrule.ops import ctc as _ctc
@@ -58,6 +60,7 @@ from chainrule.ops.conv import (  # the same functions, under torch's names
     unfold,
 )
 from chainrule.ops.conv import same_padding as _same_padding
+from chainrule.ops.conv import transposed_canvas as _transposed_canvas
 from chainrule.ops.nn import ArgumentError, LabelError
 from chainrule.ops.norm import (  # the same functions
     batch_norm,
@@ -393,6 +396,80 @@ def rrelu(input: Any, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
     slope = backend.rng().uniform(lower, upper, x.shape).astype(x.dtype)
     slope = backend.to_device(slope, x.device)
     return ops.where(x.data >= 0, x, x * slope)
+
+
+# ---- in-place activations (PyTorch's ``F.relu_`` ...) -----------------------------------------
+
+
+def _in_place(name: str, input: Any, fn: Any) -> Tensor:
+    """``input`` overwritten with ``fn(input)`` and returned, through Tensor's in-place
+    machinery (as ``x[...] = v`` or ``x *= v``): the version counter bumps; on a tensor in a
+    graph (or carrying a tangent) the write is recorded, so gradients flow through it to
+    whatever made ``input``; a leaf that requires grad raises :class:`GraphError` (outside
+    ``cr.no_grad()``), as PyTorch. ``fn`` reads a copy of the values when recorded (an op
+    may save its input for backward, which the write would otherwise overwrite)."""
+    if not isinstance(input, Tensor):
+        raise DTypeError(f"{name}: input must be a Tensor (it is written in place), got "
+                         f"{type(input).__name__}")  # fmt: skip
+    x = input
+    source = x
+    if (x.requires_grad and _state.grad_enabled) or _state.forward_active:
+        x._refresh_if_stale()  # a view written through its base: make its node current
+        source = x._original()
+    result = fn(source)
+    if result.dtype != x.dtype:
+        if result.dtype.kind != x.dtype.kind:
+            raise DTypeError(f"{name}: the result has dtype {result.dtype}, which cannot be "
+                             f"written in place into a {x.dtype} input")  # fmt: skip
+        result = result.astype(x.dtype)
+    return x._inplace(result)
+
+
+def relu_(input: Tensor) -> Tensor:
+    """:func:`relu` written into ``input``, which is returned (PyTorch's ``relu_``)."""
+    return _in_place("relu_", input, relu)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """:func:`elu` written into ``input``, which is returned (PyTorch's ``elu_``)."""
+    return _in_place("elu_", input, lambda x: elu(x, alpha))
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """:func:`celu` written into ``input``, which is returned (PyTorch's ``celu_``)."""
+    return _in_place("celu_", input, lambda x: celu(x, alpha))
+
+
+def selu_(input: Tensor) -> Tensor:
+    """:func:`selu` written into ``input``, which is returned (PyTorch's ``selu_``)."""
+    return _in_place("selu_", input, selu)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """:func:`leaky_relu` written into ``input``, which is returned (PyTorch's
+    ``leaky_relu_``)."""
+    return _in_place("leaky_relu_", input, lambda x: leaky_relu(x, negative_slope))
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """:func:`hardtanh` written into ``input``, which is returned (PyTorch's
+    ``hardtanh_``)."""
+    return _in_place("hardtanh_", input, lambda x: hardtanh(x, min_val, max_val))
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+           training: bool = False) -> Tensor:  # fmt: skip
+    """:func:`rrelu` written into ``input``, which is returned (PyTorch's ``rrelu_``)."""
+    return _in_place("rrelu_", input, lambda x: rrelu(x, lower, upper, training))
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    """:func:`threshold` written into ``input``, which is returned (PyTorch's
+    ``threshold_``)."""
+    return _in_place("threshold_", input, lambda x: _threshold(x, threshold, value))
+
+
+_threshold = threshold  # (``threshold_`` has an argument of that name)
 
 
 def prelu(input: Any, weight: Any) -> Tensor:
@@ -1632,6 +1709,194 @@ def adaptive_avg_pool3d(input: Any, output_size: Any) -> Tensor:
     return y.reshape(y.shape[1:]) if unbatched else y
 
 
+def conv_transpose3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1,
+                     padding: Any = 0, output_padding: Any = 0, groups: int = 1,
+                     dilation: Any = 1) -> Tensor:  # fmt: skip
+    """3-D transposed convolution (PyTorch's ``conv_transpose3d``, argument order included),
+    the adjoint of :func:`conv3d` in its input: input ``(N, C_in, D, H, W)`` (or unbatched
+    ``(C_in, D, H, W)``), weight ``(C_in, C_out/groups, kD, kH, kW)``, bias ``(C_out,)`` or
+    None -> ``(N, C_out, OD, OH, OW)``,
+    ``OD = (D - 1)*sD - 2*pD + dD*(kD - 1) + output_padding + 1`` (OH, OW likewise).
+    ``stride``, ``padding``, ``output_padding`` and ``dilation`` are ints or triples;
+    ``output_padding`` must be smaller than the stride or the dilation on each axis.
+
+    Computed as one :func:`conv_transpose2d` over (H, W): every depth slice of the input
+    (a batch of ``N * D`` images) against the ``kD`` depth taps of the weight stacked into
+    its output channels (``(C_in, kD * C_out/groups, kH, kW)``, group-major, so ``groups``
+    carries over); depth slice ``d``, tap ``i`` lands at depth ``d*sD + i*dD`` of the
+    canvas, added there by one scatter-add, which is then cropped by ``pD`` at the front and
+    ``OD`` long (depths past the canvas are zero, as PyTorch's). Hence differentiable in
+    every argument, in reverse mode (to any order) and forward mode."""
+    name = "conv_transpose3d"
+    x, w = _tensor(input), _tensor(weight)
+    x5, unbatched = _batched_3d(name, x, "input (N, C_in, D, H, W)")
+    if w.ndim != 5:
+        raise ShapeError(f"{name}: weight must be (C_in, C_out/groups, kD, kH, kW), got shape "
+                         f"{w.shape}")  # fmt: skip
+    if not _checks.is_int(groups) or groups < 1:
+        raise ArgumentError(f"{name}: groups must be a positive int, got {groups!r}")
+    n, c, d, h, wd = x5.shape
+    ci, og, kd, kh, kw = w.shape
+    if ci != c:
+        raise ShapeError(f"{name}: input {x.shape} has {c} channels but weight {w.shape} "
+                         f"expects {ci} (weight is (C_in, C_out/groups, kD, kH, kW))")  # fmt: skip
+    if c % groups:
+        raise ShapeError(f"{name}: input channels {c} of input {x.shape} are not divisible by "
+                         f"groups={groups}")  # fmt: skip
+    if 0 in (kd, kh, kw):
+        raise ShapeError(f"{name}: weight {w.shape} has an empty kernel {(kd, kh, kw)} (every "
+                         "kernel axis needs length >= 1)")  # fmt: skip
+    o = og * groups
+    if bias is not None and tuple(_tensor(bias).shape) != (o,):
+        raise ShapeError(f"{name}: bias shape {tuple(_tensor(bias).shape)} does not match the "
+                         f"{o} output channels of weight {w.shape} with "
+                         f"groups={groups}")  # fmt: skip
+    if isinstance(padding, str):
+        raise ArgumentError(f"{name}: padding must be an int or 3 ints, got {padding!r}")
+    st = _checks.sizes(name, "stride", stride, 3, 1)
+    dil = _checks.sizes(name, "dilation", dilation, 3, 1)
+    pads = _checks.sizes(name, "padding", padding, 3, 0)
+    extra = _checks.sizes(name, "output_padding", output_padding, 3, 0)
+    if any(e >= max(s, dd) for e, s, dd in zip(extra, st, dil)):
+        raise ArgumentError(f"{name}: output_padding {extra} must be smaller than either "
+                            f"stride {st} or dilation {dil}")  # fmt: skip
+    canvas = [_transposed_canvas(size, s, dd, k)
+              for size, s, dd, k in zip((d, h, wd), st, dil, (kd, kh, kw))]  # fmt: skip
+    out = tuple(full - 2 * p + e for full, p, e in zip(canvas, pads, extra))
+    if min(out) < 1 or min(n, c, o) == 0:
+        raise ShapeError(f"{name}: input {x.shape} and weight {w.shape} (stride {st}, padding "
+                         f"{pads}, output_padding {extra}, dilation {dil}) give an empty output "
+                         f"{out}")  # fmt: skip
+    # every depth slice an image: (N * D, C_in, H, W); weight (C_in, kD * C_out/groups, kH, kW)
+    x2 = ops.transpose(x5, (0, 2, 1, 3, 4)).reshape((n * d, c, h, wd))
+    w2 = ops.transpose(w, (0, 2, 1, 3, 4)).reshape((c, kd * og, kh, kw))
+    y = _renamed(name, f"input {x.shape}, weight {w.shape}", conv_transpose2d, x2, w2, None,
+                 st[1:], pads[1:], extra[1:], groups, dil[1:])  # fmt: skip
+    oh, ow = y.shape[-2:]
+    # (N, D, groups, kD, C_out/groups, OH, OW) -> (N, C_out, D, kD, OH, OW)
+    y = ops.transpose(y.reshape((n, d, groups, kd, og, oh, ow)), (0, 2, 4, 1, 3, 5, 6))
+    y = y.reshape((n, o, d, kd, oh, ow))
+    xp = backend.array_module(x5.data)
+    depth = xp.arange(d)[:, None] * st[0] + xp.arange(kd)[None, :] * dil[0]  # (D, kD)
+    full = max(canvas[0], pads[0] + out[0])  # output padding may reach past the canvas
+    y = ops.scatter_add((n, o, full, oh, ow), (slice(None), slice(None), depth), y)
+    if (pads[0], out[0]) != (0, full):
+        y = y[:, :, pads[0] : pads[0] + out[0]]
+    if bias is not None:
+        y = y + _tensor(bias).reshape((-1, 1, 1, 1))
+    return y.reshape(y.shape[1:]) if unbatched else y
+
+
+def lp_pool3d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None,
+              ceil_mode: bool = False) -> Tensor:  # fmt: skip
+    """:func:`lp_pool1d` over (N, C, D, H, W) or (C, D, H, W) with a ``(kD, kH, kW)``
+    window (PyTorch's ``lp_pool3d``): ``(avg_pool3d(x^p) * kD*kH*kW)^(1/p)``."""
+    name = "lp_pool3d"
+    p = _lp_norm(name, norm_type)
+    x5, unbatched = _batched_3d(name, input, "input (N, C, D, H, W)")
+    k, s, _, _ = _pool_3d_args(name, x5.shape, kernel_size, stride, 0, 1, bool(ceil_mode))
+    pooled = avg_pool3d(x5**p, k, s, 0, bool(ceil_mode))
+    y = (pooled * math.prod(k)) ** (1.0 / p)
+    return y.reshape(y.shape[1:]) if unbatched else y
+
+
+def _adaptive_max_along(x: Tensor, axis: int, out: int) -> tuple[Tensor, Any]:
+    """The maximum over each of PyTorch's ``out`` adaptive windows along ``axis`` (a gather,
+    so the gradient goes to the chosen element), and the position along ``axis`` of each
+    window's first maximum (an int64 array of the result's shape)."""
+    size = x.shape[axis]
+    bounds = [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+    longest = max(hi - lo for lo, hi in bounds)
+    # (out, longest): each window's positions, its last one repeated to the common length
+    # (a repeat comes after the original, so the first maximum is never a repeat)
+    taps = np.array([[min(lo + j, hi - 1) for j in range(longest)] for lo, hi in bounds])
+    xp = backend.array_module(x.data)
+    taps = backend.to_device_of(taps, x.data)
+    windows = xp.moveaxis(x.data, axis, -1)[..., taps]  # (..., out, longest)
+    where = taps[xp.arange(out), windows.argmax(axis=-1)]  # NaN counts as the maximum
+    where = xp.moveaxis(where, -1, axis).astype(np.int64)
+    return ops.take_along_axis(x, where, axis), where
+
+
+def adaptive_max_pool3d(
+    input: Any, output_size: Any, return_indices: bool = False
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Max pooling to a fixed output size (PyTorch's ``adaptive_max_pool3d``): input
+    (N, C, D, H, W) or (C, D, H, W) -> (N, C, OD, OH, OW); ``output_size`` an int or a
+    triple (None keeps that size); PyTorch's windows ``floor(i*D/OD) .. ceil((i+1)*D/OD)-1``
+    per axis. With ``return_indices`` also where each maximum sits: int64 like the output,
+    ``(d * H + h) * W + w``.
+
+    Computed one axis at a time (W, then H, then D), each stage a gather of every window's
+    first maximum along its axis; the maximum is separable over the box-shaped windows, so
+    the gradient reaches each window's first maximum in (d, h, w) order (the first depth
+    holding the maximum, then the first row there, then the first column), as PyTorch's
+    indices."""
+    name = "adaptive_max_pool3d"
+    sizes = _adaptive_output_size_3d(name, output_size)
+    x5, unbatched = _batched_3d(name, input, "input (N, C, D, H, W)")
+    n, c, d, h, w = x5.shape
+    if min(n, c, d, h, w) == 0:
+        raise ShapeError(f"{name}: empty input {x5.shape}")
+    od, oh, ow = (full if v is None else v for v, full in zip(sizes, (d, h, w)))
+    y, at_w = _adaptive_max_along(x5, 4, ow)  # (N, C, D, H, OW)
+    y, at_h = _adaptive_max_along(y, 3, oh)  # (N, C, D, OH, OW)
+    y, at_d = _adaptive_max_along(y, 2, od)  # (N, C, OD, OH, OW)
+    if not return_indices:
+        return y.reshape(y.shape[1:]) if unbatched else y
+    xp = backend.array_module(at_d)
+    at_w = xp.take_along_axis(xp.take_along_axis(at_w, at_h, axis=3), at_d, axis=2)
+    at_h = xp.take_along_axis(at_h, at_d, axis=2)
+    idx = Tensor((at_d * h + at_h) * w + at_w)
+    return (y.reshape(y.shape[1:]), idx.reshape(idx.shape[1:])) if unbatched else (y, idx)
+
+
+# PyTorch's ``*_with_indices`` names: the pools with ``return_indices=True``; their own
+# ``return_indices`` argument is accepted and ignored, as PyTorch's
+
+
+def max_pool1d_with_indices(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                            dilation: Any = 1, ceil_mode: bool = False,
+                            return_indices: bool = False) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """:func:`max_pool1d` returning ``(output, indices)`` (PyTorch's alias)."""
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                            dilation: Any = 1, ceil_mode: bool = False,
+                            return_indices: bool = False) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """:func:`max_pool2d` returning ``(output, indices)`` (PyTorch's alias)."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool3d_with_indices(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                            dilation: Any = 1, ceil_mode: bool = False,
+                            return_indices: bool = False) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """:func:`max_pool3d` returning ``(output, indices)`` (PyTorch's alias)."""
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def adaptive_max_pool1d_with_indices(
+    input: Any, output_size: Any, return_indices: bool = False
+) -> tuple[Tensor, Tensor]:
+    """:func:`adaptive_max_pool1d` returning ``(output, indices)`` (PyTorch's alias)."""
+    return adaptive_max_pool1d(input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(
+    input: Any, output_size: Any, return_indices: bool = False
+) -> tuple[Tensor, Tensor]:
+    """:func:`adaptive_max_pool2d` returning ``(output, indices)`` (PyTorch's alias)."""
+    return adaptive_max_pool2d(input, output_size, True)
+
+
+def adaptive_max_pool3d_with_indices(
+    input: Any, output_size: Any, return_indices: bool = False
+) -> tuple[Tensor, Tensor]:
+    """:func:`adaptive_max_pool3d` returning ``(output, indices)`` (PyTorch's alias)."""
+    return adaptive_max_pool3d(input, output_size, True)
+
+
 def channel_shuffle(input: Any, groups: int) -> Tensor:
     """Interleave the channels of ``groups`` groups (PyTorch's ``channel_shuffle``, from
     ShuffleNet): (N, C, *) -> (N, C, *), channel ``g * (C / groups) + k`` moving to
@@ -1907,22 +2172,27 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 
 __all__ = [
     "ArgumentError", "LabelError", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-    "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d", "alpha_dropout",
-    "avg_pool1d", "avg_pool2d", "avg_pool3d", "batch_norm", "bilinear", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "celu", "channel_shuffle", "conv1d", "conv2d", "conv3d",
-    "conv_transpose1d", "conv_transpose2d", "cosine_embedding_loss", "cosine_similarity",
-    "cross_entropy", "ctc_loss", "dropout", "dropout1d", "dropout2d", "dropout3d", "elu",
-    "embedding", "embedding_bag", "feature_alpha_dropout", "fold", "gaussian_nll_loss", "gelu",
-    "glu", "group_norm", "gumbel_softmax", "hardshrink", "hardsigmoid", "hardswish", "hardtanh",
+    "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d",
+    "adaptive_max_pool3d_with_indices", "alpha_dropout", "avg_pool1d", "avg_pool2d",
+    "avg_pool3d", "batch_norm", "bilinear", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "celu", "celu_", "channel_shuffle", "conv1d", "conv2d",
+    "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "cosine_embedding_loss", "cosine_similarity", "cross_entropy", "ctc_loss", "dropout",
+    "dropout1d", "dropout2d", "dropout3d", "elu", "elu_", "embedding", "embedding_bag",
+    "feature_alpha_dropout", "fold", "gaussian_nll_loss", "gelu", "glu", "group_norm",
+    "gumbel_softmax", "hardshrink", "hardsigmoid", "hardswish", "hardtanh", "hardtanh_",
     "hinge_embedding_loss", "hinge_loss", "huber_loss", "instance_norm", "interpolate",
-    "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "local_response_norm",
-    "log_softmax", "logsigmoid", "lp_pool1d", "lp_pool2d", "margin_ranking_loss", "max_pool1d",
-    "max_pool2d", "max_pool3d", "max_unpool1d", "max_unpool2d", "max_unpool3d", "mish",
-    "mse_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
-    "nll_loss", "noisy_relu", "normalize", "one_hot", "pad", "pairwise_distance", "pdist",
-    "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss", "prelu", "relu", "relu6",
-    "rms_norm", "rrelu", "scaled_dot_product_attention", "selu", "sigmoid", "silu",
+    "kl_div", "l1_loss", "layer_norm", "leaky_relu", "leaky_relu_", "linear",
+    "local_response_norm", "log_softmax", "logsigmoid", "lp_pool1d", "lp_pool2d", "lp_pool3d",
+    "margin_ranking_loss", "max_pool1d", "max_pool1d_with_indices", "max_pool2d",
+    "max_pool2d_with_indices", "max_pool3d", "max_pool3d_with_indices", "max_unpool1d",
+    "max_unpool2d", "max_unpool3d", "mish", "mse_loss", "multi_margin_loss",
+    "multilabel_margin_loss", "multilabel_soft_margin_loss", "nll_loss", "noisy_relu",
+    "normalize", "one_hot", "pad", "pairwise_distance", "pdist", "pixel_shuffle",
+    "pixel_unshuffle", "poisson_nll_loss", "prelu", "relu", "relu6", "relu_", "rms_norm",
+    "rrelu", "rrelu_", "scaled_dot_product_attention", "selu", "selu_", "sigmoid", "silu",
     "smooth_l1_loss", "soft_margin_loss", "softmax", "softmin", "softplus", "softshrink",
-    "softsign", "tanh", "tanhshrink", "threshold", "triplet_margin_loss",
+    "softsign", "tanh", "tanhshrink", "threshold", "threshold_", "triplet_margin_loss",
     "triplet_margin_with_distance_loss", "unfold",
 ]  # fmt: skip

@@ -1491,6 +1491,22 @@ def _optional() -> list[ModuleInfo]:
             _same("AdaptiveAvgPool3d((2, None, 3))", _nn("AdaptiveAvgPool3d"),
                   "AdaptiveAvgPool3d", (2, None, 3), inputs=_x((1, 2, 3, 2, 4), (2, 5, 2, 2))),
         ]  # fmt: skip
+    if _exported("ConvTranspose3d", "AdaptiveMaxPool3d", "LPPool3d"):
+        out += [
+            _same("ConvTranspose3d", _nn("ConvTranspose3d"), "ConvTranspose3d", 2, 3, (2, 3, 2),
+                  stride=(2, 1, 2), padding=(1, 1, 0), output_padding=(1, 0, 1),
+                  inputs=_x((1, 2, 2, 3, 2), (2, 2, 2, 2))),
+            _same("ConvTranspose3d[groups, dilation]", _nn("ConvTranspose3d"),
+                  "ConvTranspose3d", 4, 2, 2, stride=(1, 2, 1), padding=(0, 1, 1), groups=2,
+                  dilation=(2, 1, 1), bias=False, inputs=_x((1, 4, 2, 2, 3))),
+            _same("AdaptiveMaxPool3d((2, None, 3))", _nn("AdaptiveMaxPool3d"),
+                  "AdaptiveMaxPool3d", (2, None, 3), inputs=_x((1, 2, 3, 2, 5), (2, 5, 2, 4)),
+                  domain=distinct(0.05)),
+            _same("LPPool3d(2, (2, 2, 1))", _nn("LPPool3d"), "LPPool3d", 2, (2, 2, 1),
+                  inputs=_positive((1, 2, 4, 3, 2), (2, 2, 4, 3))),
+            _same("LPPool3d(1.5, 2, stride=1, ceil_mode)", _nn("LPPool3d"), "LPPool3d", 1.5, 2,
+                  stride=1, ceil_mode=True, inputs=_positive((1, 2, 3, 3, 2))),
+        ]  # fmt: skip
     if _exported("Upsample"):
         out += [
             _same("Upsample(scale_factor=2)", _nn("Upsample"), "Upsample", scale_factor=2,

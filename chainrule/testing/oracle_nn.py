@@ -427,6 +427,22 @@ def _np_lp_pool2d(x: np.ndarray, norm_type: float, kernel_size: Any, stride: Any
     return _np_lp_pool(x, norm_type, k, st, ceil_mode)
 
 
+def _np_lp_pool3d(x: np.ndarray, norm_type: float, kernel_size: Any, stride: Any = None,
+                  ceil_mode: bool = False) -> np.ndarray:  # fmt: skip
+    k = _np_triple(kernel_size)
+    return _np_lp_pool(x, norm_type, k, k if stride is None else _np_triple(stride), ceil_mode)
+
+
+def _lp_pool3d_inputs(rng: np.random.Generator) -> list[Sample]:
+    pos = np.abs(_r(rng, (1, 2, 4, 3, 5))) + 0.1  # positive: odd and fractional powers are real
+    return [Sample((pos,), {"norm_type": 2, "kernel_size": (2, 3, 2)}),
+            Sample((pos,), {"norm_type": 3, "kernel_size": 2, "stride": (1, 2, 2)}),
+            Sample((pos,), {"norm_type": 1.5, "kernel_size": 2, "ceil_mode": True},
+                   note="ceil_mode"),
+            Sample((_r(rng, (2, 3, 2, 4)),), {"norm_type": 2, "kernel_size": (1, 2, 2)},
+                   note="unbatched")]  # fmt: skip
+
+
 def _pooled_and_indices(rng: np.random.Generator, nd: int, shape: tuple,
                         kernel: Any) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Random values of a max pool's output shape and the indices of that pool (windows
@@ -561,6 +577,32 @@ def _np_rrelu_train(x: np.ndarray, lower: float, upper: float) -> np.ndarray:
 def _t_rrelu_train(x: Any, lower: float, upper: float) -> Any:
     slope = _torch().from_numpy(_rrelu_slope(x.detach().numpy(), lower, upper))
     return _torch().where(x >= 0, x, x * slope)
+
+
+@_seeded
+def _rrelu_train_(x: Any, lower: float, upper: float) -> Any:
+    return F.rrelu_(F._tensor(x).clone(), lower, upper, training=True)
+
+
+def _on_a_copy(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An in-place function ``fn`` applied to a copy (``clone``) of its input: a non-leaf
+    when the input requires grad, so the write is recorded and differentiated."""
+
+    @functools.wraps(fn)
+    def call(x: Any, *args: Any, **kwargs: Any) -> Any:
+        return fn(F._tensor(x).clone(), *args, **kwargs)
+
+    return call
+
+
+def _t_on_a_copy(name: str) -> Callable[..., Any]:
+    """``torch.nn.functional.<name>`` (in place) applied to ``x.clone()``."""
+
+    def fn(x: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(_torch().nn.functional, name)(x.clone(), *args, **kwargs)
+
+    fn.__name__ = name
+    return fn
 
 
 def _alpha_affine(shape: tuple, p: float, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -1391,6 +1433,67 @@ def _np_adaptive_avg_pool3d(x: np.ndarray, output_size: Any) -> np.ndarray:
     return y
 
 
+@_np_unbatched_3d
+def _np_adaptive_max_pool3d(x: np.ndarray, output_size: Any) -> np.ndarray:
+    """Window by window: the max over PyTorch's adaptive windows
+    ``floor(i*D/OD)..ceil((i+1)*D/OD)`` on each axis."""
+    sizes = x.shape[2:]
+    triple = output_size if isinstance(output_size, tuple) else (output_size,) * 3
+    out = [n if o is None else o for n, o in zip(sizes, triple)]
+    y = np.empty(x.shape[:2] + tuple(out), dtype=x.dtype)
+    for pos in np.ndindex(*out):
+        sl = [slice(pos[a] * sizes[a] // out[a], math.ceil((pos[a] + 1) * sizes[a] / out[a]))
+              for a in range(3)]  # fmt: skip
+        y[(..., *pos)] = x[(slice(None), slice(None), *sl)].max(axis=(2, 3, 4))
+    return y
+
+
+@_np_unbatched_3d
+def _np_conv_transpose3d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
+                         stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
+                         groups: int = 1, dilation: Any = 1) -> np.ndarray:  # fmt: skip
+    """By the definition: input voxel ``(i, j, m)`` times kernel offset ``(a, b, c)`` lands
+    on canvas voxel ``(i*sD + a*dD, j*sH + b*dH, m*sW + c*dW)``; the output is the canvas
+    cropped by ``padding`` at the front, ``(D-1)*sD - 2*pD + dD*(kD-1) + output_padding + 1``
+    long on each axis (voxels past the canvas are zero)."""
+    s, p = _np_triple(stride), _np_triple(padding)
+    e, d = _np_triple(output_padding), _np_triple(dilation)
+    n, c, sizes = x.shape[0], x.shape[1], x.shape[2:]
+    og, k = w.shape[1], w.shape[2:]
+    reach = [(sizes[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 for i in range(3)]
+    out = [reach[i] - 2 * p[i] + e[i] for i in range(3)]
+    canvas = np.zeros((n, og * groups, *(p[i] + max(out[i], reach[i]) for i in range(3))),
+                      dtype=np.result_type(x, w))  # fmt: skip
+    cg = c // groups
+    for g in range(groups):
+        xg = x[:, g * cg : (g + 1) * cg]
+        for off in np.ndindex(*k):
+            part = np.einsum("ncdhw,co->nodhw", xg, w[g * cg : (g + 1) * cg, :, *off])
+            at = tuple(slice(off[i] * d[i], off[i] * d[i] + (sizes[i] - 1) * s[i] + 1, s[i])
+                       for i in range(3))  # fmt: skip
+            canvas[(slice(None), slice(g * og, (g + 1) * og), *at)] += part
+    y = canvas[:, :, p[0] : p[0] + out[0], p[1] : p[1] + out[1], p[2] : p[2] + out[2]]
+    return y if b is None else y + b[:, None, None, None]
+
+
+def _conv_transpose3d_inputs(rng: np.random.Generator) -> list[Sample]:
+    cases = [  # (x shape, weight shape, bias?, kwargs)
+        ((1, 2, 2, 3, 2), (2, 3, 2, 2, 2), True, {}),
+        ((1, 4, 2, 2, 2), (4, 1, 2, 1, 2), False,
+         {"stride": (2, 1, 2), "padding": (1, 0, 1), "output_padding": (1, 0, 1),
+          "groups": 2, "dilation": (1, 2, 1)}),
+        # unbatched; output padding below the dilation
+        ((2, 2, 2, 2), (2, 2, 2, 2, 1), True,
+         {"padding": (1, 0, 0), "dilation": 2, "output_padding": (1, 0, 0)}),
+        # output padding past the canvas (zero there, plus the bias)
+        ((1, 3, 2, 2, 1), (3, 1, 3, 2, 2), True,
+         {"stride": 3, "padding": 1, "groups": 3, "output_padding": (2, 0, 1)}),
+    ]  # fmt: skip
+    return [Sample((_r(rng, xs), _r(rng, ws), *((_r(rng, (ws[1] * kw.get("groups", 1),)),)
+                                                if bias else ())), kw)
+            for xs, ws, bias, kw in cases]  # fmt: skip
+
+
 def _conv3d_inputs(rng: np.random.Generator) -> list[Sample]:
     cases = [  # (x shape, weight shape, bias?, kwargs)
         ((1, 2, 3, 4, 3), (3, 2, 2, 2, 2), True, {}),
@@ -1422,6 +1525,13 @@ _POOL3D_AVG = [
 _POOL3D_ADAPTIVE = [
     ((1, 2, 3, 4, 5), {"output_size": 2}),
     ((2, 5, 3, 2), {"output_size": (3, None, 1)}),  # unbatched; D upsampled (overlaps)
+]
+
+
+_POOL3D_ADAPTIVE_MAX = [
+    ((1, 2, 4, 4, 6), {"output_size": 2}),  # windows that tile the input
+    ((1, 2, 3, 5, 4), {"output_size": (2, 3, None)}),  # overlapping windows
+    ((2, 3, 2, 5), {"output_size": (3, 2, 2)}),  # unbatched; D upsampled
 ]
 
 
@@ -1671,6 +1781,13 @@ NN_OPS: list[OpInfo] = [
     OpInfo(name="F.adaptive_avg_pool3d", fn=F.adaptive_avg_pool3d,
            torch_fn=_tf("adaptive_avg_pool3d"), ref_fn=_np_adaptive_avg_pool3d,
            inputs=_pool3d_inputs(_POOL3D_ADAPTIVE)),
+    OpInfo(name="F.conv_transpose3d", fn=F.conv_transpose3d, torch_fn=_tf("conv_transpose3d"),
+           ref_fn=_np_conv_transpose3d, inputs=_conv_transpose3d_inputs),
+    OpInfo(name="F.adaptive_max_pool3d", fn=F.adaptive_max_pool3d,
+           torch_fn=_tf("adaptive_max_pool3d"), ref_fn=_np_adaptive_max_pool3d,
+           inputs=_pool3d_inputs(_POOL3D_ADAPTIVE_MAX), domain=distinct()),
+    OpInfo(name="F.lp_pool3d", fn=F.lp_pool3d, torch_fn=_tf("lp_pool3d"), ref_fn=_np_lp_pool3d,
+           inputs=_lp_pool3d_inputs),
     OpInfo(name="F.pdist", fn=F.pdist, torch_fn=_tf("pdist"), ref_fn=_np_pdist,
            inputs=_pdist_inputs),
     OpInfo(name="F.multilabel_margin_loss", fn=F.multilabel_margin_loss,
@@ -1684,6 +1801,37 @@ NN_OPS: list[OpInfo] = [
            ref_fn=_np_rrelu_train,
            inputs=_unary(shapes=((3, 4), (2, 1, 3)), kwargs=({"lower": 0.1, "upper": 0.5},)),
            domain=away_from(0.0)),
+    # in place, on a copy of the input (a non-leaf, so the write is recorded): the values and
+    # every derivative are the out-of-place function's
+    OpInfo(name="F.relu_", fn=_on_a_copy(F.relu_), torch_fn=_t_on_a_copy("relu_"),
+           ref_fn=lambda x: np.maximum(x, 0), inputs=_unary(), domain=away_from(0.0)),
+    OpInfo(name="F.elu_", fn=_on_a_copy(F.elu_), torch_fn=_t_on_a_copy("elu_"), ref_fn=_np_elu,
+           inputs=_unary(kwargs=({}, {"alpha": 0.5})), domain=away_from(0.0)),
+    OpInfo(name="F.celu_", fn=_on_a_copy(F.celu_), torch_fn=_t_on_a_copy("celu_"),
+           ref_fn=lambda x, alpha=1.0: alpha * _np_elu(x / alpha),
+           inputs=_unary(kwargs=({}, {"alpha": 2.0})), domain=away_from(0.0)),
+    OpInfo(name="F.selu_", fn=_on_a_copy(F.selu_), torch_fn=_t_on_a_copy("selu_"),
+           ref_fn=lambda x: 1.0507009873554805 * _np_elu(x, 1.6732632423543772),
+           inputs=_unary(), domain=away_from(0.0)),
+    OpInfo(name="F.leaky_relu_", fn=_on_a_copy(F.leaky_relu_),
+           torch_fn=_t_on_a_copy("leaky_relu_"),
+           ref_fn=lambda x, negative_slope=0.01: np.where(x > 0, x, negative_slope * x),
+           inputs=_unary(kwargs=({}, {"negative_slope": 0.2})), domain=away_from(0.0)),
+    OpInfo(name="F.hardtanh_", fn=_on_a_copy(F.hardtanh_), torch_fn=_t_on_a_copy("hardtanh_"),
+           ref_fn=lambda x, min_val=-1.0, max_val=1.0: np.clip(x, min_val, max_val),
+           inputs=_unary(kwargs=({}, {"min_val": -0.5, "max_val": 2.0})),
+           domain=away_from(-1.0, 1.0, -0.5, 2.0, margin=0.05)),
+    OpInfo(name="F.rrelu_[eval]", fn=_on_a_copy(F.rrelu_), torch_fn=_t_on_a_copy("rrelu_"),
+           ref_fn=lambda x, lower=1 / 8, upper=1 / 3: np.where(x >= 0, x, x * (lower + upper) / 2),
+           inputs=_unary(kwargs=({}, {"lower": 0.1, "upper": 0.5})), domain=away_from(0.0)),
+    OpInfo(name="F.rrelu_[train]", fn=_rrelu_train_, torch_fn=_t_rrelu_train,
+           ref_fn=_np_rrelu_train,
+           inputs=_unary(shapes=((3, 4), (2, 1, 3)), kwargs=({"lower": 0.1, "upper": 0.5},)),
+           domain=away_from(0.0)),
+    OpInfo(name="F.threshold_", fn=_on_a_copy(F.threshold_), torch_fn=_t_on_a_copy("threshold_"),
+           ref_fn=lambda x, threshold, value: np.where(x > threshold, x, value),
+           inputs=_unary(kwargs=({"threshold": 0.1, "value": 20.0},)),
+           domain=away_from(0.1, margin=0.05)),
     OpInfo(name="F.alpha_dropout_eval", fn=F.alpha_dropout, torch_fn=_tf("alpha_dropout"),
            ref_fn=lambda x, p, training: x,
            inputs=_unary(kwargs=({"p": 0.5, "training": False},))),
