@@ -8,10 +8,11 @@ derivative rules see as ``ctx.xp`` when the backward pass itself is recorded.
 The package's other modules are not re-exported here; import them as submodules:
 ``nn`` (fused activations, losses, linear), ``norm`` (batch/layer norm, embedding,
 normalize, maxout), ``attention`` (scaled dot-product and multi-head attention),
-``conv`` (convolution and pooling), ``resample`` (interpolation, composed of the ops above)
+``conv`` (convolution and pooling), ``resample`` (interpolation) and ``grid``
+(``affine_grid``, ``grid_sample``), both composed of the ops above, ``ctc`` (the CTC loss)
 and ``rnn`` (fused LSTM/GRU/RNN layers). Users reach them through :mod:`chainrule.nn`:
-:mod:`chainrule.nn.functional` wraps ``nn`` and re-exports ``conv``'s and ``resample``'s
-functions, and the layer modules build on all six.
+:mod:`chainrule.nn.functional` wraps ``nn`` and re-exports ``conv``'s, ``resample``'s and
+``grid``'s functions, and the layer modules build on them all.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -1539,6 +1540,134 @@ def _pool3d_inputs(cases: list) -> Callable:
     return lambda rng: [Sample((_r(rng, xs),), dict(kw)) for xs, kw in cases]
 
 
+# ---- grid_sample / affine_grid (chainrule/ops/grid.py) ----------------------------------------
+
+_GRID_MODES = ("bilinear", "nearest", "bicubic")
+_GRID_PADDINGS = ("zeros", "border", "reflection")
+
+
+def _grid_points(rng: np.random.Generator, shape: tuple, sizes: tuple, align: bool,
+                 avoid: float) -> np.ndarray:  # fmt: skip
+    """Normalised grid points in [-1.4, 1.4] whose pixel positions keep >= 0.1 from
+    ``k + avoid`` (whole numbers: the kinks of linear/cubic interpolation and the borders;
+    halves: nearest's rounding); ``sizes`` per coordinate, x first."""
+    g = rng.uniform(-1.4, 1.4, shape)
+    for i, n in enumerate(sizes):
+        scale, shift = ((n - 1) / 2, 0.0) if align else (n / 2, 0.5)
+        pos = (g[..., i] + 1) * scale - shift - avoid
+        pos = np.floor(pos) + np.clip(pos - np.floor(pos), 0.1, 0.9) + avoid
+        g[..., i] = (pos + shift) / scale - 1
+    return g
+
+
+def _grid_sample_inputs(mode: str, rank: int) -> Callable:
+    """2-D bilinear and nearest: every padding mode with both align_corners values; 3-D
+    and bicubic: each padding mode once or twice. Two batches, small sizes (the
+    gradgradcheck of the 16-tap bicubic is the slow one)."""
+    combos = [(pad, align) for pad in _GRID_PADDINGS for align in (False, True)]
+    if rank == 3:
+        combos = [("zeros", False), ("border", True), ("reflection", False)]
+    elif mode == "bicubic":
+        combos = [("zeros", False), ("border", True), ("reflection", False), ("reflection", True)]
+
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        avoid = 0.5 if mode == "nearest" else 0.0
+        spatial, out = ((3, 4), (2, 2)) if rank == 2 else ((2, 2, 3), (1, 2, 2))
+        samples = []
+        for k, (pad, align) in enumerate(combos):
+            x = _r(rng, (2, 1 + k % 2, *spatial))
+            g = _grid_points(rng, (2, *out, rank), spatial[::-1], align, avoid)
+            samples.append(Sample((x, g), {"mode": mode, "padding_mode": pad,
+                                           "align_corners": align}))  # fmt: skip
+        return samples
+
+    return gen
+
+
+def _np_unnormalize(g: float, n: int, align: bool) -> float:
+    return (g + 1) * (n - 1) / 2 if align else ((g + 1) * n - 1) / 2
+
+
+def _np_pad_coord(c: float, n: int, pad: str, align: bool) -> float:
+    """ATen's compute_coordinates, one scalar at a time."""
+    if pad == "reflection":
+        lo, hi = (0.0, n - 1.0) if align else (-0.5, n - 0.5)
+        if hi == lo:
+            c = 0.0
+        else:
+            span = hi - lo
+            d = abs(c - lo)
+            flips, extra = math.floor(d / span), math.fmod(d, span)
+            c = lo + extra if flips % 2 == 0 else hi - extra
+    if pad in ("border", "reflection"):
+        c = min(max(c, 0.0), n - 1.0)
+    return c
+
+
+def _np_cubic(t: float) -> list[float]:
+    a = -0.75
+
+    def k(s: float) -> float:
+        s = abs(s)
+        if s <= 1:
+            return ((a + 2) * s - (a + 3)) * s * s + 1
+        return ((a * s - 5 * a) * s + 8 * a) * s - 4 * a if s < 2 else 0.0
+
+    return [k(t + 1), k(t), k(1 - t), k(2 - t)]
+
+
+def _np_grid_sample(x: np.ndarray, grid: np.ndarray, mode: str = "bilinear",
+                    padding_mode: str = "zeros", align_corners: bool = False,
+                    ) -> np.ndarray:  # fmt: skip
+    """Reference grid_sample: a loop over batch and output points, each axis's taps and
+    weights from the scalar formulas of ATen's GridSampler.h."""
+    n, c, *spatial = x.shape
+    r = len(spatial)
+    out = np.zeros((n, c, *grid.shape[1:-1]))
+    for b in range(n):
+        for o in np.ndindex(*grid.shape[1:-1]):
+            taps = []  # per spatial axis: [(index or None, weight)]
+            for a, size in enumerate(spatial):
+                p = _np_unnormalize(float(grid[(b, *o, r - 1 - a)]), size, align_corners)
+                if mode == "bicubic":
+                    f = math.floor(p)
+                    idx = [_np_pad_coord(float(f + k), size, padding_mode, align_corners)
+                           for k in (-1, 0, 1, 2)]  # fmt: skip
+                    taps.append(list(zip((int(i) for i in idx), _np_cubic(p - f))))
+                    continue
+                p = _np_pad_coord(p, size, padding_mode, align_corners)
+                if mode == "nearest":
+                    taps.append([(int(np.round(p)), 1.0)])
+                else:
+                    f = math.floor(p)
+                    taps.append([(f, f + 1 - p), (f + 1, p - f)])
+            for combo in itertools.product(*taps):
+                if all(0 <= i < s for (i, _), s in zip(combo, spatial)):
+                    w = math.prod(wt for _, wt in combo)
+                    out[(b, slice(None), *o)] += w * x[(b, slice(None), *(i for i, _ in combo))]
+    return out
+
+
+def _np_affine_grid(theta: np.ndarray, size: Any, align_corners: bool = False) -> np.ndarray:
+    def coords(m: int) -> np.ndarray:
+        if m == 1:
+            return np.zeros(1)
+        v = np.linspace(-1, 1, m)
+        return v if align_corners else v * (m - 1) / m
+
+    spatial = tuple(size[2:])
+    mesh = np.meshgrid(*(coords(m) for m in spatial), indexing="ij")
+    base = np.stack([*mesh[::-1], np.ones(spatial)], axis=-1)
+    return np.einsum("...k,njk->n...j", base, theta)
+
+
+def _affine_grid_inputs(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((_r(rng, (2, 2, 3)),), {"size": (2, 3, 3, 4), "align_corners": align})
+            for align in (False, True)] + [
+        Sample((_r(rng, (1, 3, 4)),), {"size": (1, 2, 2, 1, 3), "align_corners": align})
+        for align in (False, True)]  # fmt: skip
+
+
 NN_OPS: list[OpInfo] = [
     # activations
     OpInfo(name="F.relu", fn=F.relu, torch_fn=_tf("relu"), ref_fn=lambda x: np.maximum(x, 0),
@@ -1772,6 +1901,14 @@ NN_OPS: list[OpInfo] = [
            ref_fn=functools.partial(_np_max_unpool, nd=2), inputs=_unpool_inputs(2)),
     OpInfo(name="F.max_unpool3d", fn=F.max_unpool3d, torch_fn=_tf("max_unpool3d"),
            ref_fn=functools.partial(_np_max_unpool, nd=3), inputs=_unpool_inputs(3)),
+    # spatial transformers (chainrule/ops/grid.py); nearest's grid gradient is 0 (the
+    # samples keep nearest's positions off half pixels, the others' off whole pixels)
+    OpInfo(name="F.affine_grid", fn=F.affine_grid, torch_fn=_tf("affine_grid"),
+           ref_fn=_np_affine_grid, inputs=_affine_grid_inputs),
+    *[OpInfo(name=f"F.grid_sample[{mode}, {rank}-D]", fn=F.grid_sample,
+             torch_fn=_tf("grid_sample"), ref_fn=_np_grid_sample,
+             inputs=_grid_sample_inputs(mode, rank))
+      for mode in _GRID_MODES for rank in (2, 3) if not (mode == "bicubic" and rank == 3)],
     OpInfo(name="F.conv3d", fn=F.conv3d, torch_fn=_tf("conv3d"), ref_fn=_np_conv3d,
            inputs=_conv3d_inputs),
     OpInfo(name="F.max_pool3d", fn=F.max_pool3d, torch_fn=_tf("max_pool3d"),
