@@ -1419,10 +1419,9 @@ def _np_avg_pool3d(x: np.ndarray, kernel_size: Any, stride: Any = None, padding:
     return y
 
 
-@_np_unbatched_3d
-def _np_adaptive_avg_pool3d(x: np.ndarray, output_size: Any) -> np.ndarray:
-    """Window by window: PyTorch's adaptive windows ``floor(i*D/OD)..ceil((i+1)*D/OD)`` on
-    each axis."""
+def _np_adaptive_pool3d(x: np.ndarray, output_size: Any, reduce: str) -> np.ndarray:
+    """Window by window: ``x.mean`` or ``x.max`` (``reduce``) over PyTorch's adaptive
+    windows ``floor(i*D/OD)..ceil((i+1)*D/OD)`` on each axis."""
     sizes = x.shape[2:]
     triple = output_size if isinstance(output_size, tuple) else (output_size,) * 3
     out = [n if o is None else o for n, o in zip(sizes, triple)]
@@ -1430,23 +1429,19 @@ def _np_adaptive_avg_pool3d(x: np.ndarray, output_size: Any) -> np.ndarray:
     for pos in np.ndindex(*out):
         sl = [slice(pos[a] * sizes[a] // out[a], math.ceil((pos[a] + 1) * sizes[a] / out[a]))
               for a in range(3)]  # fmt: skip
-        y[(..., *pos)] = x[(slice(None), slice(None), *sl)].mean(axis=(2, 3, 4))
+        window = x[(slice(None), slice(None), *sl)]
+        y[(..., *pos)] = getattr(window, reduce)(axis=(2, 3, 4))
     return y
+
+
+@_np_unbatched_3d
+def _np_adaptive_avg_pool3d(x: np.ndarray, output_size: Any) -> np.ndarray:
+    return _np_adaptive_pool3d(x, output_size, "mean")
 
 
 @_np_unbatched_3d
 def _np_adaptive_max_pool3d(x: np.ndarray, output_size: Any) -> np.ndarray:
-    """Window by window: the max over PyTorch's adaptive windows
-    ``floor(i*D/OD)..ceil((i+1)*D/OD)`` on each axis."""
-    sizes = x.shape[2:]
-    triple = output_size if isinstance(output_size, tuple) else (output_size,) * 3
-    out = [n if o is None else o for n, o in zip(sizes, triple)]
-    y = np.empty(x.shape[:2] + tuple(out), dtype=x.dtype)
-    for pos in np.ndindex(*out):
-        sl = [slice(pos[a] * sizes[a] // out[a], math.ceil((pos[a] + 1) * sizes[a] / out[a]))
-              for a in range(3)]  # fmt: skip
-        y[(..., *pos)] = x[(slice(None), slice(None), *sl)].max(axis=(2, 3, 4))
-    return y
+    return _np_adaptive_pool3d(x, output_size, "max")
 
 
 @_np_unbatched_3d
