@@ -107,6 +107,22 @@ from chainrule.nn.layers import (
     Normalize,
     RMSNorm,
 )
+from chainrule.nn.lazy import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LazyLinear,
+    LazyModuleMixin,
+)
 from chainrule.nn.linear import Bilinear, Flatten, Identity, Linear, Unflatten
 from chainrule.nn.loss import (
     BCELoss,
@@ -140,6 +156,7 @@ from chainrule.nn.module import (
     ModuleTypeError,
     RemovableHandle,
     StateDictError,
+    UninitializedParameterError,
 )
 from chainrule.nn.padding import (
     CircularPad1d,
@@ -158,7 +175,12 @@ from chainrule.nn.padding import (
     ZeroPad2d,
     ZeroPad3d,
 )
-from chainrule.nn.parameter import Buffer, Parameter
+from chainrule.nn.parameter import (
+    Buffer,
+    Parameter,
+    UninitializedBuffer,
+    UninitializedParameter,
+)
 from chainrule.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from chainrule.nn.transformer import (
     Transformer,
@@ -182,7 +204,11 @@ __all__ = [
     "GraphBuildError", "GroupNorm", "HardTanh", "Hardshrink", "Hardsigmoid", "Hardswish",
     "Hardtanh", "HingeEmbeddingLoss", "HingeLoss", "HuberLoss", "Identity", "IncompatibleKeys",
     "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "KLDivLoss", "L1Loss", "LPPool1d",
-    "LPPool2d", "LPPool3d", "LSTM", "LSTMCell", "LayerNorm", "LeakyReLU", "Linear",
+    "LPPool2d", "LPPool3d", "LSTM", "LSTMCell", "LayerNorm", "LazyBatchNorm1d",
+    "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyConv1d", "LazyConv2d", "LazyConv3d",
+    "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyConvTranspose3d", "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d", "LazyInstanceNorm3d", "LazyLinear", "LazyModuleMixin", "LeakyReLU",
+    "Linear",
     "LocalResponseNorm", "LogSigmoid", "LogSoftmax", "MSELoss", "MarginRankingLoss",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
     "Maxout", "Mish", "Module", "ModuleDict", "ModuleError", "ModuleList", "ModuleNameError",
@@ -196,7 +222,8 @@ __all__ = [
     "Softshrink", "Softsign", "StateDictError", "Tanh", "Tanhshrink", "Threshold",
     "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
     "TransformerEncoderLayer", "TripletMarginLoss", "TripletMarginWithDistanceLoss",
-    "Unflatten", "Unfold", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
+    "Unflatten", "Unfold", "UninitializedBuffer", "UninitializedParameter",
+    "UninitializedParameterError", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
     "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "functional", "generate_square_subsequent_mask",
     "init", "utils",
 ]  # fmt: skip

@@ -35,7 +35,7 @@ from chainrule.autograd import engine
 from chainrule.autograd.hooks import RemovableHandle
 from chainrule.autograd.mode import no_grad, state
 from chainrule.errors import ChainruleError, DTypeError, GraphError
-from chainrule.nn.parameter import Buffer, Parameter
+from chainrule.nn.parameter import Buffer, Parameter, is_lazy
 from chainrule.tensor import Tensor, as_dtype, to_array, wrap
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "ModuleTypeError",
     "RemovableHandle",
     "StateDictError",
+    "UninitializedParameterError",
 ]
 
 
@@ -70,6 +71,12 @@ class ModuleNameError(ModuleError, KeyError):
 
 class StateDictError(ModuleError, KeyError, ValueError):
     """``load_state_dict`` found missing keys, unexpected keys or shape mismatches."""
+
+
+class UninitializedParameterError(ModuleError, ValueError, RuntimeError):
+    """An uninitialized (lazy) parameter or buffer used before it has a shape: run the
+    lazy module's first forward pass (or load a state dict) first. PyTorch raises a
+    ValueError or a RuntimeError there; this is both."""
 
 
 class IncompatibleKeys(NamedTuple):
@@ -434,7 +441,16 @@ class Module:
         return mod
 
     def num_parameters(self) -> int:
-        """Number of scalar parameters (shared ones counted once)."""
+        """Number of scalar parameters (shared ones counted once). Raises
+        UninitializedParameterError while a lazy module has not run (PyTorch's ``numel``
+        of an uninitialized parameter raises too)."""
+        lazy = [name for name, p in self.named_parameters() if is_lazy(p)]
+        if lazy:
+            raise UninitializedParameterError(
+                f"{self._get_name()}.num_parameters(): {len(lazy)} parameter(s) are "
+                f"uninitialized ({', '.join(lazy)}) and have no size yet; run a forward pass "
+                "with a sample batch first (or load a state dict)"
+            )
         return sum(int(p.size) for p in self.parameters())
 
     # ---- modes and gradients ------------------------------------------------------------
@@ -470,15 +486,16 @@ class Module:
         self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False
     ) -> dict[str, Tensor]:
         """Parameters and persistent buffers by qualified name (``"0.weight"``), as Tensors
-        sharing memory with the module (detached unless ``keep_vars``)."""
+        sharing memory with the module (detached unless ``keep_vars``). An uninitialized
+        (lazy) entry is the UninitializedParameter/Buffer itself, as in PyTorch."""
         out: dict[str, Tensor] = {} if destination is None else destination
         d = self.__dict__
         for name, p in d["_parameters"].items():
             if p is not None:
-                out[prefix + name] = p if keep_vars else p.detach()
+                out[prefix + name] = p if keep_vars or is_lazy(p) else p.detach()
         for name, b in d["_buffers"].items():
             if b is not None and name not in d["_non_persistent_buffers"]:
-                out[prefix + name] = b if keep_vars else b.detach()
+                out[prefix + name] = b if keep_vars or is_lazy(b) else b.detach()
         for name, m in d["_modules"].items():
             if m is not None:
                 m.state_dict(out, prefix + name + ".", keep_vars)
@@ -492,6 +509,12 @@ class Module:
         error in either mode. The StateDictError lists all missing keys, unexpected keys and
         mismatched shapes at once, and nothing is copied. Returns ``(missing_keys,
         unexpected_keys)``.
+
+        Lazy modules (PyTorch's ``_lazy_load_hook``): an uninitialized parameter or buffer
+        given a real tensor is materialised with that shape -- a lazy module reads its
+        missing size from the checkpoint and checks every entry against it -- and then
+        takes the values; an uninitialized checkpoint entry loaded into an uninitialized
+        one leaves it as it is, into an initialized one is a size mismatch.
         """
         if not isinstance(state_dict, dict):
             raise ModuleTypeError(
@@ -500,15 +523,32 @@ class Module:
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        values, mismatched = {}, []
+        values, mismatched, lazy_sizes = {}, [], []
+        for prefix, m in self.named_modules():
+            plan = getattr(m, "_lazy_load_plan", None)  # a lazy module still waiting
+            if plan is not None:
+                size, errors = plan(state_dict, prefix + "." if prefix else "")
+                mismatched += errors
+                if size is not None:
+                    lazy_sizes.append((m, size))
         for k, dst in own.items():
             if k not in state_dict:
                 continue
             value = state_dict[k]
+            if is_lazy(value):
+                if not is_lazy(dst):
+                    mismatched.append(
+                        f"'{k}': the checkpoint's entry is uninitialized (a lazy module's), "
+                        f"model shape {tuple(dst.shape)}"
+                    )
+                continue  # uninitialized into uninitialized: nothing to copy
             try:
                 arr = to_array(value)
             except ChainruleError as exc:
                 raise ModuleTypeError(f"state_dict['{k}']: {exc}") from exc
+            if is_lazy(dst):  # its shape comes from the checkpoint (checked by the plan)
+                values[k] = arr
+                continue
             if tuple(arr.shape) != tuple(dst.shape):
                 mismatched.append(
                     f"'{k}': checkpoint shape {tuple(arr.shape)}, model shape {tuple(dst.shape)}"
@@ -526,8 +566,12 @@ class Module:
                 lines.append(f"  size mismatch ({len(mismatched)}): " + "; ".join(mismatched))
             raise StateDictError("\n".join(lines))
         with no_grad():
+            for m, size in lazy_sizes:
+                m._materialize_for(size)  # the lazy tensors, in place, initialised
             for k, arr in values.items():
                 dst = own[k]
+                if is_lazy(dst):  # one no lazy module planned for (a user's own)
+                    dst.materialize(arr.shape)
                 arr = backend.to_device(arr, dst.device)
                 dst.data[...] = arr.astype(dst.dtype, copy=False)
                 dst._version[0] += 1
@@ -559,7 +603,8 @@ class Module:
     def to(self, device: str | None = None, dtype: Any = None) -> Module:
         """Move and/or cast floating parameters and buffers in place (integer buffers keep
         their dtype); parameters stay the same objects, so optimisers stay valid. Gradients
-        are converted too. ``device`` is "cpu" or "cuda"; ``dtype`` a floating dtype."""
+        are converted too. ``device`` is "cpu" or "cuda"; ``dtype`` a floating dtype.
+        Uninitialized (lazy) ones record the dtype and device for their materialisation."""
         if isinstance(device, np.dtype | type) and dtype is None:  # m.to(cr.float64)
             device, dtype = None, device
         if dtype is not None:
@@ -581,6 +626,10 @@ class Module:
                     if t is None or id(t) in seen:
                         continue
                     seen.add(id(t))
+                    if is_lazy(t):  # recorded for materialisation, as in PyTorch
+                        floating = t.dtype.kind in "fc"
+                        t._convert_later(dtype if floating else None, device)
+                        continue
                     new = convert(t.data)
                     if new is not t.data:
                         t.data = new
@@ -624,9 +673,13 @@ class Module:
         shape = self.__dict__.get("_out_shape")
         if shape is not None:
             parts.append(f"out {_fmt_shape(shape)}")
-        n = Module.num_parameters(self)  # (PReLU has torch's attribute of that name)
+        params = list(self.parameters())
+        n = sum(int(p.size) for p in params if not is_lazy(p))
         if n:
             parts.append(f"{n:,} params")
+        lazy = sum(1 for p in params if is_lazy(p))
+        if lazy:
+            parts.append(f"{lazy} uninitialized params")
         return ", ".join(parts)
 
     def _child_label(self, name: str) -> str:

@@ -1441,6 +1441,123 @@ def _exported(*names: str) -> bool:
     return all(isinstance(getattr(nn, n, None), type) for n in names)
 
 
+def _lazy(cls_name: str, shape: tuple, *args: Any, **kwargs: Any) -> Callable[[], Module]:
+    """A constructor of ``nn.<cls_name>(*args, **kwargs)`` after its first call on zeros
+    of ``shape`` (in float64): the regular module it has become."""
+
+    def build() -> Module:
+        m = _nn(cls_name)(*args, **kwargs).double()
+        m(cr.tensor(np.zeros(shape)))
+        return m
+
+    return build
+
+
+def _lazy_entries() -> list[ModuleInfo]:
+    def entry(name: str, shape: tuple, tname: str, targs: tuple, args: tuple, kwargs: dict,
+              inputs: Callable, ctor_wrap: Callable = lambda c: c) -> ModuleInfo:  # fmt: skip
+        return ModuleInfo(name=name, ctor=ctor_wrap(_lazy(name, shape, *args, **kwargs)),
+                          torch_ctor=_tnn(tname, *targs, *args, **kwargs), inputs=inputs,
+                          covers=(_nn(name),))  # fmt: skip
+
+    return [
+        entry("LazyLinear", (1, 3), "Linear", (3,), (2,), {}, _x((4, 3), (3,))),
+        entry(
+            "LazyConv1d", (1, 2, 5), "Conv1d", (2,), (3, 3), {"padding": 1}, _x((2, 2, 5), (2, 4))
+        ),
+        entry("LazyConv2d", (1, 2, 4, 4), "Conv2d", (2,), (3, 3), {"padding": 1}, _x((2, 2, 4, 4))),
+        entry("LazyConv3d", (1, 2, 3, 3, 3), "Conv3d", (2,), (2, 2), {}, _x((1, 2, 3, 3, 3))),
+        entry(
+            "LazyConvTranspose1d",
+            (1, 2, 4),
+            "ConvTranspose1d",
+            (2,),
+            (3, 3),
+            {"stride": 2},
+            _x((2, 2, 4)),
+        ),
+        entry(
+            "LazyConvTranspose2d",
+            (1, 2, 3, 3),
+            "ConvTranspose2d",
+            (2,),
+            (3, 3),
+            {},
+            _x((2, 2, 3, 3)),
+        ),
+        entry(
+            "LazyConvTranspose3d",
+            (1, 2, 2, 2, 2),
+            "ConvTranspose3d",
+            (2,),
+            (2, 2),
+            {},
+            _x((1, 2, 2, 2, 2)),
+        ),
+        entry(
+            "LazyBatchNorm1d",
+            (2, 3),
+            "BatchNorm1d",
+            (3,),
+            (),
+            {},
+            _x((4, 3), (3, 3, 2)),
+            _perturbed,
+        ),
+        entry(
+            "LazyBatchNorm2d",
+            (2, 3, 2, 2),
+            "BatchNorm2d",
+            (3,),
+            (),
+            {},
+            _x((2, 3, 3, 3)),
+            _perturbed,
+        ),
+        entry(
+            "LazyBatchNorm3d",
+            (2, 3, 2, 2, 2),
+            "BatchNorm3d",
+            (3,),
+            (),
+            {},
+            _x((2, 3, 2, 2, 2)),
+            _perturbed,
+        ),
+        # PyTorch's lazy instance norms default to affine=True, track_running_stats=True
+        entry(
+            "LazyInstanceNorm1d",
+            (2, 3, 4),
+            "InstanceNorm1d",
+            (3,),
+            (),
+            {"affine": True, "track_running_stats": True},
+            _x((2, 3, 5)),
+            _perturbed,
+        ),
+        entry(
+            "LazyInstanceNorm2d",
+            (2, 3, 3, 3),
+            "InstanceNorm2d",
+            (3,),
+            (),
+            {"affine": True, "track_running_stats": True},
+            _x((2, 3, 3, 3)),
+            _perturbed,
+        ),
+        entry(
+            "LazyInstanceNorm3d",
+            (2, 3, 2, 2, 2),
+            "InstanceNorm3d",
+            (3,),
+            (),
+            {"affine": True, "track_running_stats": True},
+            _x((2, 3, 2, 2, 3)),
+            _perturbed,
+        ),
+    ]
+
+
 def _optional() -> list[ModuleInfo]:
     """Entries for modules that join ``chainrule.nn`` separately: each group is in the table
     as soon as ``chainrule.nn`` exports its classes (PyTorch's constructor arguments)."""
@@ -1583,6 +1700,8 @@ def _optional() -> list[ModuleInfo]:
         ]  # fmt: skip
     if _exported("LPPool2d", "MaxUnpool2d", "LocalResponseNorm", "MultiLabelMarginLoss"):
         out += _pools_and_channels()
+    if _exported("LazyLinear"):
+        out += _lazy_entries()
     return out
 
 
