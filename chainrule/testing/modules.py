@@ -815,6 +815,30 @@ def _ce_inputs(rng: np.random.Generator) -> list[Sample]:
     ]
 
 
+def _asm_inputs(n_in: int, targets: tuple[list, ...], unbatched: int | None = None,
+                ) -> Callable[[np.random.Generator], list[Sample]]:  # fmt: skip
+    """AdaptiveLogSoftmaxWithLoss samples: features (N, n_in) with the given integer
+    targets (chosen to reach the shortlist and every cluster, or to leave a tail unused),
+    and an unbatched (n_in,) sample with target ``unbatched``."""
+
+    def gen(rng: np.random.Generator) -> list[Sample]:
+        out = [Sample((_r(rng, (len(t), n_in)), np.array(t))) for t in targets]
+        if unbatched is not None:
+            out.append(Sample((_r(rng, (n_in,)), np.array(unbatched)), note="unbatched"))
+        return out
+
+    return gen
+
+
+def _asm_entry(note: str, *args: Any, inputs: Callable, **kwargs: Any) -> ModuleInfo:
+    """An ``nn.AdaptiveLogSoftmaxWithLoss`` entry (a loss: train mode only); its output is
+    the named tuple ``(output, loss)``, both compared and differentiated."""
+    return ModuleInfo(name=f"AdaptiveLogSoftmaxWithLoss[{note}]",
+                      ctor=lambda: nn.AdaptiveLogSoftmaxWithLoss(*args, **kwargs),
+                      torch_ctor=_tnn("AdaptiveLogSoftmaxWithLoss", *args, **kwargs),
+                      inputs=inputs, modes=("train",))  # fmt: skip
+
+
 def _nll_inputs(rng: np.random.Generator) -> list[Sample]:
     return [
         Sample((_r(rng, (4, 5)), rng.integers(0, 5, (4,)))),
@@ -1165,6 +1189,10 @@ def _core() -> list[ModuleInfo]:
                      ctor=functools.partial(_CTCOfLogits, reduction=red), inputs=_ctc_inputs,
                      torch_ctor=_tx("CTCOfLogits", reduction=red), modes=("train",),
                      covers=(nn.CTCLoss,)) for red in REDUCTIONS],
+        # adaptive softmax: the shortlist and every cluster reached; a tail left unused
+        _asm_entry("cutoffs=[2, 5], div_value=2, head_bias", 6, 8, [2, 5], div_value=2.0,
+                   head_bias=True, inputs=_asm_inputs(6, ([0, 3, 7, 1, 6],), unbatched=6)),
+        _asm_entry("cutoffs=[3]", 5, 6, [3], inputs=_asm_inputs(5, ([0, 4, 2, 5], [0, 1, 2]))),
         *_loss_entries(nn.BCELoss, "BCELoss", _pair((3, 4)),
                        domain=compose(_squash(0.05, 0.95, (0,)), _squash(0.0, 1.0, (1,)))),
         *_loss_entries(nn.BCEWithLogitsLoss, "BCEWithLogitsLoss", _pair((3, 4)),
