@@ -46,16 +46,8 @@ def pad_sequence(sequences: Sequence[Any], batch_first: bool = False,
     if padding_side not in ("right", "left"):
         raise ArgumentError(f"pad_sequence: padding_side must be 'right' or 'left', got "
                             f"{padding_side!r}")  # fmt: skip
-    seqs = [s if isinstance(s, Tensor) else Tensor(s) for s in sequences]
-    if not seqs:
-        raise ShapeError("pad_sequence: got no sequences")
+    seqs = _sequences("pad_sequence", sequences)
     trailing = seqs[0].shape[1:]
-    for i, s in enumerate(seqs):
-        if s.ndim == 0 or s.shape[1:] != trailing:
-            raise ShapeError(
-                f"pad_sequence: every sequence must be (L, *) with the trailing shape of the "
-                f"first, {trailing}; sequence {i} has shape {s.shape}"
-            )
     longest = max(s.shape[0] for s in seqs)
     padded = []
     for s in seqs:
@@ -212,16 +204,7 @@ def pack_sequence(sequences: Sequence[Any], enforce_sorted: bool = True) -> Pack
     ``pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=...)`` would,
     without padding first."""
     fn = "pack_sequence"
-    seqs = [_as_tensor(s) for s in sequences]
-    if not seqs:
-        raise ShapeError(f"{fn}: got an empty list of sequences")
-    trailing = seqs[0].shape[1:]
-    for i, s in enumerate(seqs):
-        if s.ndim == 0 or s.shape[1:] != trailing:
-            raise ShapeError(
-                f"{fn}: every sequence must be (L, *) with the trailing shape of the first, "
-                f"{trailing}; sequence {i} has shape {s.shape}"
-            )
+    seqs = _sequences(fn, sequences)
     lens = np.array([s.shape[0] for s in seqs], np.int64)
     lens = _check_lengths(fn, lens, len(seqs), int(lens.max()), None, enforce_sorted)
     order = None if enforce_sorted else np.argsort(-lens, kind="stable")
@@ -286,6 +269,22 @@ class PackedLayout:
 
 def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _sequences(fn: str, sequences: Sequence[Any]) -> list[Tensor]:
+    """``sequences`` as Tensors, checked: at least one, each ``(L, *)`` with the first's
+    trailing shape."""
+    seqs = [_as_tensor(s) for s in sequences]
+    if not seqs:
+        raise ShapeError(f"{fn}: got an empty list of sequences")
+    trailing = seqs[0].shape[1:]
+    for i, s in enumerate(seqs):
+        if s.ndim == 0 or s.shape[1:] != trailing:
+            raise ShapeError(
+                f"{fn}: every sequence must be (L, *) with the trailing shape of the first, "
+                f"{trailing}; sequence {i} has shape {s.shape}"
+            )
+    return seqs
 
 
 def _on(index: np.ndarray, like: Tensor) -> Any:
