@@ -276,7 +276,7 @@ def _sequences(fn: str, sequences: Sequence[Any]) -> list[Tensor]:
     trailing shape."""
     seqs = [_as_tensor(s) for s in sequences]
     if not seqs:
-        raise ShapeError(f"{fn}: got an empty list of sequences")
+        raise ShapeError(f"{fn}: got no sequences (an empty list of sequences)")
     trailing = seqs[0].shape[1:]
     for i, s in enumerate(seqs):
         if s.ndim == 0 or s.shape[1:] != trailing:
